@@ -1,0 +1,19 @@
+//! kubeward-agent: reads a Kubernetes node directly (processes, files, the kubelet's configuration) and
+//! evaluates a benchmark catalog over what it found.
+//!
+//! Never shells out, never talks to the API server, never depends on the server crate. Every read of the host
+//! goes through [`host::HostFs`], which keeps paths inside the host root and reads each file once.
+
+pub mod accounts;
+pub mod argv;
+pub mod cli;
+pub mod collect;
+pub mod configs;
+pub mod documents;
+pub mod encryption;
+pub mod files;
+pub mod host;
+pub mod output;
+pub mod processes;
+pub mod redact;
+pub mod scan;

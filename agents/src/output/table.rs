@@ -1,0 +1,84 @@
+//! A readable terminal summary, grouped by section, with totals; colour only on a terminal.
+
+use std::fmt::Write;
+
+use kubeward_benchmark::report::Report;
+use kubeward_benchmark::{Catalog, Status};
+
+use super::totals;
+
+fn label(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+        Status::Warn => "WARN",
+        Status::Manual => "MANUAL",
+        Status::NotApplicable => "N/A",
+        Status::Error => "ERROR",
+    }
+}
+
+fn colour(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "\x1b[32m",
+        Status::Fail | Status::Error => "\x1b[31m",
+        Status::Warn => "\x1b[33m",
+        Status::Manual | Status::NotApplicable => "\x1b[2m",
+    }
+}
+
+/// Strips terminal control characters from text a node could influence, so evidence cannot drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
+    let paint = |status: Status| {
+        let text = format!("{:<6}", label(status));
+        if colour_on {
+            format!("{}{text}\x1b[0m", colour(status))
+        } else {
+            text
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} on node {} ({})",
+        catalog.title,
+        printable(&report.node.name),
+        report.node.roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    let mut current_section = "";
+    for result in &report.results {
+        let check = catalog.check(&result.check);
+        let section = check.map_or("", |check| check.section.as_str());
+        if section != current_section {
+            current_section = section;
+            let title = catalog.section(section).map_or("", |section| section.title.as_str());
+            let _ = writeln!(out, "\n{section} {title}");
+        }
+        let title = check.map_or("(unknown check)", |check| check.title.as_str());
+        let _ = writeln!(out, "  {} {:<7} {title}", paint(result.status), result.check);
+        if matches!(result.status, Status::Fail | Status::Warn | Status::Error) {
+            for evidence in &result.evidence {
+                let _ = writeln!(
+                    out,
+                    "           {}: {} (expected {})",
+                    printable(&evidence.subject),
+                    printable(&evidence.observed),
+                    printable(&evidence.expected)
+                );
+            }
+            if let Some(detail) = &result.detail {
+                let _ = writeln!(out, "           {}", printable(detail));
+            }
+        }
+    }
+    let summary: Vec<String> = totals(&report.results)
+        .into_iter()
+        .map(|(status, count)| format!("{count} {}", label(status).to_lowercase()))
+        .collect();
+    let _ = writeln!(out, "\nTotal {}: {}", report.results.len(), summary.join(", "));
+    out
+}
