@@ -138,7 +138,13 @@ mod tests {
 
     #[test]
     fn empty_values_and_stray_words_are_kept_apart() {
-        let flags = parse_flags(&args(&["stray", "--token-auth-file=", "-", "---x", "--a=b=c"]));
+        let flags = parse_flags(&args(&[
+            "stray",
+            "--token-auth-file=",
+            "-",
+            "---x",
+            "--a=b=c",
+        ]));
         assert_eq!(
             pairs(&flags),
             [("token-auth-file", Some("")), ("a", Some("b=c"))]

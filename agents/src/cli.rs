@@ -11,7 +11,11 @@ use crate::output;
 use crate::scan::{DEFAULT_BENCHMARK, ScanOptions, scan};
 
 #[derive(Debug, Parser)]
-#[command(name = "kubeward-agent", version, about = "kubeward's node agent: evaluates the CIS Kubernetes Benchmark on this node")]
+#[command(
+    name = "kubeward-agent",
+    version,
+    about = "kubeward's node agent: evaluates the CIS Kubernetes Benchmark on this node"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -94,11 +98,16 @@ fn run_scan(args: &ScanArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Format::Table => output::table::render(&scan.report, &scan.catalog, std::io::stdout().is_terminal()),
+        Format::Table => {
+            output::table::render(&scan.report, &scan.catalog, std::io::stdout().is_terminal())
+        }
         Format::Junit => output::junit::render(&scan.report, &scan.catalog),
     };
     let mut stdout = std::io::stdout().lock();
-    if let Err(err) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    if let Err(err) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         // A closed pipe (`| head`) is not worth a panic, but the output is incomplete.
         eprintln!("kubeward-agent: cannot write the output: {err}");
         return ExitCode::from(2);
@@ -110,8 +119,15 @@ fn run_scan(args: &ScanArgs) -> ExitCode {
         "scan of {} finished",
         scan.report.node.name
     );
-    let tripped = args
-        .fail_on
-        .is_some_and(|level| scan.report.results.iter().any(|result| level.trips_on(result.status)));
-    if tripped { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    let tripped = args.fail_on.is_some_and(|level| {
+        scan.report
+            .results
+            .iter()
+            .any(|result| level.trips_on(result.status))
+    });
+    if tripped {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -52,7 +52,10 @@ pub fn kubelet_layers(host: &HostFs, kubelet: &ProcessFacts) -> Vec<ConfigLayer>
                 }
             }
             Err(err) if err.is_not_found() => {
-                tracing::info!(dir, "the kubelet's --config-dir does not exist; no drop-ins");
+                tracing::info!(
+                    dir,
+                    "the kubelet's --config-dir does not exist; no drop-ins"
+                );
             }
             Err(err) => layers.push(ConfigLayer {
                 path: dir.to_owned(),
@@ -66,7 +69,11 @@ pub fn kubelet_layers(host: &HostFs, kubelet: &ProcessFacts) -> Vec<ConfigLayer>
 
 /// kube-proxy usually runs in a pod, so its `--config` is a path in the pod's file system: read it through
 /// the process's root under the proc root, and fall back to the host root for a kube-proxy run on the host.
-pub fn kube_proxy_layers(host: &HostFs, proc_root: &Path, proxy: &ProcessFacts) -> Vec<ConfigLayer> {
+pub fn kube_proxy_layers(
+    host: &HostFs,
+    proc_root: &Path,
+    proxy: &ProcessFacts,
+) -> Vec<ConfigLayer> {
     let Some(path) = last_flag(proxy, "config") else {
         return Vec::new();
     };

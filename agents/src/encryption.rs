@@ -38,7 +38,9 @@ fn providers(document: &Value) -> Result<Vec<EncryptedResources>, String> {
                 .iter()
                 .map(|resource| resource.as_str().map(str::to_owned))
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| format!("resources[{index}].resources holds something other than names"))?;
+                .ok_or_else(|| {
+                    format!("resources[{index}].resources holds something other than names")
+                })?;
             let providers = entry
                 .get("providers")
                 .and_then(Value::as_array)
@@ -50,7 +52,9 @@ fn providers(document: &Value) -> Result<Vec<EncryptedResources>, String> {
                     provider
                         .as_object()
                         .and_then(|map| map.keys().next().cloned())
-                        .ok_or_else(|| format!("resources[{index}].providers[0] is not a provider"))?,
+                        .ok_or_else(|| {
+                            format!("resources[{index}].providers[0] is not a provider")
+                        })?,
                 ),
             };
             Ok(EncryptedResources {
@@ -89,7 +93,12 @@ resources:
 
     #[test]
     fn a_malformed_configuration_is_an_error_not_a_panic() {
-        for text in ["resources: 7", "resources: [{resources: [1], providers: []}]", "resources: [{resources: [secrets], providers: [7]}]", "kind: x"] {
+        for text in [
+            "resources: 7",
+            "resources: [{resources: [1], providers: []}]",
+            "resources: [{resources: [secrets], providers: [7]}]",
+            "kind: x",
+        ] {
             let document = parse_mapping(text.as_bytes()).unwrap();
             assert!(providers(&document).is_err(), "{text}");
         }

@@ -51,38 +51,62 @@ impl FileCollector<'_> {
         let manifests = self.manifest_dir();
         for (set, file) in [
             (FileSet::ApiserverManifest, "kube-apiserver.yaml"),
-            (FileSet::ControllerManagerManifest, "kube-controller-manager.yaml"),
+            (
+                FileSet::ControllerManagerManifest,
+                "kube-controller-manager.yaml",
+            ),
             (FileSet::SchedulerManifest, "kube-scheduler.yaml"),
             (FileSet::EtcdManifest, "etcd.yaml"),
         ] {
             let facts = match &manifests {
-                Ok((dir, via)) => self.existing(&[(join_host(dir, file), via.clone())], || {
-                    format!("{} does not exist", join_host(dir, file))
-                }),
-                Err(reason) => FileSetFacts::Absent {
+                Ok(Some((dir, via))) => {
+                    let path = join_host(dir, file);
+                    self.existing(&[(path.clone(), via.clone())], || {
+                        format!("{path} does not exist")
+                    })
+                }
+                Ok(None) => FileSetFacts::Absent {
+                    reason: "the kubelet runs no static pods (no staticPodPath)".to_owned(),
+                },
+                Err(reason) => FileSetFacts::Unreadable {
+                    path: "the kubelet's static pod path".to_owned(),
                     reason: reason.clone(),
                 },
             };
             sets.insert(set, facts);
         }
+        let control_plane_manifest = matches!(
+            sets.get(&FileSet::ApiserverManifest),
+            Some(FileSetFacts::Files(_))
+        );
         sets.insert(FileSet::CniFiles, self.cni_files());
         sets.insert(FileSet::EtcdDataDir, self.etcd_data_dir());
         sets.insert(
             FileSet::AdminKubeconfigs,
             self.existing(
                 &[
-                    ("/etc/kubernetes/admin.conf".to_owned(), "kubeadm's admin kubeconfig".to_owned()),
+                    (
+                        "/etc/kubernetes/admin.conf".to_owned(),
+                        "kubeadm's admin kubeconfig".to_owned(),
+                    ),
                     (
                         "/etc/kubernetes/super-admin.conf".to_owned(),
                         "kubeadm's super-admin kubeconfig".to_owned(),
                     ),
                 ],
-                || "neither /etc/kubernetes/admin.conf nor /etc/kubernetes/super-admin.conf exists".to_owned(),
+                || {
+                    "neither /etc/kubernetes/admin.conf nor /etc/kubernetes/super-admin.conf exists"
+                        .to_owned()
+                },
             ),
         );
         sets.insert(
             FileSet::SchedulerKubeconfig,
-            self.flag_file(Component::KubeScheduler, "kubeconfig", "/etc/kubernetes/scheduler.conf"),
+            self.flag_file(
+                Component::KubeScheduler,
+                "kubeconfig",
+                "/etc/kubernetes/scheduler.conf",
+            ),
         );
         sets.insert(
             FileSet::ControllerManagerKubeconfig,
@@ -92,7 +116,7 @@ impl FileCollector<'_> {
                 "/etc/kubernetes/controller-manager.conf",
             ),
         );
-        let (pki_tree, certificates, keys) = self.pki();
+        let (pki_tree, certificates, keys) = self.pki(control_plane_manifest);
         sets.insert(FileSet::PkiTree, pki_tree);
         sets.insert(FileSet::PkiCertificates, certificates);
         sets.insert(FileSet::PkiKeys, keys);
@@ -100,7 +124,11 @@ impl FileCollector<'_> {
         sets.insert(FileSet::ProxyKubeconfig, self.proxy_kubeconfig());
         sets.insert(
             FileSet::KubeletKubeconfig,
-            self.flag_file(Component::Kubelet, "kubeconfig", "/etc/kubernetes/kubelet.conf"),
+            self.flag_file(
+                Component::Kubelet,
+                "kubeconfig",
+                "/etc/kubernetes/kubelet.conf",
+            ),
         );
         sets.insert(FileSet::KubeletClientCa, self.kubelet_client_ca());
         sets.insert(FileSet::KubeletConfigFiles, self.kubelet_config_files());
@@ -129,7 +157,11 @@ impl FileCollector<'_> {
 
     /// The candidates that exist (an unreadable one counts: it is there and must be reported), deduplicated
     /// by where they really are, or `Absent`.
-    fn existing(&self, candidates: &[(String, String)], absent: impl FnOnce() -> String) -> FileSetFacts {
+    fn existing(
+        &self,
+        candidates: &[(String, String)],
+        absent: impl FnOnce() -> String,
+    ) -> FileSetFacts {
         let mut seen = HashSet::new();
         let mut files = Vec::new();
         for (path, via) in candidates {
@@ -154,9 +186,10 @@ impl FileCollector<'_> {
     fn flag_file(&self, component: Component, flag: &str, kubeadm_default: &str) -> FileSetFacts {
         match self.processes.get(&component) {
             Some(process) => match last_flag(process, flag) {
-                Some(path) => self.existing(&[(path.to_owned(), format!("{component} --{flag}"))], || {
-                    format!("{path}, named by {component} --{flag}, does not exist")
-                }),
+                Some(path) => self.existing(
+                    &[(path.to_owned(), format!("{component} --{flag}"))],
+                    || format!("{path}, named by {component} --{flag}, does not exist"),
+                ),
                 None => FileSetFacts::Absent {
                     reason: format!("{component} runs without --{flag}"),
                 },
@@ -172,7 +205,12 @@ impl FileCollector<'_> {
     }
 
     /// A kubelet setting that can come from a flag or its config files, flags first.
-    fn kubelet_setting(&self, kubelet: &ProcessFacts, flag: &str, key: &str) -> Result<Option<(String, String)>, String> {
+    fn kubelet_setting(
+        &self,
+        kubelet: &ProcessFacts,
+        flag: &str,
+        key: &str,
+    ) -> Result<Option<(String, String)>, String> {
         if let Some(value) = last_flag(kubelet, flag) {
             return Ok(Some((value.to_owned(), format!("kubelet --{flag}"))));
         }
@@ -191,17 +229,15 @@ impl FileCollector<'_> {
         }
     }
 
-    /// The kubelet's static pod directory, where kubeadm puts the control plane's manifests.
-    fn manifest_dir(&self) -> Result<(String, String), String> {
+    /// The kubelet's static pod directory, where kubeadm puts the control plane's manifests; `None` when
+    /// the kubelet runs no static pods, an error when its config cannot be read.
+    fn manifest_dir(&self) -> Result<Option<(String, String)>, String> {
         match self.processes.get(&Component::Kubelet) {
-            Some(kubelet) => match self.kubelet_setting(kubelet, "pod-manifest-path", "staticPodPath")? {
-                Some((dir, via)) => Ok((dir, via)),
-                None => Err("the kubelet runs no static pods (no staticPodPath)".to_owned()),
-            },
-            None => Ok((
+            Some(kubelet) => self.kubelet_setting(kubelet, "pod-manifest-path", "staticPodPath"),
+            None => Ok(Some((
                 KUBEADM_MANIFESTS.to_owned(),
                 "kubeadm default (the kubelet is not running)".to_owned(),
-            )),
+            ))),
         }
     }
 
@@ -224,7 +260,8 @@ impl FileCollector<'_> {
     fn etcd_data_dir(&self) -> FileSetFacts {
         match self.processes.get(&Component::Etcd) {
             Some(etcd) => {
-                let from_flag = last_flag(etcd, "data-dir").map(|dir| (dir.to_owned(), "etcd --data-dir"));
+                let from_flag =
+                    last_flag(etcd, "data-dir").map(|dir| (dir.to_owned(), "etcd --data-dir"));
                 let from_env = etcd
                     .env
                     .get("ETCD_DATA_DIR")
@@ -239,35 +276,54 @@ impl FileCollector<'_> {
                 }
             }
             None => self.existing(
-                &[("/var/lib/etcd".to_owned(), "kubeadm default (etcd is not running)".to_owned())],
+                &[(
+                    "/var/lib/etcd".to_owned(),
+                    "kubeadm default (etcd is not running)".to_owned(),
+                )],
                 || "etcd is not running and /var/lib/etcd does not exist".to_owned(),
             ),
         }
     }
 
-    /// The PKI directory is where the API server's client CA lives; kubeadm's when it names none.
-    fn pki(&self) -> (FileSetFacts, FileSetFacts, FileSetFacts) {
-        let (dir, via) = match self
-            .processes
-            .get(&Component::KubeApiserver)
-            .and_then(|apiserver| last_flag(apiserver, "client-ca-file"))
-        {
-            Some(ca) => (
-                PathBuf::from(ca)
-                    .parent()
-                    .map_or_else(|| KUBEADM_PKI.to_owned(), |dir| dir.to_string_lossy().into_owned()),
-                "the directory of kube-apiserver --client-ca-file".to_owned(),
+    /// The PKI directory is where the API server's client CA lives, else kubeadm's. With no API server
+    /// running, only a node that holds an API server manifest is a control-plane node whose PKI counts:
+    /// workers keep a copy of the cluster CA there too, and section 1 is not about them.
+    fn pki(&self, control_plane_manifest: bool) -> (FileSetFacts, FileSetFacts, FileSetFacts) {
+        let absent = |reason: String| {
+            (
+                FileSetFacts::Absent {
+                    reason: reason.clone(),
+                },
+                FileSetFacts::Absent {
+                    reason: reason.clone(),
+                },
+                FileSetFacts::Absent { reason },
+            )
+        };
+        let (dir, via) = match self.processes.get(&Component::KubeApiserver) {
+            Some(apiserver) => match last_flag(apiserver, "client-ca-file") {
+                Some(ca) => (
+                    PathBuf::from(ca).parent().map_or_else(
+                        || KUBEADM_PKI.to_owned(),
+                        |dir| dir.to_string_lossy().into_owned(),
+                    ),
+                    "the directory of kube-apiserver --client-ca-file".to_owned(),
+                ),
+                None => (KUBEADM_PKI.to_owned(), "kubeadm's PKI directory".to_owned()),
+            },
+            None if control_plane_manifest => (
+                KUBEADM_PKI.to_owned(),
+                "kubeadm's PKI directory (kube-apiserver is not running)".to_owned(),
             ),
-            None => (KUBEADM_PKI.to_owned(), "kubeadm's PKI directory".to_owned()),
+            None => {
+                return absent(
+                    "kube-apiserver is neither running nor installed on this node".to_owned(),
+                );
+            }
         };
         let mut tree = Vec::new();
         match self.host.stat(&dir) {
-            Err(err) if err.is_not_found() => {
-                let absent = || FileSetFacts::Absent {
-                    reason: format!("{dir} does not exist"),
-                };
-                return (absent(), absent(), absent());
-            }
+            Err(err) if err.is_not_found() => return absent(format!("{dir} does not exist")),
             _ => tree.push(self.fact(&dir, &via)),
         }
         if let Err(facts) = self.walk(&dir, &format!("walk of {dir}"), &mut tree) {
@@ -338,15 +394,19 @@ impl FileCollector<'_> {
             .collect();
         for dir in KUBELET_UNIT_DROP_IN_DIRS {
             if let Ok((_, names)) = self.host.list(dir) {
-                candidates.extend(
-                    names
-                        .iter()
-                        .filter(|name| name.ends_with(".conf"))
-                        .map(|name| (join_host(dir, name), "systemd drop-in of kubelet.service".to_owned())),
-                );
+                candidates.extend(names.iter().filter(|name| name.ends_with(".conf")).map(
+                    |name| {
+                        (
+                            join_host(dir, name),
+                            "systemd drop-in of kubelet.service".to_owned(),
+                        )
+                    },
+                ));
             }
         }
-        self.existing(&candidates, || "no systemd unit for the kubelet on this node".to_owned())
+        self.existing(&candidates, || {
+            "no systemd unit for the kubelet on this node".to_owned()
+        })
     }
 
     /// kube-proxy's kubeconfig is a host file only when kube-proxy runs on the host with --kubeconfig; in a
@@ -369,10 +429,14 @@ impl FileCollector<'_> {
 
     fn kubelet_client_ca(&self) -> FileSetFacts {
         match self.processes.get(&Component::Kubelet) {
-            Some(kubelet) => match self.kubelet_setting(kubelet, "client-ca-file", "authentication.x509.clientCAFile") {
-                Ok(Some((path, via))) => {
-                    self.existing(&[(path.clone(), via)], || format!("{path}, the kubelet's client CA, does not exist"))
-                }
+            Some(kubelet) => match self.kubelet_setting(
+                kubelet,
+                "client-ca-file",
+                "authentication.x509.clientCAFile",
+            ) {
+                Ok(Some((path, via))) => self.existing(&[(path.clone(), via)], || {
+                    format!("{path}, the kubelet's client CA, does not exist")
+                }),
                 Ok(None) => FileSetFacts::Absent {
                     reason: "the kubelet has no client CA file".to_owned(),
                 },
@@ -382,8 +446,14 @@ impl FileCollector<'_> {
                 },
             },
             None => self.existing(
-                &[(format!("{KUBEADM_PKI}/ca.crt"), "kubeadm default (the kubelet is not running)".to_owned())],
-                || "the kubelet is not running and /etc/kubernetes/pki/ca.crt does not exist".to_owned(),
+                &[(
+                    format!("{KUBEADM_PKI}/ca.crt"),
+                    "kubeadm default (the kubelet is not running)".to_owned(),
+                )],
+                || {
+                    "the kubelet is not running and /etc/kubernetes/pki/ca.crt does not exist"
+                        .to_owned()
+                },
             ),
         }
     }
@@ -408,7 +478,9 @@ impl FileCollector<'_> {
                         reason: "the kubelet runs on flags alone, without --config".to_owned(),
                     }
                 } else {
-                    self.existing(&candidates, || "the kubelet's config files do not exist".to_owned())
+                    self.existing(&candidates, || {
+                        "the kubelet's config files do not exist".to_owned()
+                    })
                 }
             }
             None => self.existing(
@@ -416,7 +488,10 @@ impl FileCollector<'_> {
                     "/var/lib/kubelet/config.yaml".to_owned(),
                     "kubeadm default (the kubelet is not running)".to_owned(),
                 )],
-                || "the kubelet is not running and /var/lib/kubelet/config.yaml does not exist".to_owned(),
+                || {
+                    "the kubelet is not running and /var/lib/kubelet/config.yaml does not exist"
+                        .to_owned()
+                },
             ),
         }
     }

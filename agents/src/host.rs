@@ -86,14 +86,17 @@ impl IoCounters {
     }
 }
 
+/// Results of one kind of operation, by host path, failures included (they are answers too).
+type Cache<T> = RefCell<HashMap<PathBuf, Result<T, FsError>>>;
+
 /// The host's file system as seen under `root`.
 #[derive(Debug)]
 pub struct HostFs {
     root: PathBuf,
-    lstat_cache: RefCell<HashMap<PathBuf, Result<Metadata, FsError>>>,
-    link_cache: RefCell<HashMap<PathBuf, Result<PathBuf, FsError>>>,
-    read_cache: RefCell<HashMap<PathBuf, Result<Rc<Vec<u8>>, FsError>>>,
-    list_cache: RefCell<HashMap<PathBuf, Result<Rc<Vec<String>>, FsError>>>,
+    lstat_cache: Cache<Metadata>,
+    link_cache: Cache<PathBuf>,
+    read_cache: Cache<Rc<Vec<u8>>>,
+    list_cache: Cache<Rc<Vec<String>>>,
     counters: RefCell<IoCounters>,
 }
 
@@ -225,7 +228,12 @@ impl HostFs {
             )))
         } else {
             let real = self.real(&resolved);
-            *self.counters.borrow_mut().reads.entry(real.clone()).or_default() += 1;
+            *self
+                .counters
+                .borrow_mut()
+                .reads
+                .entry(real.clone())
+                .or_default() += 1;
             read_bounded(&real).map(Rc::new)
         };
         self.read_cache
@@ -277,7 +285,9 @@ fn read_bounded(real: &Path) -> Result<Vec<u8>, FsError> {
         .read_to_end(&mut content)
         .map_err(|err| FsError::from_io(&err))?;
     if content.len() as u64 > MAX_READ_BYTES {
-        return Err(FsError::other("grew beyond the read limit while being read"));
+        return Err(FsError::other(
+            "grew beyond the read limit while being read",
+        ));
     }
     Ok(content)
 }
@@ -311,7 +321,11 @@ mod tests {
         )
         .unwrap();
         // A relative link that tries to climb out of the root stops at the root.
-        symlink("../../../../../etc/kubernetes/real", root.path().join("etc/climb")).unwrap();
+        symlink(
+            "../../../../../etc/kubernetes/real",
+            root.path().join("etc/climb"),
+        )
+        .unwrap();
         let host = HostFs::new(root.path());
         assert_eq!(
             host.resolve("/etc/kubernetes/kubelet.conf").unwrap(),

@@ -61,7 +61,14 @@ pub fn discover(proc_root: &Path) -> Result<BTreeMap<Component, FoundProcess>, P
             );
             continue;
         }
-        found.insert(component, FoundProcess { component, pid, argv });
+        found.insert(
+            component,
+            FoundProcess {
+                component,
+                pid,
+                argv,
+            },
+        );
     }
     Ok(found)
 }
@@ -109,7 +116,11 @@ pub fn identify(argv: &[String], comm: &str) -> Option<Component> {
 
 /// The facts of one process: its flags, and for etcd its `ETCD_*` environment, with secrets redacted.
 pub fn process_facts(proc_root: &Path, process: &FoundProcess) -> ProcessFacts {
-    let skip = if process.argv.first().is_some_and(|word| word.ends_with("hyperkube")) {
+    let skip = if process
+        .argv
+        .first()
+        .is_some_and(|word| word.ends_with("hyperkube"))
+    {
         2
     } else {
         1
@@ -158,12 +169,18 @@ mod tests {
     #[test]
     fn components_are_identified_by_executable_only() {
         assert_eq!(
-            identify(&argv(&["/usr/local/bin/kube-apiserver", "--etcd-servers=x"]), "kube-apiserver"),
+            identify(
+                &argv(&["/usr/local/bin/kube-apiserver", "--etcd-servers=x"]),
+                "kube-apiserver"
+            ),
             Some(Component::KubeApiserver)
         );
         // The API server's --etcd-* flags do not make it etcd, and etcdctl is not etcd.
         assert_eq!(identify(&argv(&["etcdctl", "get"]), "etcdctl"), None);
-        assert_eq!(identify(&argv(&["bash", "-c", "kubelet --x"]), "bash"), None);
+        assert_eq!(
+            identify(&argv(&["bash", "-c", "kubelet --x"]), "bash"),
+            None
+        );
         assert_eq!(
             identify(&argv(&["kube-controller-manager"]), "kube-controller"),
             Some(Component::KubeControllerManager)
@@ -172,6 +189,9 @@ mod tests {
             identify(&argv(&["/hyperkube", "kubelet", "--x"]), "hyperkube"),
             Some(Component::Kubelet)
         );
-        assert_eq!(identify(&argv(&["kubelet-wrapper"]), "kubelet-wrapper"), None);
+        assert_eq!(
+            identify(&argv(&["kubelet-wrapper"]), "kubelet-wrapper"),
+            None
+        );
     }
 }

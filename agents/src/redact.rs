@@ -139,7 +139,10 @@ mod tests {
 
     #[test]
     fn booleans_are_never_redacted_but_numeric_secrets_are() {
-        assert_eq!(redact_value("enable-bootstrap-token-auth", "true".into()), "true");
+        assert_eq!(
+            redact_value("enable-bootstrap-token-auth", "true".into()),
+            "true"
+        );
         // A numeric password is still a password.
         assert_eq!(redact_value("etcd-password", "1234".into()), REDACTED);
         assert_eq!(redact_value("token", "s3cr3t".into()), REDACTED);

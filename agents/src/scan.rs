@@ -84,7 +84,12 @@ pub fn scan(options: &ScanOptions) -> Result<Scan, SetupError> {
 }
 
 fn node_name(options: &ScanOptions, host: &HostFs) -> Result<String, SetupError> {
-    if let Some(name) = options.node_name.as_deref().map(str::trim).filter(|name| !name.is_empty()) {
+    if let Some(name) = options
+        .node_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    {
         return Ok(name.to_owned());
     }
     let bytes = host
@@ -92,7 +97,9 @@ fn node_name(options: &ScanOptions, host: &HostFs) -> Result<String, SetupError>
         .map_err(|err| SetupError::NoNodeName(format!("/etc/hostname: {err}")))?;
     let name = String::from_utf8_lossy(&bytes).trim().to_owned();
     if name.is_empty() || name.chars().any(char::is_whitespace) {
-        return Err(SetupError::NoNodeName("/etc/hostname holds no single name".to_owned()));
+        return Err(SetupError::NoNodeName(
+            "/etc/hostname holds no single name".to_owned(),
+        ));
     }
     Ok(name)
 }

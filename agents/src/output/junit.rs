@@ -33,7 +33,11 @@ fn evidence_text(result: &CheckResult) -> String {
             evidence.subject,
             evidence.observed,
             evidence.expected,
-            evidence.source.as_ref().map(|source| format!(" ({source})")).unwrap_or_default()
+            evidence
+                .source
+                .as_ref()
+                .map(|source| format!(" ({source})"))
+                .unwrap_or_default()
         );
     }
     if let Some(detail) = &result.detail {
@@ -44,17 +48,25 @@ fn evidence_text(result: &CheckResult) -> String {
 
 pub fn render(report: &Report, catalog: &Catalog) -> String {
     let count = |status: Status, results: &[&CheckResult]| {
-        results.iter().filter(|result| result.status == status).count()
+        results
+            .iter()
+            .filter(|result| result.status == status)
+            .count()
     };
     let skipped = |results: &[&CheckResult]| {
-        count(Status::Warn, results) + count(Status::Manual, results) + count(Status::NotApplicable, results)
+        count(Status::Warn, results)
+            + count(Status::Manual, results)
+            + count(Status::NotApplicable, results)
     };
     let all: Vec<&CheckResult> = report.results.iter().collect();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
-        escape(&format!("kubeward {} on {}", catalog.name, report.node.name)),
+        escape(&format!(
+            "kubeward {} on {}",
+            catalog.name, report.node.name
+        )),
         all.len(),
         count(Status::Fail, &all),
         count(Status::Error, &all),
@@ -64,7 +76,11 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
         let results: Vec<&CheckResult> = report
             .results
             .iter()
-            .filter(|result| catalog.check(&result.check).is_some_and(|check| check.section == section.id))
+            .filter(|result| {
+                catalog
+                    .check(&result.check)
+                    .is_some_and(|check| check.section == section.id)
+            })
             .collect();
         if results.is_empty() {
             continue;
@@ -79,7 +95,9 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             skipped(&results)
         );
         for result in results {
-            let title = catalog.check(&result.check).map_or("", |check| check.title.as_str());
+            let title = catalog
+                .check(&result.check)
+                .map_or("", |check| check.title.as_str());
             let _ = write!(
                 out,
                 "    <testcase classname=\"{}\" name=\"{}\"",
@@ -90,10 +108,16 @@ pub fn render(report: &Report, catalog: &Catalog) -> String {
             match result.status {
                 Status::Pass => out.push_str("/>\n"),
                 Status::Fail => {
-                    let _ = writeln!(out, ">\n      <failure message=\"fail\">{body}</failure>\n    </testcase>");
+                    let _ = writeln!(
+                        out,
+                        ">\n      <failure message=\"fail\">{body}</failure>\n    </testcase>"
+                    );
                 }
                 Status::Error => {
-                    let _ = writeln!(out, ">\n      <error message=\"error\">{body}</error>\n    </testcase>");
+                    let _ = writeln!(
+                        out,
+                        ">\n      <error message=\"error\">{body}</error>\n    </testcase>"
+                    );
                 }
                 Status::Warn | Status::Manual | Status::NotApplicable => {
                     let _ = writeln!(
@@ -116,6 +140,9 @@ mod tests {
 
     #[test]
     fn markup_in_evidence_is_escaped() {
-        assert_eq!(escape("<script>&\"'\u{1}"), "&lt;script&gt;&amp;&quot;&apos;?");
+        assert_eq!(
+            escape("<script>&\"'\u{1}"),
+            "&lt;script&gt;&amp;&quot;&apos;?"
+        );
     }
 }

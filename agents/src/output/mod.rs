@@ -10,6 +10,14 @@ use kubeward_benchmark::report::CheckResult;
 pub fn totals(results: &[CheckResult]) -> Vec<(Status, usize)> {
     Status::ALL
         .into_iter()
-        .map(|status| (status, results.iter().filter(|result| result.status == status).count()))
+        .map(|status| {
+            (
+                status,
+                results
+                    .iter()
+                    .filter(|result| result.status == status)
+                    .count(),
+            )
+        })
         .collect()
 }

@@ -29,7 +29,9 @@ fn colour(status: Status) -> &'static str {
 
 /// Strips terminal control characters from text a node could influence, so evidence cannot drive the terminal.
 fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
@@ -47,7 +49,13 @@ pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
         "{} on node {} ({})",
         catalog.title,
         printable(&report.node.name),
-        report.node.roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(", ")
+        report
+            .node
+            .roles
+            .iter()
+            .map(|role| role.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let mut current_section = "";
     for result in &report.results {
@@ -55,11 +63,18 @@ pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
         let section = check.map_or("", |check| check.section.as_str());
         if section != current_section {
             current_section = section;
-            let title = catalog.section(section).map_or("", |section| section.title.as_str());
+            let title = catalog
+                .section(section)
+                .map_or("", |section| section.title.as_str());
             let _ = writeln!(out, "\n{section} {title}");
         }
         let title = check.map_or("(unknown check)", |check| check.title.as_str());
-        let _ = writeln!(out, "  {} {:<7} {title}", paint(result.status), result.check);
+        let _ = writeln!(
+            out,
+            "  {} {:<7} {title}",
+            paint(result.status),
+            result.check
+        );
         if matches!(result.status, Status::Fail | Status::Warn | Status::Error) {
             for evidence in &result.evidence {
                 let _ = writeln!(
@@ -79,6 +94,11 @@ pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
         .into_iter()
         .map(|(status, count)| format!("{count} {}", label(status).to_lowercase()))
         .collect();
-    let _ = writeln!(out, "\nTotal {}: {}", report.results.len(), summary.join(", "));
+    let _ = writeln!(
+        out,
+        "\nTotal {}: {}",
+        report.results.len(),
+        summary.join(", ")
+    );
     out
 }
