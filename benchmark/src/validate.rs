@@ -196,6 +196,13 @@ fn check_string(field: &str, value: &str, required: bool) -> Result<(), ReportEr
     if required && value.trim().is_empty() {
         return Err(ReportError::invalid(field, "must not be empty"));
     }
+    // PostgreSQL text cannot hold NUL, and no evidence needs it.
+    if value.contains('\0') {
+        return Err(ReportError::invalid(
+            field,
+            "must not contain NUL characters",
+        ));
+    }
     if value.len() > MAX_STRING_BYTES {
         return Err(ReportError::invalid(
             field,

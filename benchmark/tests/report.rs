@@ -210,6 +210,13 @@ fn node_names_with_control_characters_or_spaces_are_refused() {
 }
 
 #[test]
+fn a_nul_character_is_refused_by_both() {
+    let mut report = valid();
+    report["results"][1]["evidence"][0]["expected"] = json!("fal\u{0}se");
+    assert_invalid(report, "results[1].evidence[0].expected");
+}
+
+#[test]
 fn hostile_evidence_is_kept_exactly() {
     let hostile = "<script>alert('x')</script>'; DROP TABLE results; --\u{7}\u{1b}[31m";
     let mut report = valid();

@@ -1,0 +1,59 @@
+//! The benchmark catalogs the server knows, by the benchmark id and version reports carry.
+
+use std::collections::HashMap;
+
+use kubeward_benchmark::report::{BenchmarkRef, Report};
+use kubeward_benchmark::{Catalog, CatalogError, ReportError};
+
+#[derive(Debug)]
+pub struct Catalogs {
+    by_benchmark: HashMap<(String, String), Catalog>,
+}
+
+impl Catalogs {
+    /// Every catalog shipped in the binary.
+    pub fn builtin() -> Result<Self, CatalogError> {
+        let mut by_benchmark = HashMap::new();
+        for name in Catalog::builtin_names() {
+            let catalog = Catalog::builtin(name)?;
+            by_benchmark.insert(
+                (
+                    catalog.benchmark.id.clone(),
+                    catalog.benchmark.version.clone(),
+                ),
+                catalog,
+            );
+        }
+        Ok(Catalogs { by_benchmark })
+    }
+
+    pub fn get(&self, benchmark: &BenchmarkRef) -> Option<&Catalog> {
+        self.by_benchmark
+            .get(&(benchmark.id.clone(), benchmark.version.clone()))
+    }
+
+    /// The catalog a report was scanned against, after checking that every result names one of its checks.
+    pub fn for_report(&self, report: &Report) -> Result<&Catalog, ReportError> {
+        let catalog = self
+            .get(&report.benchmark)
+            .ok_or_else(|| ReportError::Invalid {
+                field: "benchmark".to_owned(),
+                problem: format!(
+                    "unknown benchmark {} version {}",
+                    report.benchmark.id, report.benchmark.version
+                ),
+            })?;
+        for (index, result) in report.results.iter().enumerate() {
+            if catalog.check(&result.check).is_none() {
+                return Err(ReportError::Invalid {
+                    field: format!("results[{index}].check"),
+                    problem: format!(
+                        "{} {} has no check \"{}\"",
+                        report.benchmark.id, report.benchmark.version, result.check
+                    ),
+                });
+            }
+        }
+        Ok(catalog)
+    }
+}

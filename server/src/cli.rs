@@ -1,0 +1,402 @@
+//! The command line: `serve`, and the admin commands that enroll clusters and manage agent tokens.
+//! Every command that touches the database opens it the same way (`--database-url`/`DATABASE_URL`, else
+//! the embedded PostgreSQL under `--data-dir`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::catalogs::Catalogs;
+use crate::database::{Database, DatabaseUrl, default_data_dir};
+use crate::domain::cluster::{ClusterName, Labels};
+use crate::domain::token::NewAgentToken;
+use crate::startup::Application;
+use crate::storage::{clusters, nodes, tokens};
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubeward-server",
+    version,
+    about = "kubeward's server: report history, findings and trends"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "KUBEWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (and, later, the reports).
+    Serve(ServeArgs),
+    /// Enroll clusters and manage their agent tokens.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// The node registry.
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL; without it the server runs its own PostgreSQL under the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<DatabaseUrl>,
+    /// Where the server keeps its files (the embedded PostgreSQL among them).
+    #[arg(long, env = "KUBEWARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    async fn open(&self, max_connections: u32) -> Result<Database, crate::database::DatabaseError> {
+        let data_dir = self.data_dir.clone().unwrap_or_else(default_data_dir);
+        Database::open(self.database_url.as_ref(), &data_dir, max_connections).await
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KUBEWARD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Database connections the server may hold.
+    #[arg(long, env = "KUBEWARD_DB_CONNECTIONS", default_value_t = 16)]
+    pub db_connections: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Enroll a cluster; prints its first agent token on the last line of stdout.
+    Add {
+        name: String,
+        /// A label `key=value`; repeat for more.
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Issue another agent token for a cluster; printed on the last line of stdout.
+    Token {
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an agent token by its id (see `cluster list --tokens`).
+    RevokeToken {
+        token_id: Uuid,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List clusters with their nodes and tokens.
+    List {
+        /// Also list every agent token.
+        #[arg(long)]
+        tokens: bool,
+        /// How long a node may go without a report before it is stale (e.g. 24h, 2d).
+        #[arg(long, env = "KUBEWARD_STALE_AFTER", default_value = "24h", value_parser = parse_duration)]
+        stale_after: Duration,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// List nodes with their last report and staleness.
+    List {
+        #[arg(long)]
+        cluster: Option<String>,
+        /// How long a node may go without a report before it is stale (e.g. 24h, 2d).
+        #[arg(long, env = "KUBEWARD_STALE_AFTER", default_value = "24h", value_parser = parse_duration)]
+        stale_after: Duration,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+/// Parses `90s`, `30m`, `24h`, `7d`, or combinations such as `1h30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let error = || format!("{text:?} is not a duration such as 30m, 24h or 7d");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(error()),
+        };
+        let value: u64 = digits.parse().map_err(|_| error())?;
+        total = value
+            .checked_mul(unit)
+            .and_then(|seconds| total.checked_add(seconds))
+            .ok_or_else(error)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(error());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Runs a command; errors are printed on stderr and turn into exit status 1 (usage errors exit 2 via clap).
+pub async fn run(cli: Cli) -> ExitCode {
+    telemetry::init(cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Cluster(command) => cluster(command).await,
+        Command::Node(command) => node(command).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kubeward-server: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CommandResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn serve(args: ServeArgs) -> CommandResult {
+    let catalogs = Arc::new(Catalogs::builtin()?);
+    let data_dir = args
+        .database
+        .data_dir
+        .clone()
+        .unwrap_or_else(default_data_dir);
+    let database = Database::connect(
+        args.database.database_url.as_ref(),
+        &data_dir,
+        args.db_connections,
+    )
+    .await?;
+    let migrated = Arc::new(AtomicBool::new(false));
+    let application =
+        match Application::build(args.bind, database.pool.clone(), catalogs, migrated.clone()) {
+            Ok(application) => application,
+            Err(err) => {
+                database.close().await;
+                return Err(format!("cannot listen on {}: {err}", args.bind).into());
+            }
+        };
+    // The one line tests and scripts read to find the port; logs go to stderr.
+    println!(
+        "kubeward-server listening on http://{}",
+        application.address()
+    );
+    tracing::info!(address = %application.address(), "listening");
+    let handle = application.handle();
+    let server = tokio::spawn(application.run_until_stopped());
+    if let Err(err) = database.migrate().await {
+        handle.stop(true).await;
+        database.close().await;
+        return Err(err.into());
+    }
+    migrated.store(true, Ordering::Release);
+    tracing::info!("migrations applied; ready");
+    let outcome = server.await;
+    tracing::info!("shutting down");
+    database.close().await;
+    outcome??;
+    Ok(())
+}
+
+async fn cluster(command: ClusterCommand) -> CommandResult {
+    match command {
+        ClusterCommand::Add {
+            name,
+            labels,
+            database,
+        } => {
+            let name = ClusterName::parse(&name)?;
+            let labels = Labels::parse(labels.iter().map(String::as_str))?;
+            let database = database.open(2).await?;
+            let result = async {
+                let mut tx = database.pool.begin().await?;
+                let cluster = clusters::create(&mut tx, &name, &labels)
+                    .await?
+                    .ok_or_else(|| format!("a cluster named {name} exists already"))?;
+                let token = NewAgentToken::generate();
+                let token_id = Uuid::now_v7();
+                tokens::insert(&mut tx, token_id, cluster.id, &token.hash()).await?;
+                tx.commit().await?;
+                tracing::info!(cluster.name = %name, token.id = %token_id, "enrolled cluster {name}");
+                println!("cluster {name} enrolled; agent token {token_id} (shown once, keep it secret):");
+                println!("{}", token.reveal());
+                Ok::<(), Box<dyn std::error::Error>>(())
+            }
+            .await;
+            database.close().await;
+            result
+        }
+        ClusterCommand::Token { name, database } => {
+            let name = ClusterName::parse(&name)?;
+            let database = database.open(2).await?;
+            let result = async {
+                let mut tx = database.pool.begin().await?;
+                let cluster = clusters::find_by_name(&mut tx, &name)
+                    .await?
+                    .ok_or_else(|| format!("no cluster named {name}"))?;
+                let token = NewAgentToken::generate();
+                let token_id = Uuid::now_v7();
+                tokens::insert(&mut tx, token_id, cluster.id, &token.hash()).await?;
+                tx.commit().await?;
+                tracing::info!(cluster.name = %name, token.id = %token_id, "issued an agent token for {name}");
+                println!("agent token {token_id} for cluster {name} (shown once, keep it secret):");
+                println!("{}", token.reveal());
+                Ok::<(), Box<dyn std::error::Error>>(())
+            }
+            .await;
+            database.close().await;
+            result
+        }
+        ClusterCommand::RevokeToken { token_id, database } => {
+            let database = database.open(2).await?;
+            let result = async {
+                let mut conn = database.pool.acquire().await?;
+                match tokens::revoke(&mut conn, token_id).await? {
+                    tokens::Revocation::Revoked => {
+                        tracing::info!(token.id = %token_id, "revoked agent token");
+                        println!("agent token {token_id} revoked");
+                        Ok(())
+                    }
+                    tokens::Revocation::AlreadyRevoked => {
+                        println!("agent token {token_id} was revoked before");
+                        Ok(())
+                    }
+                    tokens::Revocation::NotFound => {
+                        Err(format!("no agent token {token_id}").into())
+                    }
+                }
+            }
+            .await;
+            database.close().await;
+            result
+        }
+        ClusterCommand::List {
+            tokens: show_tokens,
+            stale_after,
+            database,
+        } => {
+            let database = database.open(2).await?;
+            let result = async {
+                let mut conn = database.pool.acquire().await?;
+                let stale_before = OffsetDateTime::now_utc() - stale_after;
+                println!(
+                    "{:<24} {:>6} {:>6} {:>7}  {:<25} LABELS",
+                    "CLUSTER", "NODES", "STALE", "TOKENS", "LAST REPORT"
+                );
+                for cluster in clusters::list(&mut conn, stale_before).await? {
+                    println!(
+                        "{:<24} {:>6} {:>6} {:>7}  {:<25} {}",
+                        cluster.name,
+                        cluster.nodes,
+                        cluster.stale_nodes,
+                        cluster.active_tokens,
+                        cluster
+                            .last_seen
+                            .map_or_else(|| "never".to_owned(), format_time),
+                        cluster.labels
+                    );
+                }
+                if show_tokens {
+                    println!();
+                    println!(
+                        "{:<36} {:<24} {:<25} {:<25} REVOKED",
+                        "TOKEN", "CLUSTER", "CREATED", "LAST USED"
+                    );
+                    for token in tokens::list(&mut conn).await? {
+                        println!(
+                            "{:<36} {:<24} {:<25} {:<25} {}",
+                            token.id,
+                            token.cluster,
+                            format_time(token.created_at),
+                            token
+                                .last_used_at
+                                .map_or_else(|| "never".to_owned(), format_time),
+                            token.revoked_at.map_or_else(|| "-".to_owned(), format_time)
+                        );
+                    }
+                }
+                Ok::<(), Box<dyn std::error::Error>>(())
+            }
+            .await;
+            database.close().await;
+            result
+        }
+    }
+}
+
+async fn node(command: NodeCommand) -> CommandResult {
+    let NodeCommand::List {
+        cluster,
+        stale_after,
+        database,
+    } = command;
+    let database = database.open(2).await?;
+    let result = async {
+        let mut conn = database.pool.acquire().await?;
+        let stale_before = OffsetDateTime::now_utc() - stale_after;
+        println!(
+            "{:<24} {:<32} {:<28} {:<25} {:<10} STALE",
+            "CLUSTER", "NODE", "ROLES", "LAST REPORT", "KUBELET"
+        );
+        for node in nodes::list(&mut conn, cluster.as_deref()).await? {
+            println!(
+                "{:<24} {:<32} {:<28} {:<25} {:<10} {}",
+                node.cluster,
+                node.name,
+                node.roles.join(","),
+                format_time(node.last_seen),
+                node.kubelet_version.as_deref().unwrap_or("-"),
+                if node.is_stale(stale_before) {
+                    "stale"
+                } else {
+                    "-"
+                }
+            );
+        }
+        Ok::<(), Box<dyn std::error::Error>>(())
+    }
+    .await;
+    database.close().await;
+    result
+}
+
+fn format_time(time: OffsetDateTime) -> String {
+    time.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| time.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_days() {
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        for bad in ["", "0s", "h", "10", "5w", "-1h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Agent tokens: random bearer secrets, shown once, stored only as hashes.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+/// Every agent token starts with this, so that leaked tokens are recognisable by secret scanners.
+const PREFIX: &str = "kwa_";
+/// 256 random bits; well above the 128 the design asks for.
+const SECRET_BYTES: usize = 32;
+
+/// A freshly issued token. Its `Debug` never shows the secret.
+pub struct NewAgentToken {
+    secret: SecretString,
+}
+
+impl fmt::Debug for NewAgentToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewAgentToken(<redacted>)")
+    }
+}
+
+impl NewAgentToken {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; SECRET_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        NewAgentToken {
+            secret: SecretString::from(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))),
+        }
+    }
+
+    /// The token itself, to be shown to the admin exactly once.
+    pub fn reveal(&self) -> &str {
+        self.secret.expose_secret()
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(self.secret.expose_secret())
+    }
+}
+
+/// The SHA-256 of a token: what the database keeps. A slow hash is not needed: the token is 256 random bits,
+/// not a password a person chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn of(token: &str) -> Self {
+        TokenHash(Sha256::digest(token.as_bytes()).into())
+    }
+}
+
+/// A bearer token as presented by a client, checked for shape before any database lookup.
+pub struct PresentedToken(SecretString);
+
+impl fmt::Debug for PresentedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PresentedToken(<redacted>)")
+    }
+}
+
+impl PresentedToken {
+    /// Accepts only what an issued agent token can look like.
+    pub fn parse(text: &str) -> Option<Self> {
+        let body = text.strip_prefix(PREFIX)?;
+        let valid = body.len() == 43
+            && body
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        valid.then(|| PresentedToken(SecretString::from(text.to_owned())))
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(self.0.expose_secret())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_parse_back_and_hash_alike() {
+        let token = NewAgentToken::generate();
+        let presented = PresentedToken::parse(token.reveal()).unwrap();
+        assert_eq!(presented.hash(), token.hash());
+        assert_ne!(NewAgentToken::generate().reveal(), token.reveal());
+        assert!(!format!("{token:?}{presented:?}").contains(token.reveal()));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused_before_any_lookup() {
+        for bad in [
+            "",
+            "kwa_",
+            "Bearer x",
+            "kwa_' OR 1=1 --",
+            &format!("kwa_{}", "a".repeat(44)),
+        ] {
+            assert!(PresentedToken::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! API errors as `application/problem+json` (RFC 9457), mapped to statuses in this one place. Server errors
+//! get an opaque body; their cause goes to the log.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("a valid agent token is required")]
+    Unauthorized,
+    #[error("the content type must be application/json")]
+    UnsupportedMediaType,
+    #[error("the request body is over the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{detail}")]
+    InvalidReport {
+        field: Option<String>,
+        detail: String,
+    },
+    #[error("scan {0} was stored before with different content")]
+    Conflict(uuid::Uuid),
+    #[error("the request body could not be read")]
+    BadBody,
+    #[error("the database is not reachable")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    fn kind_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::Unauthorized => ("urn:kubeward:problem:unauthorized", "Unauthorized"),
+            ApiError::UnsupportedMediaType => (
+                "urn:kubeward:problem:unsupported-media-type",
+                "Unsupported media type",
+            ),
+            ApiError::PayloadTooLarge { .. } => (
+                "urn:kubeward:problem:payload-too-large",
+                "Payload too large",
+            ),
+            ApiError::InvalidReport { .. } => {
+                ("urn:kubeward:problem:invalid-report", "Invalid report")
+            }
+            ApiError::Conflict(_) => ("urn:kubeward:problem:scan-conflict", "Scan conflict"),
+            ApiError::BadBody => ("urn:kubeward:problem:bad-body", "Bad request body"),
+            ApiError::Unavailable(_) => ("urn:kubeward:problem:unavailable", "Service unavailable"),
+            ApiError::Internal(_) => ("urn:kubeward:problem:internal", "Internal server error"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                ApiError::Unavailable(err)
+            }
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<kubeward_benchmark::ReportError> for ApiError {
+    fn from(err: kubeward_benchmark::ReportError) -> Self {
+        match err {
+            kubeward_benchmark::ReportError::TooLarge { limit, .. } => {
+                ApiError::PayloadTooLarge { limit }
+            }
+            kubeward_benchmark::ReportError::Invalid { field, problem } => {
+                ApiError::InvalidReport {
+                    detail: format!("{field}: {problem}"),
+                    field: Some(field),
+                }
+            }
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::InvalidReport { .. } | ApiError::BadBody => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let detail = if status.is_server_error() {
+            // The cause may name tables, hosts or values: it goes to the log, not to the client.
+            tracing::error!(error = %self, cause = ?std::error::Error::source(self), "request failed");
+            "the server could not complete the request; the cause is in its log".to_owned()
+        } else {
+            self.to_string()
+        };
+        let (kind, title) = self.kind_and_title();
+        let field = match self {
+            ApiError::InvalidReport { field, .. } => field.as_deref(),
+            _ => None,
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if matches!(self, ApiError::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(Problem {
+            kind,
+            title,
+            status: status.as_u16(),
+            detail,
+            field,
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! `POST /api/v1/reports`: an agent delivers one report.
+//!
+//! Order of refusal: no or bad token (401) before anything is read, a content type other than JSON (415), a
+//! body over the limit (413, from `Content-Length` or while streaming, never after buffering it whole), an
+//! invalid report (400 naming the field), a scan id stored with other content (409).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use kubeward_benchmark::validate::MAX_BODY_BYTES;
+use serde_json::json;
+
+use super::AppState;
+use super::problem::ApiError;
+use crate::domain::token::PresentedToken;
+use crate::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
+use crate::storage::tokens;
+
+fn bearer_token(request: &HttpRequest) -> Option<PresentedToken> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    PresentedToken::parse(token.trim())
+}
+
+fn is_json(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn read_bounded(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<Vec<u8>, ApiError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let mut body = Vec::with_capacity(declared.map_or(64 * 1024, |length| length as usize));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::BadBody)?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_BODY_BYTES,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+pub async fn post_report(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = bearer_token(&request).ok_or(ApiError::Unauthorized)?;
+    let mut conn = state.pool.acquire().await?;
+    let (token_id, cluster_id, cluster_name) = tokens::authenticate(&mut conn, &token.hash())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    tokens::touch(&mut conn, token_id).await?;
+    drop(conn);
+
+    if !is_json(&request) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let body = read_bounded(&request, payload).await?;
+    let report = kubeward_benchmark::parse_report(&body)?;
+    let catalog = state.catalogs.for_report(&report)?;
+    let prepared = prepare(&report, catalog, cluster_id);
+
+    let mut tx = state.pool.begin().await?;
+    let outcome = match ingest::ingest(&mut tx, cluster_id, &report, &prepared).await {
+        Ok(outcome) => outcome,
+        Err(IngestError::Conflict(scan_id)) => return Err(ApiError::Conflict(scan_id)),
+        Err(IngestError::Database(err)) => return Err(err.into()),
+    };
+    match outcome {
+        IngestOutcome::Duplicate => {
+            tx.rollback().await?;
+            tracing::info!(cluster.name = %cluster_name, node.name = %report.node.name, scan.id = %report.scan_id, "scan {} of {} delivered again", report.scan_id, report.node.name);
+            Ok(HttpResponse::Ok().json(json!({
+                "scan_id": report.scan_id,
+                "cluster": cluster_name,
+                "node": report.node.name,
+                "stored": "before",
+            })))
+        }
+        IngestOutcome::Stored(stored) => {
+            tx.commit().await?;
+            tracing::info!(
+                cluster.name = %cluster_name,
+                node.name = %report.node.name,
+                scan.id = %report.scan_id,
+                opened = stored.opened,
+                resolved = stored.resolved,
+                reopened = stored.reopened,
+                late = stored.late,
+                "stored scan {} of {}", report.scan_id, report.node.name
+            );
+            Ok(HttpResponse::Created().json(json!({
+                "scan_id": report.scan_id,
+                "cluster": cluster_name,
+                "node": report.node.name,
+                "stored": "now",
+                "late": stored.late,
+                "findings": {
+                    "opened": stored.opened,
+                    "resolved": stored.resolved,
+                    "reopened": stored.reopened,
+                },
+            })))
+        }
+    }
+}

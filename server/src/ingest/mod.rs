@@ -1,0 +1,345 @@
+//! Accepting one report into the history, inside the caller's transaction: register the node, store the
+//! results once, record the scan, and move the node's findings.
+//!
+//! The newest scan of a node is compared with its findings' current states (the common, cheap case). A late
+//! scan, older than one already stored, is placed in the node's timeline and the node's findings are
+//! recomputed over it; events a feed reader may have seen are corrected, never deleted.
+
+pub mod prepare;
+pub mod transitions;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use kubeward_benchmark::Status;
+use kubeward_benchmark::report::Report;
+use sqlx::PgConnection;
+
+use self::prepare::PreparedReport;
+use self::transitions::{
+    Class, EventKind, FindingState, ScanPoint, StoredEvent, Transition, classify,
+    latest_transition, reconcile, transitions,
+};
+use crate::storage::findings::{self, FindingFields};
+use crate::storage::{nodes, results, scans};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    pub node_id: i64,
+    pub opened: usize,
+    pub resolved: usize,
+    pub reopened: usize,
+    /// The scan is older than one already stored for its node.
+    pub late: bool,
+}
+
+#[derive(Debug)]
+pub enum IngestOutcome {
+    Stored(Stored),
+    /// The same scan, with the same content, was stored before: nothing was written.
+    Duplicate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("scan {0} was stored before with different content")]
+    Conflict(uuid::Uuid),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id, node.name = %report.node.name, scan.id = %report.scan_id))]
+pub async fn ingest(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    report: &Report,
+    prepared: &PreparedReport,
+) -> Result<IngestOutcome, IngestError> {
+    let roles: Vec<String> = report
+        .node
+        .roles
+        .iter()
+        .map(|role| role.as_str().to_owned())
+        .collect();
+    let node_id = nodes::upsert(
+        conn,
+        cluster_id,
+        &report.node.name,
+        &roles,
+        report.node.kubelet_version.as_deref(),
+        report.finished_at,
+    )
+    .await?;
+
+    let set_id = match results::find_set(conn, &prepared.set.digest).await? {
+        Some(id) => id,
+        None => {
+            let ids = results::store_results(conn, &prepared.results).await?;
+            results::store_set(conn, &prepared.set, &ids).await?
+        }
+    };
+
+    let inserted = scans::insert(
+        conn,
+        &scans::NewScan {
+            scan_id: report.scan_id,
+            node_id,
+            result_set_id: set_id,
+            started_at: report.started_at,
+            finished_at: report.finished_at,
+            content_hash: prepared.content_hash.clone(),
+            agent_version: report.agent.version.clone(),
+        },
+    )
+    .await?;
+    if !inserted {
+        return match scans::content_hash(conn, report.scan_id).await? {
+            Some(hash) if hash == prepared.content_hash => Ok(IngestOutcome::Duplicate),
+            _ => Err(IngestError::Conflict(report.scan_id)),
+        };
+    }
+    scans::record_day(conn, node_id, report.scan_id, report.finished_at, set_id).await?;
+
+    let (previous, next) =
+        scans::neighbours(conn, node_id, report.finished_at, report.scan_id).await?;
+    let mut stored = Stored {
+        node_id,
+        late: next.is_some(),
+        ..Stored::default()
+    };
+    // Results identical to the scan before change no transition, wherever this scan falls.
+    if previous.is_some_and(|previous| previous.result_set_id == set_id) {
+        return Ok(IngestOutcome::Stored(stored));
+    }
+    let point = ScanPoint {
+        at: report.finished_at,
+        scan_id: report.scan_id,
+    };
+    if next.is_none() {
+        apply_latest(
+            conn,
+            cluster_id,
+            node_id,
+            point,
+            &prepared.classes,
+            &mut stored,
+        )
+        .await?;
+    } else {
+        recompute_node(conn, cluster_id, node_id, &mut stored).await?;
+    }
+    Ok(IngestOutcome::Stored(stored))
+}
+
+fn count(stored: &mut Stored, kind: EventKind) {
+    match kind {
+        EventKind::Opened => stored.opened += 1,
+        EventKind::Resolved => stored.resolved += 1,
+        EventKind::Reopened => stored.reopened += 1,
+    }
+}
+
+/// The newest scan of a node: each check's class against its finding's current state.
+async fn apply_latest(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    node_id: i64,
+    point: ScanPoint,
+    classes: &[(String, Class)],
+    stored: &mut Stored,
+) -> Result<(), sqlx::Error> {
+    let current: HashMap<String, findings::FindingRow> = findings::for_node(conn, node_id)
+        .await?
+        .into_iter()
+        .map(|row| (row.check_id.clone(), row))
+        .collect();
+    let changes: Vec<(&str, EventKind)> = classes
+        .iter()
+        .filter_map(|(check, class)| {
+            let state = current
+                .get(check)
+                .and_then(|row| FindingState::parse(&row.state));
+            latest_transition(state, *class).map(|kind| (check.as_str(), kind))
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    findings::lock_event_feed(conn).await?;
+    for (check, kind) in changes {
+        let finding_id = match current.get(check) {
+            None => {
+                let fields = FindingFields {
+                    state: FindingState::Open.as_str(),
+                    first_seen: point.at,
+                    state_since: point.at,
+                    reopen_count: 0,
+                };
+                findings::insert(conn, cluster_id, node_id, check, &fields).await?
+            }
+            Some(row) => {
+                let fields = FindingFields {
+                    state: kind.state_after().as_str(),
+                    first_seen: row.first_seen,
+                    state_since: point.at,
+                    reopen_count: row.reopen_count + i32::from(kind == EventKind::Reopened),
+                };
+                findings::update(conn, row.id, &fields).await?;
+                row.id
+            }
+        };
+        findings::insert_event(conn, finding_id, kind.as_str(), point.at, point.scan_id).await?;
+        count(stored, kind);
+    }
+    Ok(())
+}
+
+/// A late scan: recompute every check's transitions over the node's whole timeline and reconcile them with
+/// the stored findings and events.
+async fn recompute_node(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    node_id: i64,
+    stored: &mut Stored,
+) -> Result<(), sqlx::Error> {
+    // Consecutive scans with the same results change nothing: keep the first scan of each run.
+    let mut runs: Vec<scans::ScanRef> = Vec::new();
+    for scan in scans::timeline(conn, node_id).await? {
+        if runs
+            .last()
+            .is_none_or(|last| last.result_set_id != scan.result_set_id)
+        {
+            runs.push(scan);
+        }
+    }
+    let mut classes_by_set: HashMap<i64, HashMap<String, Class>> = HashMap::new();
+    for set_id in runs
+        .iter()
+        .map(|scan| scan.result_set_id)
+        .collect::<BTreeSet<_>>()
+    {
+        let statuses = results::statuses(conn, set_id).await?;
+        let classes = statuses
+            .into_iter()
+            .map(|(check, status)| {
+                let class = parse_status(&status).map_or(Class::Unknown, classify);
+                (check, class)
+            })
+            .collect();
+        classes_by_set.insert(set_id, classes);
+    }
+    let checks: BTreeSet<&String> = classes_by_set.values().flat_map(HashMap::keys).collect();
+
+    let existing: HashMap<String, findings::FindingRow> = findings::for_node(conn, node_id)
+        .await?
+        .into_iter()
+        .map(|row| (row.check_id.clone(), row))
+        .collect();
+    let mut events_by_finding: BTreeMap<i64, Vec<StoredEvent>> = BTreeMap::new();
+    for event in findings::events_for_node(conn, node_id).await? {
+        if let Some(kind) = EventKind::parse(&event.kind) {
+            events_by_finding
+                .entry(event.finding_id)
+                .or_default()
+                .push(StoredEvent {
+                    id: event.id,
+                    point: ScanPoint {
+                        at: event.at,
+                        scan_id: event.scan_id,
+                    },
+                    kind,
+                });
+        }
+    }
+
+    let mut locked = false;
+    for check in checks {
+        let timeline: Vec<(ScanPoint, Class)> = runs
+            .iter()
+            .map(|scan| {
+                let class = classes_by_set
+                    .get(&scan.result_set_id)
+                    .and_then(|classes| classes.get(check))
+                    .copied()
+                    .unwrap_or(Class::Unknown);
+                (
+                    ScanPoint {
+                        at: scan.finished_at,
+                        scan_id: scan.scan_id,
+                    },
+                    class,
+                )
+            })
+            .collect();
+        let computed = transitions(&timeline);
+        let (Some(first), Some(last)) = (computed.first(), computed.last()) else {
+            continue;
+        };
+        let fields = FindingFields {
+            state: last.kind.state_after().as_str(),
+            first_seen: first.point.at,
+            state_since: last.point.at,
+            reopen_count: i32::try_from(
+                computed
+                    .iter()
+                    .filter(|t| t.kind == EventKind::Reopened)
+                    .count(),
+            )
+            .unwrap_or(i32::MAX),
+        };
+        let finding = existing.get(check);
+        let stored_events = finding
+            .and_then(|row| events_by_finding.get(&row.id))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let plan = reconcile(stored_events, &computed);
+        let unchanged = plan.updates.is_empty()
+            && plan.inserts.is_empty()
+            && finding.is_some_and(|row| same_fields(row, &fields));
+        if unchanged {
+            continue;
+        }
+        if !plan.orphans.is_empty() {
+            tracing::warn!(node.id = node_id, check = %check, orphans = ?plan.orphans, "stored events match no transition; kept as they are");
+        }
+        if !locked {
+            findings::lock_event_feed(conn).await?;
+            locked = true;
+        }
+        let finding_id = match finding {
+            Some(row) => {
+                findings::update(conn, row.id, &fields).await?;
+                row.id
+            }
+            None => findings::insert(conn, cluster_id, node_id, check, &fields).await?,
+        };
+        for (event_id, transition) in &plan.updates {
+            findings::correct_event(
+                conn,
+                *event_id,
+                transition.kind.as_str(),
+                transition.point.at,
+                transition.point.scan_id,
+            )
+            .await?;
+        }
+        for Transition { point, kind } in &plan.inserts {
+            findings::insert_event(conn, finding_id, kind.as_str(), point.at, point.scan_id)
+                .await?;
+            count(stored, *kind);
+        }
+    }
+    Ok(())
+}
+
+fn same_fields(row: &findings::FindingRow, fields: &FindingFields) -> bool {
+    row.state == fields.state
+        && row.first_seen == fields.first_seen
+        && row.state_since == fields.state_since
+        && row.reopen_count == fields.reopen_count
+}
+
+fn parse_status(text: &str) -> Option<Status> {
+    Status::ALL
+        .into_iter()
+        .find(|status| status.as_str() == text)
+}

@@ -1,0 +1,110 @@
+//! Turning a validated report into what storage needs: content digests, counts, and each check's class.
+
+use std::collections::BTreeMap;
+
+use kubeward_benchmark::report::{CheckResult, Report};
+use kubeward_benchmark::{Catalog, Status};
+use sha2::{Digest, Sha256};
+
+use super::transitions::{Class, classify};
+use crate::storage::results::{NewCheckResult, NewResultSet};
+
+/// A report ready for the ingest transaction.
+#[derive(Debug, Clone)]
+pub struct PreparedReport {
+    pub results: Vec<NewCheckResult>,
+    pub set: NewResultSet,
+    /// Identifies the report's content for idempotency: the same scan id with another hash is a conflict.
+    pub content_hash: Vec<u8>,
+    pub classes: Vec<(String, Class)>,
+}
+
+fn status_index(status: Status) -> usize {
+    match status {
+        Status::Pass => 0,
+        Status::Fail => 1,
+        Status::Warn => 2,
+        Status::Manual => 3,
+        Status::NotApplicable => 4,
+        Status::Error => 5,
+    }
+}
+
+/// Digest of one result: its canonical JSON (serde writes fields in declaration order).
+fn result_digest(result: &CheckResult) -> Vec<u8> {
+    let bytes = serde_json::to_vec(result).unwrap_or_default();
+    Sha256::digest(&bytes).to_vec()
+}
+
+pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedReport {
+    let mut results: Vec<NewCheckResult> = report
+        .results
+        .iter()
+        .map(|result| NewCheckResult {
+            digest: result_digest(result),
+            check_id: result.check.clone(),
+            status: result.status.as_str().to_owned(),
+            evidence: serde_json::to_value(&result.evidence).unwrap_or_default(),
+            detail: result.detail.clone(),
+        })
+        .collect();
+    // The set does not depend on the order the agent listed its results in.
+    results.sort_by(|a, b| a.digest.cmp(&b.digest));
+
+    let mut counts = [0i32; 6];
+    let mut sections: BTreeMap<String, [i32; 6]> = BTreeMap::new();
+    for result in &report.results {
+        let index = status_index(result.status);
+        counts[index] += 1;
+        if let Some(check) = catalog.check(&result.check) {
+            sections.entry(check.section.clone()).or_default()[index] += 1;
+        }
+    }
+    let section_counts = serde_json::Value::Object(
+        sections
+            .into_iter()
+            .map(|(section, counts)| {
+                let by_status: serde_json::Map<String, serde_json::Value> = Status::ALL
+                    .iter()
+                    .map(|status| {
+                        (
+                            status.as_str().to_owned(),
+                            counts[status_index(*status)].into(),
+                        )
+                    })
+                    .collect();
+                (section, serde_json::Value::Object(by_status))
+            })
+            .collect(),
+    );
+
+    let mut set_hasher = Sha256::new();
+    set_hasher.update(report.benchmark.id.as_bytes());
+    set_hasher.update([0]);
+    set_hasher.update(report.benchmark.version.as_bytes());
+    for result in &results {
+        set_hasher.update(&result.digest);
+    }
+
+    let mut content = Sha256::new();
+    content.update(cluster_id.to_be_bytes());
+    content.update(serde_json::to_vec(report).unwrap_or_default());
+    let content_hash = content.finalize()[..16].to_vec();
+
+    PreparedReport {
+        classes: report
+            .results
+            .iter()
+            .map(|result| (result.check.clone(), classify(result.status)))
+            .collect(),
+        set: NewResultSet {
+            digest: set_hasher.finalize().to_vec(),
+            benchmark_id: report.benchmark.id.clone(),
+            benchmark_version: report.benchmark.version.clone(),
+            counts,
+            section_counts,
+        },
+        results,
+        content_hash,
+    }
+}

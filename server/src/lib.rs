@@ -1,0 +1,19 @@
+//! kubeward-server: accepts agents' reports into PostgreSQL, keeps the full history, and tracks every
+//! finding from the day it opened to the day it was fixed.
+//!
+//! SQL lives only in [`storage`]; handlers in [`http`] own their transactions and call [`ingest`]; errors
+//! become HTTP responses in [`http::problem`] alone.
+
+pub mod catalogs;
+pub mod cli;
+pub mod database;
+pub mod domain;
+pub mod embedded_postgres;
+pub mod http;
+pub mod ingest;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
+
+/// The schema migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

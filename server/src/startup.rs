@@ -1,0 +1,80 @@
+//! Building and running the HTTP server on a bound listener; tests bind port 0 and read the port back.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+use sqlx::PgPool;
+
+use crate::catalogs::Catalogs;
+use crate::http::{self, AppState};
+
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Binds `address` and prepares the server over a migrated pool.
+    /// `migrated` tells `/readyz` whether the migrations have run; the server answers `/healthz` before.
+    pub fn build(
+        address: SocketAddr,
+        pool: PgPool,
+        catalogs: Arc<Catalogs>,
+        migrated: Arc<AtomicBool>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address)?;
+        Self::with_listener(listener, pool, catalogs, migrated)
+    }
+
+    pub fn with_listener(
+        listener: TcpListener,
+        pool: PgPool,
+        catalogs: Arc<Catalogs>,
+        migrated: Arc<AtomicBool>,
+    ) -> std::io::Result<Self> {
+        let address = listener.local_addr()?;
+        let state = AppState {
+            pool,
+            catalogs,
+            migrated,
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
+                .app_data(web::Data::new(state.clone()))
+                .configure(http::routes)
+        })
+        .listen(listener)?
+        // Stop accepting on SIGTERM/SIGINT and let requests in flight finish.
+        .shutdown_timeout(30)
+        .run();
+        Ok(Application { address, server })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}

@@ -1,0 +1,14 @@
+//! Every SQL statement of the server lives here, one module per table family. Functions take a connection
+//! or a transaction chosen by the caller (handlers own transactions) and return rows made for their callers.
+
+pub mod clusters;
+pub mod findings;
+pub mod nodes;
+pub mod results;
+pub mod scans;
+pub mod tokens;
+
+/// Whether a database error is the violation of a unique constraint.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
+}

@@ -1,0 +1,73 @@
+//! The node registry.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+/// Registers a node or refreshes it from a scan. Roles and kubelet version come from the newest scan; first
+/// and last seen follow the scans' `finished_at`, so a late scan can only widen them. The row stays locked
+/// until the transaction ends, which serialises the ingests of one node.
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id, node.name = name))]
+pub async fn upsert(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    name: &str,
+    roles: &[String],
+    kubelet_version: Option<&str>,
+    finished_at: OffsetDateTime,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"INSERT INTO nodes (cluster_id, name, roles, kubelet_version, first_seen, last_seen, last_received_at)
+           VALUES ($1, $2, $3, $4, $5, $5, now())
+           ON CONFLICT (cluster_id, name) DO UPDATE SET
+               roles = CASE WHEN excluded.last_seen >= nodes.last_seen THEN excluded.roles ELSE nodes.roles END,
+               kubelet_version = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                      THEN excluded.kubelet_version ELSE nodes.kubelet_version END,
+               first_seen = least(nodes.first_seen, excluded.first_seen),
+               last_seen = greatest(nodes.last_seen, excluded.last_seen),
+               last_received_at = now()
+           RETURNING id"#,
+        cluster_id,
+        name,
+        roles,
+        kubelet_version,
+        finished_at
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(row.id)
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeRow {
+    pub cluster: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub kubelet_version: Option<String>,
+    pub first_seen: OffsetDateTime,
+    pub last_seen: OffsetDateTime,
+    pub last_received_at: OffsetDateTime,
+}
+
+impl NodeRow {
+    /// A node is stale when its newest scan is older than `stale_before`.
+    pub fn is_stale(&self, stale_before: OffsetDateTime) -> bool {
+        self.last_seen < stale_before
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    conn: &mut PgConnection,
+    cluster: Option<&str>,
+) -> Result<Vec<NodeRow>, sqlx::Error> {
+    sqlx::query_as!(
+        NodeRow,
+        r#"SELECT c.name AS cluster, n.name, n.roles, n.kubelet_version, n.first_seen, n.last_seen, n.last_received_at
+           FROM nodes n JOIN clusters c ON c.id = n.cluster_id
+           WHERE $1::text IS NULL OR c.name = $1
+           ORDER BY c.name, n.name"#,
+        cluster
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,138 @@
+//! Scans and the per-day summaries trends read.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct NewScan {
+    pub scan_id: Uuid,
+    pub node_id: i64,
+    pub result_set_id: i64,
+    pub started_at: OffsetDateTime,
+    pub finished_at: OffsetDateTime,
+    pub content_hash: Vec<u8>,
+    pub agent_version: String,
+}
+
+/// Inserts a scan; `false` when a scan with that id already exists (then nothing is written).
+#[tracing::instrument(skip_all, fields(scan.id = %scan.scan_id))]
+pub async fn insert(conn: &mut PgConnection, scan: &NewScan) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query!(
+        r#"INSERT INTO scans (scan_id, node_id, result_set_id, started_at, finished_at, content_hash, agent_version)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (scan_id) DO NOTHING"#,
+        scan.scan_id,
+        scan.node_id,
+        scan.result_set_id,
+        scan.started_at,
+        scan.finished_at,
+        &scan.content_hash,
+        scan.agent_version,
+    )
+    .execute(conn)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+#[tracing::instrument(skip_all, fields(scan.id = %scan_id))]
+pub async fn content_hash(
+    conn: &mut PgConnection,
+    scan_id: Uuid,
+) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    let row = sqlx::query!("SELECT content_hash FROM scans WHERE scan_id = $1", scan_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|row| row.content_hash))
+}
+
+/// A scan's place in its node's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanRef {
+    pub scan_id: Uuid,
+    pub finished_at: OffsetDateTime,
+    pub result_set_id: i64,
+}
+
+/// The scans just before and just after a point of a node's timeline, in `(finished_at, scan_id)` order.
+#[tracing::instrument(skip_all, fields(node.id = node_id))]
+pub async fn neighbours(
+    conn: &mut PgConnection,
+    node_id: i64,
+    finished_at: OffsetDateTime,
+    scan_id: Uuid,
+) -> Result<(Option<ScanRef>, Option<ScanRef>), sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"(SELECT 'previous' AS "side!", scan_id, finished_at, result_set_id FROM scans
+            WHERE node_id = $1 AND (finished_at, scan_id) < ($2, $3)
+            ORDER BY finished_at DESC, scan_id DESC LIMIT 1)
+           UNION ALL
+           (SELECT 'next', scan_id, finished_at, result_set_id FROM scans
+            WHERE node_id = $1 AND (finished_at, scan_id) > ($2, $3)
+            ORDER BY finished_at, scan_id LIMIT 1)"#,
+        node_id,
+        finished_at,
+        scan_id
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut previous = None;
+    let mut next = None;
+    for row in rows {
+        let (Some(scan_id), Some(finished_at), Some(result_set_id)) =
+            (row.scan_id, row.finished_at, row.result_set_id)
+        else {
+            continue;
+        };
+        let scan = ScanRef {
+            scan_id,
+            finished_at,
+            result_set_id,
+        };
+        if row.side == "previous" {
+            previous = Some(scan);
+        } else {
+            next = Some(scan);
+        }
+    }
+    Ok((previous, next))
+}
+
+/// Every scan of a node in timeline order.
+#[tracing::instrument(skip_all, fields(node.id = node_id))]
+pub async fn timeline(conn: &mut PgConnection, node_id: i64) -> Result<Vec<ScanRef>, sqlx::Error> {
+    sqlx::query_as!(
+        ScanRef,
+        r#"SELECT scan_id, finished_at, result_set_id FROM scans
+           WHERE node_id = $1 ORDER BY finished_at, scan_id"#,
+        node_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Keeps, for each node and UTC day, the last scan of that day.
+#[tracing::instrument(skip_all, fields(node.id = node_id))]
+pub async fn record_day(
+    conn: &mut PgConnection,
+    node_id: i64,
+    scan_id: Uuid,
+    finished_at: OffsetDateTime,
+    result_set_id: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"INSERT INTO node_days (node_id, day, result_set_id, finished_at, scan_id)
+           VALUES ($1, ($2 AT TIME ZONE 'UTC')::date, $3, $2, $4)
+           ON CONFLICT (node_id, day) DO UPDATE
+               SET result_set_id = excluded.result_set_id, finished_at = excluded.finished_at,
+                   scan_id = excluded.scan_id
+               WHERE (node_days.finished_at, node_days.scan_id) < (excluded.finished_at, excluded.scan_id)"#,
+        node_id,
+        finished_at,
+        result_set_id,
+        scan_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Helpers for the server's tests: a real server on a random port over the test's database, enrolled
+//! clusters, and reports built from the real catalog.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the helpers"
+)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop loudly at the first unexpected error"
+)]
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use kubeward_benchmark::report::{
+    AgentInfo, BenchmarkRef, CheckResult, Evidence, NodeInfo, NodeRole, Report, SCHEMA_V1,
+};
+use kubeward_benchmark::{Catalog, Status};
+use kubeward_server::catalogs::Catalogs;
+use kubeward_server::domain::cluster::{ClusterName, Labels};
+use kubeward_server::domain::token::NewAgentToken;
+use kubeward_server::startup::Application;
+use kubeward_server::storage::{clusters, tokens};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub struct TestServer {
+    pub base: String,
+    pub pool: PgPool,
+    pub client: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start(pool: PgPool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let catalogs = Arc::new(Catalogs::builtin().unwrap());
+        let application = Application::with_listener(
+            listener,
+            pool.clone(),
+            catalogs,
+            Arc::new(AtomicBool::new(true)),
+        )
+        .unwrap();
+        let base = format!("http://{}", application.address());
+        tokio::spawn(application.run_until_stopped());
+        TestServer {
+            base,
+            pool,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Enrolls a cluster and returns (token id, token).
+    pub async fn enroll(&self, name: &str) -> (Uuid, String) {
+        let mut conn = self.pool.acquire().await.unwrap();
+        let cluster = clusters::create(
+            &mut conn,
+            &ClusterName::parse(name).unwrap(),
+            &Labels::default(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        self.issue_token(cluster.id).await
+    }
+
+    pub async fn issue_token(&self, cluster_id: i64) -> (Uuid, String) {
+        let mut conn = self.pool.acquire().await.unwrap();
+        let token = NewAgentToken::generate();
+        let id = Uuid::now_v7();
+        tokens::insert(&mut conn, id, cluster_id, &token.hash())
+            .await
+            .unwrap();
+        (id, token.reveal().to_owned())
+    }
+
+    pub async fn post(&self, token: &str, report: &Report) -> reqwest::Response {
+        self.post_bytes(
+            token,
+            serde_json::to_vec(report).unwrap(),
+            "application/json",
+        )
+        .await
+    }
+
+    pub async fn post_bytes(
+        &self,
+        token: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/reports"))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub fn catalog() -> Catalog {
+    Catalog::builtin("cis-1.12").unwrap()
+}
+
+/// A time `hours` after a fixed start.
+pub fn at(hours: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_790_000_000 + hours * 3600).unwrap()
+}
+
+/// A report for `node` finished at `finished_at`: every check passes except those in `statuses`.
+pub fn report(node: &str, finished_at: OffsetDateTime, statuses: &[(&str, Status)]) -> Report {
+    let overrides: BTreeMap<&str, Status> = statuses.iter().copied().collect();
+    let results = catalog()
+        .checks
+        .iter()
+        .map(|check| {
+            let status = overrides
+                .get(check.id.as_str())
+                .copied()
+                .unwrap_or(Status::Pass);
+            CheckResult {
+                check: check.id.clone(),
+                status,
+                evidence: vec![Evidence {
+                    subject: format!("{} on {node}", check.id),
+                    observed: status.as_str().to_owned(),
+                    expected: "pass".to_owned(),
+                    source: Some("test".to_owned()),
+                }],
+                detail: None,
+            }
+        })
+        .collect();
+    Report {
+        schema: SCHEMA_V1.to_owned(),
+        scan_id: Uuid::now_v7(),
+        agent: AgentInfo {
+            version: "0.1.0".to_owned(),
+        },
+        node: NodeInfo {
+            name: node.to_owned(),
+            roles: vec![NodeRole::ControlPlane, NodeRole::Worker],
+            kubelet_version: Some("v1.33.2".to_owned()),
+        },
+        benchmark: BenchmarkRef {
+            id: "cis-kubernetes".to_owned(),
+            version: "1.12".to_owned(),
+        },
+        started_at: finished_at - time::Duration::seconds(1),
+        finished_at,
+        results,
+    }
+}
+
+/// Reads a problem+json body, checking the content type.
+pub async fn problem(response: reqwest::Response) -> serde_json::Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|value| value.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    response.json().await.unwrap()
+}
+
+/// `(check, state, first_seen, state_since, reopen_count)` of every finding of a node.
+pub async fn findings_of(
+    pool: &PgPool,
+    cluster: &str,
+    node: &str,
+) -> Vec<(String, String, OffsetDateTime, OffsetDateTime, i32)> {
+    sqlx::query_as(
+        "SELECT f.check_id, f.state, f.first_seen, f.state_since, f.reopen_count
+         FROM findings f JOIN nodes n ON n.id = f.node_id JOIN clusters c ON c.id = f.cluster_id
+         WHERE c.name = $1 AND n.name = $2 ORDER BY f.check_id",
+    )
+    .bind(cluster)
+    .bind(node)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// `(check, kind, at)` of every event of a node, in feed order.
+pub async fn events_of(
+    pool: &PgPool,
+    cluster: &str,
+    node: &str,
+) -> Vec<(i64, String, String, OffsetDateTime)> {
+    sqlx::query_as(
+        "SELECT e.id, f.check_id, e.kind, e.at
+         FROM finding_events e JOIN findings f ON f.id = e.finding_id
+         JOIN nodes n ON n.id = f.node_id JOIN clusters c ON c.id = f.cluster_id
+         WHERE c.name = $1 AND n.name = $2 ORDER BY e.id",
+    )
+    .bind(cluster)
+    .bind(node)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+pub async fn count(pool: &PgPool, table: &str) -> i64 {
+    // Table names come from the tests themselves.
+    let sql = format!("SELECT count(*) FROM {table}");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
