@@ -290,21 +290,18 @@ fn system_user(name: &str) -> Option<(u32, u32)> {
 /// Where the server binaries are: `pg_config --bindir`, then PATH, then the distributions' usual places
 /// (the newest version first).
 fn find_bindir() -> Option<PathBuf> {
-    let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    let mut candidates: Vec<PathBuf> = Vec::new();
     if let Ok(output) = Command::new("pg_config").arg("--bindir").output()
         && output.status.success()
     {
-        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        if has_server(&dir) {
-            return Some(dir);
-        }
+        candidates.push(PathBuf::from(
+            String::from_utf8_lossy(&output.stdout).trim(),
+        ));
     }
-    if let Some(path) = std::env::var_os("PATH")
-        && let Some(dir) = std::env::split_paths(&path).find(|dir| has_server(dir))
-    {
-        return Some(dir);
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path));
     }
-    let mut candidates: Vec<PathBuf> = Vec::new();
+    let mut usual: Vec<PathBuf> = Vec::new();
     for pattern_dir in [
         "/usr/lib/postgresql",
         "/usr/local/pgsql",
@@ -326,10 +323,59 @@ fn find_bindir() -> Option<PathBuf> {
                 .map(|entry| entry.path().join("bin")),
         );
     }
-    candidates.push(PathBuf::from("/usr/local/pgsql/bin"));
+    usual.push(PathBuf::from("/usr/local/pgsql/bin"));
     // Newest first: directory names carry the major version.
-    candidates.sort_by_key(|dir| std::cmp::Reverse(version_key(dir)));
-    candidates.into_iter().find(|dir| has_server(dir))
+    usual.sort_by_key(|dir| std::cmp::Reverse(version_key(dir)));
+    candidates.extend(usual);
+    first_with_server(&candidates)
+}
+
+/// The first directory that holds the server programs, not just the client.
+fn first_with_server(candidates: &[PathBuf]) -> Option<PathBuf> {
+    candidates
+        .iter()
+        .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+        .cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_directory_with_the_server_programs_counts() {
+        let client_only = tempfile::tempdir().unwrap();
+        fs::write(client_only.path().join("psql"), "").unwrap();
+        let server = tempfile::tempdir().unwrap();
+        for program in ["initdb", "pg_ctl"] {
+            fs::write(server.path().join(program), "").unwrap();
+        }
+        let candidates = [
+            PathBuf::from("/nonexistent"),
+            client_only.path().to_owned(),
+            server.path().to_owned(),
+        ];
+        assert_eq!(
+            first_with_server(&candidates),
+            Some(server.path().to_owned())
+        );
+        assert_eq!(first_with_server(&candidates[..2]), None);
+    }
+
+    #[test]
+    fn the_missing_binaries_message_says_what_to_do() {
+        let message = EmbeddedError::NoBinaries.to_string();
+        assert!(message.contains("apt-get install postgresql"), "{message}");
+        assert!(message.contains("DATABASE_URL"), "{message}");
+    }
+
+    #[test]
+    fn newer_versions_sort_first() {
+        assert!(
+            version_key(Path::new("/usr/lib/postgresql/17/bin"))
+                > version_key(Path::new("/usr/lib/postgresql/15/bin"))
+        );
+    }
 }
 
 fn version_key(dir: &Path) -> u32 {

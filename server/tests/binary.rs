@@ -1,0 +1,437 @@
+//! The real `kubeward-server` binary: zero-configuration start, database creation, the enrollment CLI,
+//! graceful shutdown, and no secret in its logs.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop loudly at the first unexpected error"
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{at, report};
+use kubeward_benchmark::Status;
+
+const SERVER: &str = env!("CARGO_BIN_EXE_kubeward-server");
+
+/// A database URL on the test's PostgreSQL server, for a database that does not exist yet.
+fn fresh_database_url() -> (String, String) {
+    let base = std::env::var("DATABASE_URL").expect("the tests need DATABASE_URL (see README.md)");
+    let name = format!("kubeward_bin_{}", uuid::Uuid::now_v7().simple());
+    let server = base
+        .rsplit_once('/')
+        .map_or(base.as_str(), |(server, _)| server)
+        .to_owned();
+    (format!("{server}/{name}"), name)
+}
+
+fn drop_database(name: &str) {
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let _ = Command::new("psql")
+        .arg(&base)
+        .args([
+            "-q",
+            "-c",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ])
+        .output();
+}
+
+/// A data directory the unprivileged PostgreSQL user can reach (temporary directories are 0700).
+fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix("kw-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("data");
+    (dir, data)
+}
+
+fn command(database_url: Option<&str>) -> Command {
+    let mut command = Command::new(SERVER);
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("KUBEWARD_DATA_DIR")
+        .env_remove("KUBEWARD_BIND");
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    command
+}
+
+fn cli(database_url: Option<&str>, data: &Path, args: &[&str]) -> Output {
+    command(database_url)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The last line of a command's stdout: where new tokens are printed.
+fn last_line(output: &Output) -> String {
+    stdout(output).lines().last().unwrap_or_default().to_owned()
+}
+
+struct Running {
+    child: Child,
+    base: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Starts `serve` with `extra` arguments after it.
+    fn start(mut command: Command, extra: &[&std::ffi::OsStr]) -> Self {
+        let mut child = command
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let mut stderr_pipe = child.stderr.take().unwrap();
+        let (errors, stderr) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.read_to_string(&mut text);
+            let _ = errors.send(text);
+        });
+        let Ok(line) = received.recv_timeout(Duration::from_secs(120)) else {
+            let _ = child.kill();
+            let logs = stderr
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_default();
+            panic!("the server did not print its address; it logged:\n{logs}");
+        };
+        let base = line.rsplit(' ').next().unwrap().to_owned();
+        let running = Running {
+            child,
+            base,
+            stderr,
+        };
+        running.wait_ready();
+        running
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let client = http_probe::status_of;
+        while Instant::now() < deadline {
+            if client(&format!("{}/readyz", self.base)) == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("the server did not become ready");
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns what the server logged.
+    fn stop(mut self) -> String {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "the server exited with {exit}");
+        self.stderr
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_default()
+    }
+}
+
+/// A small blocking GET, so that readiness polling needs no HTTP client runtime.
+mod http_probe {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    pub fn status_of(url: &str) -> Option<u16> {
+        let rest = url.strip_prefix("http://")?;
+        let (host, path) = rest.split_once('/')?;
+        let mut stream = TcpStream::connect(host).ok()?;
+        write!(
+            stream,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.split(' ').nth(1)?.parse().ok()
+    }
+}
+
+fn post_report(base: &str, token: &str, body: &[u8]) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{base}/api/v1/reports"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
+fn embedded_postgres_running(data: &Path) -> bool {
+    data.join("postgres/postmaster.pid").exists()
+}
+
+#[test]
+fn with_no_database_url_the_server_runs_and_stops_its_own_postgresql() {
+    let (_dir, data) = data_dir();
+    let data_arg = [std::ffi::OsStr::new("--data-dir"), data.as_os_str()];
+    // First start: initialises a cluster under the data directory.
+    let running = Running::start(command(None), &data_arg);
+    assert!(embedded_postgres_running(&data));
+    let enrolled = cli(
+        None,
+        &data,
+        &["cluster", "add", "prod", "--label", "env=prod"],
+    );
+    assert!(enrolled.status.success(), "{}", stderr(&enrolled));
+    let token = last_line(&enrolled);
+    assert!(token.starts_with("kwa_"), "{token}");
+    let body = serde_json::to_vec(&report("cp-1", at(0), &[("1.1.1", Status::Fail)])).unwrap();
+    assert_eq!(post_report(&running.base, &token, &body), 201);
+    let logs = running.stop();
+    assert!(
+        logs.contains("initialised the embedded PostgreSQL cluster"),
+        "{logs}"
+    );
+    assert!(logs.contains("stopped the embedded PostgreSQL"), "{logs}");
+    assert!(
+        !embedded_postgres_running(&data),
+        "PostgreSQL still runs after the server stopped"
+    );
+    // No TCP port was opened: the cluster listens on its socket only.
+    let conf = std::fs::read_to_string(data.join("postgres/postgresql.conf")).unwrap();
+    assert!(conf.contains("listen_addresses = ''"));
+
+    // Second start: reuses the cluster, and the history is still there.
+    let running = Running::start(command(None), &data_arg);
+    assert_eq!(
+        post_report(&running.base, &token, &body),
+        200,
+        "the scan was kept"
+    );
+    let listing = cli(None, &data, &["cluster", "list"]);
+    assert!(stdout(&listing).contains("prod"), "{}", stdout(&listing));
+    let logs = running.stop();
+    assert!(!logs.contains("initialised"), "{logs}");
+    assert!(!embedded_postgres_running(&data));
+}
+
+#[test]
+fn a_database_url_naming_a_missing_database_gets_it_created() {
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    let running = Running::start(command(Some(&url)), &[]);
+    let logs = running.stop();
+    assert!(
+        logs.contains("the database does not exist yet; creating it"),
+        "{logs}"
+    );
+    let listing = cli(Some(&url), &data, &["cluster", "list"]);
+    assert!(listing.status.success(), "{}", stderr(&listing));
+    drop_database(&name);
+}
+
+#[test]
+fn the_cli_enrolls_clusters_and_issues_and_revokes_tokens() {
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    let added = cli(
+        Some(&url),
+        &data,
+        &[
+            "cluster",
+            "add",
+            "prod",
+            "--label",
+            "env=prod",
+            "--label",
+            "team=platform",
+        ],
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    let first = last_line(&added);
+    let another = cli(Some(&url), &data, &["cluster", "token", "prod"]);
+    assert!(another.status.success(), "{}", stderr(&another));
+    let second = last_line(&another);
+    assert_ne!(first, second);
+    // At least 128 bits of randomness: 43 base64url characters carry 256.
+    assert_eq!(second.len(), "kwa_".len() + 43);
+
+    let listing = cli(Some(&url), &data, &["cluster", "list", "--tokens"]);
+    let text = stdout(&listing);
+    assert!(text.contains("env=prod,team=platform"), "{text}");
+    assert!(
+        !text.contains(&first) && !text.contains(&second),
+        "a listing must not show tokens"
+    );
+    let token_id = stdout(&another)
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    assert!(text.contains(&token_id), "{text}");
+
+    let running = Running::start(command(Some(&url)), &[]);
+    let body = serde_json::to_vec(&report("cp-1", at(0), &[])).unwrap();
+    assert_eq!(post_report(&running.base, &second, &body), 201);
+    let revoked = cli(Some(&url), &data, &["cluster", "revoke-token", &token_id]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    let other = serde_json::to_vec(&report("cp-1", at(1), &[])).unwrap();
+    assert_eq!(post_report(&running.base, &second, &other), 401);
+    assert_eq!(
+        post_report(&running.base, &first, &other),
+        201,
+        "the other token still works"
+    );
+    let logs = running.stop();
+    for token in [&first, &second] {
+        assert!(!logs.contains(token.as_str()), "a token reached the log");
+    }
+
+    let again = cli(Some(&url), &data, &["cluster", "revoke-token", &token_id]);
+    assert!(stdout(&again).contains("was revoked before"));
+    let unknown = cli(
+        Some(&url),
+        &data,
+        &["cluster", "revoke-token", &uuid::Uuid::now_v7().to_string()],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("no agent token"));
+    let duplicate = cli(Some(&url), &data, &["cluster", "add", "prod"]);
+    assert_eq!(duplicate.status.code(), Some(1));
+    assert!(stderr(&duplicate).contains("a cluster named prod exists already"));
+    let bad_name = cli(Some(&url), &data, &["cluster", "add", "Prod_1"]);
+    assert_eq!(bad_name.status.code(), Some(1));
+    assert!(stderr(&bad_name).contains("is not valid"));
+    let bad_label = cli(
+        Some(&url),
+        &data,
+        &["cluster", "add", "dev", "--label", "novalue"],
+    );
+    assert_eq!(bad_label.status.code(), Some(1));
+    let missing = cli(Some(&url), &data, &["cluster", "token", "nope"]);
+    assert!(stderr(&missing).contains("no cluster named nope"));
+    let usage = command(Some(&url))
+        .args(["cluster", "add"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    drop_database(&name);
+}
+
+#[test]
+fn nodes_without_recent_reports_are_listed_as_stale() {
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    let token = last_line(&cli(Some(&url), &data, &["cluster", "add", "prod"]));
+    let running = Running::start(command(Some(&url)), &[]);
+    let now = time::OffsetDateTime::now_utc();
+    let fresh = serde_json::to_vec(&report("fresh-1", now, &[])).unwrap();
+    let old = serde_json::to_vec(&report("old-1", now - time::Duration::days(2), &[])).unwrap();
+    assert_eq!(post_report(&running.base, &token, &fresh), 201);
+    assert_eq!(post_report(&running.base, &token, &old), 201);
+    running.stop();
+    let listing = stdout(&cli(
+        Some(&url),
+        &data,
+        &["node", "list", "--stale-after", "24h"],
+    ));
+    let line = |node: &str| {
+        listing
+            .lines()
+            .find(|line| line.contains(node))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(line("old-1").ends_with("stale"), "{listing}");
+    assert!(line("fresh-1").ends_with('-'), "{listing}");
+    assert!(
+        line("fresh-1").contains("control-plane,worker"),
+        "{listing}"
+    );
+    let wider = stdout(&cli(
+        Some(&url),
+        &data,
+        &["node", "list", "--stale-after", "3d"],
+    ));
+    assert!(!wider.contains("stale\n"), "{wider}");
+    let clusters = stdout(&cli(Some(&url), &data, &["cluster", "list"]));
+    assert!(
+        clusters
+            .lines()
+            .any(|line| line.starts_with("prod") && line.split_whitespace().nth(2) == Some("1")),
+        "{clusters}"
+    );
+    drop_database(&name);
+}
+
+#[test]
+fn logs_can_be_json_and_never_show_the_database_password() {
+    let (url, name) = fresh_database_url();
+    // Trust authentication ignores the password, which lets the test put one in the URL.
+    let with_password = url.replacen("postgres@", "postgres:pw-s3cret-9@", 1);
+    assert_ne!(with_password, url);
+    let mut serve = command(Some(&with_password));
+    serve.env("KUBEWARD_LOG", "debug");
+    let running = Running::start(
+        serve,
+        &[
+            std::ffi::OsStr::new("--log-format"),
+            std::ffi::OsStr::new("json"),
+        ],
+    );
+    let logs = running.stop();
+    assert!(
+        !logs.contains("pw-s3cret-9"),
+        "the password reached the log"
+    );
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|err| panic!("{err}: {line}"));
+    }
+    let help = command(Some(&with_password))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    assert!(!stdout(&help).contains("pw-s3cret-9"));
+    drop_database(&name);
+}
