@@ -338,6 +338,17 @@ fn first_with_server(candidates: &[PathBuf]) -> Option<PathBuf> {
         .cloned()
 }
 
+fn version_key(dir: &Path) -> u32 {
+    dir.components()
+        .filter_map(|part| {
+            let text = part.as_os_str().to_string_lossy();
+            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+            digits.parse::<u32>().ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,15 +387,4 @@ mod tests {
                 > version_key(Path::new("/usr/lib/postgresql/15/bin"))
         );
     }
-}
-
-fn version_key(dir: &Path) -> u32 {
-    dir.components()
-        .filter_map(|part| {
-            let text = part.as_os_str().to_string_lossy();
-            let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-            digits.parse::<u32>().ok()
-        })
-        .max()
-        .unwrap_or(0)
 }
