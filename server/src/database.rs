@@ -57,8 +57,14 @@ pub struct Database {
     embedded: Option<EmbeddedPostgres>,
 }
 
-/// The default data directory: `$XDG_DATA_HOME/kubeward`, `~/.local/share/kubeward`, or `/var/lib/kubeward`.
+/// The default data directory: `/var/lib/kubeward` for root (whose home the unprivileged PostgreSQL user
+/// cannot enter), else `$XDG_DATA_HOME/kubeward` or `~/.local/share/kubeward`.
 pub fn default_data_dir() -> PathBuf {
+    let root = std::fs::metadata("/proc/self")
+        .is_ok_and(|meta| std::os::unix::fs::MetadataExt::uid(&meta) == 0);
+    if root {
+        return PathBuf::from("/var/lib/kubeward");
+    }
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|dir| !dir.is_empty()) {
         return PathBuf::from(dir).join("kubeward");
     }
