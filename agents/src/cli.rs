@@ -1,13 +1,23 @@
-//! The command line: `kubeward-agent scan`. Exit codes: 0 done, 1 `--fail-on` met, 2 usage or setup error.
+//! The command line: `kubeward-agent scan` and `kubeward-agent run`. Exit codes: 0 done, 1 `--fail-on` met,
+//! 2 usage or setup error, 75 `run --once` left reports in the spool.
 
 use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kubeward_benchmark::Status;
+use kubeward_benchmark::values::parse_go_duration;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
+use crate::delivery::Deliverer;
+use crate::metrics::{self, Metrics};
 use crate::output;
+use crate::run::{RunEnd, RunOptions, Runner, Stopper};
 use crate::scan::{DEFAULT_BENCHMARK, ScanOptions, scan};
 
 #[derive(Debug, Parser)]
@@ -25,10 +35,13 @@ pub struct Cli {
 pub enum Command {
     /// Scan this node once and print the results.
     Scan(ScanArgs),
+    /// Scan on a schedule and deliver every report to the server, spooling what cannot be delivered yet.
+    Run(RunArgs),
 }
 
-#[derive(Debug, clap::Args)]
-pub struct ScanArgs {
+/// What to scan: shared by `scan` and `run`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
     /// Where the host's file system is mounted (`/host` in the DaemonSet).
     #[arg(long, env = "KUBEWARD_HOST_ROOT", default_value = "/")]
     pub host_root: PathBuf,
@@ -39,8 +52,25 @@ pub struct ScanArgs {
     #[arg(long, env = "NODE_NAME")]
     pub node_name: Option<String>,
     /// The benchmark catalog to evaluate.
-    #[arg(long, default_value = DEFAULT_BENCHMARK)]
+    #[arg(long, env = "KUBEWARD_BENCHMARK", default_value = DEFAULT_BENCHMARK)]
     pub benchmark: String,
+}
+
+impl Target {
+    fn options(&self) -> ScanOptions {
+        ScanOptions {
+            host_root: self.host_root.clone(),
+            proc_root: self.proc_root.clone(),
+            node_name: self.node_name.clone(),
+            benchmark: self.benchmark.clone(),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub target: Target,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Exit with status 1 when a result is this bad: `fail` trips on fail and error, `warn` also on warn.
@@ -70,19 +100,150 @@ impl FailOn {
     }
 }
 
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// The server's base URL, e.g. https://kubeward.example.com.
+    #[arg(long, env = "KUBEWARD_SERVER")]
+    pub server: String,
+    /// A file holding the cluster's agent token (mounted from a Secret); read again before each delivery round.
+    #[arg(long, env = "KUBEWARD_TOKEN_FILE")]
+    pub token_file: PathBuf,
+    /// Time between scans, plus a random jitter.
+    #[arg(long, env = "KUBEWARD_INTERVAL", default_value = "6h", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// The most random delay added to each interval, so that many nodes do not report in the same second.
+    #[arg(long, env = "KUBEWARD_JITTER", default_value = "10m", value_parser = parse_duration)]
+    pub jitter: Duration,
+    /// Where undelivered reports wait.
+    #[arg(
+        long,
+        env = "KUBEWARD_SPOOL_DIR",
+        default_value = "/var/lib/kubeward-agent/spool"
+    )]
+    pub spool_dir: PathBuf,
+    /// The most reports the spool keeps; the oldest are dropped beyond it.
+    #[arg(long, env = "KUBEWARD_SPOOL_MAX_REPORTS", default_value_t = 200)]
+    pub spool_max_reports: usize,
+    /// The most bytes the spool keeps; the oldest reports are dropped beyond it.
+    #[arg(long, env = "KUBEWARD_SPOOL_MAX_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub spool_max_bytes: u64,
+    /// PEM file of the CA that signs the server's certificate (instead of the system's roots).
+    #[arg(long, env = "KUBEWARD_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Allow plain HTTP to an address that is not loopback.
+    #[arg(long, env = "KUBEWARD_INSECURE_HTTP")]
+    pub insecure_http: bool,
+    /// Scan once, deliver what can be delivered, and exit (for Jobs and CronJobs).
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: how long to keep retrying before leaving reports in the spool (exit status 75).
+    #[arg(long, env = "KUBEWARD_RETRY_FOR", default_value = "2m", value_parser = parse_duration)]
+    pub retry_for: Duration,
+    /// Serve /healthz and /metrics on this address (e.g. 127.0.0.1:9464).
+    #[arg(long, env = "KUBEWARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Go-style durations: `90s`, `10m`, `6h`, `1h30m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let nanos = parse_go_duration(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 10m or 6h"))?;
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| format!("{text:?} must not be negative"))
+}
+
+/// Exit status of `run --once` when reports remain in the spool (EX_TEMPFAIL).
+const EXIT_PENDING: u8 = 75;
+
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Scan(args) => run_scan(&args),
+        Command::Run(args) => run_agent(&args),
+    }
+}
+
+fn run_agent(args: &RunArgs) -> ExitCode {
+    let deliverer = match Deliverer::new(&args.server, args.ca_file.as_deref(), args.insecure_http)
+    {
+        Ok(deliverer) => deliverer,
+        Err(err) => {
+            eprintln!("kubeward-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = RunOptions {
+        scan: args.target.options(),
+        token_file: args.token_file.clone(),
+        interval: args.interval,
+        jitter: args.jitter,
+        spool_dir: args.spool_dir.clone(),
+        spool_max_reports: args.spool_max_reports,
+        spool_max_bytes: args.spool_max_bytes,
+        once: args.once,
+        retry_for: args.retry_for,
+    };
+    let metrics = Arc::new(Metrics::default());
+    let stopper = Arc::new(Stopper::default());
+    match Signals::new([SIGTERM, SIGINT]) {
+        Ok(mut signals) => {
+            let stopper = stopper.clone();
+            let spawned = std::thread::Builder::new()
+                .name("signals".to_owned())
+                .spawn(move || {
+                    if let Some(signal) = signals.forever().next() {
+                        tracing::info!(
+                            signal,
+                            "stopping: the report in flight is finished or stays in the spool"
+                        );
+                        stopper.stop();
+                    }
+                });
+            if let Err(err) = spawned {
+                eprintln!("kubeward-agent: cannot watch for signals: {err}");
+                return ExitCode::from(2);
+            }
+        }
+        Err(err) => {
+            eprintln!("kubeward-agent: cannot watch for signals: {err}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(address) = args.listen {
+        match metrics::serve(address, metrics.clone()) {
+            Ok(bound) => tracing::info!(address = %bound, "serving /healthz and /metrics"),
+            Err(err) => {
+                eprintln!("kubeward-agent: cannot listen on {address}: {err}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let runner = match Runner::new(options, deliverer, metrics, stopper) {
+        Ok(runner) => runner,
+        Err(err) => {
+            eprintln!("kubeward-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match runner.run() {
+        Ok(RunEnd::Drained | RunEnd::Stopped) => ExitCode::SUCCESS,
+        Ok(RunEnd::Pending(count)) => {
+            eprintln!(
+                "kubeward-agent: {count} report(s) could not be delivered yet and stay in the spool"
+            );
+            ExitCode::from(EXIT_PENDING)
+        }
+        Err(err) => {
+            eprintln!("kubeward-agent: {err}");
+            ExitCode::from(2)
+        }
     }
 }
 
 fn run_scan(args: &ScanArgs) -> ExitCode {
-    let options = ScanOptions {
-        host_root: args.host_root.clone(),
-        proc_root: args.proc_root.clone(),
-        node_name: args.node_name.clone(),
-        benchmark: args.benchmark.clone(),
-    };
+    let options = args.target.options();
     let scan = match scan(&options) {
         Ok(scan) => scan,
         Err(err) => {
