@@ -1,0 +1,217 @@
+//! The Kubernetes manifests give the agent what a scan needs and nothing more, and give the server its
+//! database from a Secret.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop loudly at the first unexpected error"
+)]
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+fn base() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes")
+}
+
+fn load(file: &str) -> Value {
+    let text = std::fs::read_to_string(base().join(file)).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+fn container(document: &Value) -> &Value {
+    &document["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn env<'a>(container: &'a Value, name: &str) -> &'a Value {
+    container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn the_kustomization_lists_every_manifest_of_the_base() {
+    let kustomization = load("kustomization.yaml");
+    assert_eq!(kustomization["namespace"], "kubeward");
+    let listed: Vec<&str> = kustomization["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    let mut present: Vec<String> = std::fs::read_dir(base())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml") && name != "kustomization.yaml")
+        .collect();
+    present.sort();
+    let mut listed_sorted: Vec<String> = listed.iter().map(|name| (*name).to_owned()).collect();
+    listed_sorted.sort();
+    assert_eq!(listed_sorted, present);
+    for file in &listed {
+        let document = load(file);
+        assert!(document["kind"].is_string(), "{file}");
+    }
+}
+
+#[test]
+fn the_agent_daemonset_reads_the_host_and_runs_everywhere() {
+    let daemonset = load("agent-daemonset.yaml");
+    assert_eq!(daemonset["kind"], "DaemonSet");
+    let pod = &daemonset["spec"]["template"]["spec"];
+    assert_eq!(pod["hostPID"], true);
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    assert!(
+        pod["hostNetwork"].is_null(),
+        "the agent needs no host network"
+    );
+    assert!(
+        pod["tolerations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["operator"] == "Exists" && t["key"].is_null()),
+        "it must also run on control-plane nodes"
+    );
+    let agent = container(&daemonset);
+    let args: Vec<&str> = agent["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[0], "run");
+    assert!(args.contains(&"--host-root=/host"));
+    assert!(args.contains(&"--proc-root=/proc"));
+    assert_eq!(
+        env(agent, "NODE_NAME")["valueFrom"]["fieldRef"]["fieldPath"],
+        "spec.nodeName"
+    );
+
+    let mounts = agent["volumeMounts"].as_array().unwrap();
+    let volumes = pod["volumes"].as_array().unwrap();
+    let volume = |name: &str| volumes.iter().find(|v| v["name"] == name).unwrap();
+    let host = mounts.iter().find(|m| m["mountPath"] == "/host").unwrap();
+    assert_eq!(host["readOnly"], true);
+    assert_eq!(
+        volume(host["name"].as_str().unwrap())["hostPath"]["path"],
+        "/"
+    );
+
+    // The token comes from a Secret, through the file the agent reads.
+    let token_file = env(agent, "KUBEWARD_TOKEN_FILE")["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token_mount = mounts
+        .iter()
+        .find(|m| token_file.starts_with(m["mountPath"].as_str().unwrap()))
+        .unwrap();
+    assert_eq!(token_mount["readOnly"], true);
+    assert_eq!(
+        volume(token_mount["name"].as_str().unwrap())["secret"]["secretName"],
+        "kubeward-agent-token"
+    );
+
+    // The spool is on the node (or an emptyDir), where the agent may write despite its read-only root.
+    let spool_arg = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--spool-dir="))
+        .unwrap();
+    let spool_mount = mounts
+        .iter()
+        .find(|m| spool_arg.starts_with(m["mountPath"].as_str().unwrap()))
+        .unwrap();
+    assert_ne!(spool_mount["readOnly"], true);
+    let spool_volume = volume(spool_mount["name"].as_str().unwrap());
+    assert!(spool_volume["hostPath"].is_object() || spool_volume["emptyDir"].is_object());
+
+    let resources = &agent["resources"];
+    for key in ["requests", "limits"] {
+        assert!(
+            resources[key]["memory"].is_string() && resources[key]["cpu"].is_string(),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn the_agent_gets_only_the_privileges_a_scan_needs_each_with_its_reason() {
+    let daemonset = load("agent-daemonset.yaml");
+    let security = &container(&daemonset)["securityContext"];
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_ne!(security["privileged"], true);
+    assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    let added: Vec<&str> = security["capabilities"]["add"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["DAC_READ_SEARCH", "SYS_PTRACE"]);
+    // Each added capability has a comment saying why, right above it.
+    let text = std::fs::read_to_string(base().join("agent-daemonset.yaml")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for capability in added {
+        let at = lines
+            .iter()
+            .position(|line| line.trim() == format!("- {capability}"))
+            .unwrap();
+        let comment = lines[..at]
+            .iter()
+            .rev()
+            .take_while(|line| line.trim_start().starts_with('#'))
+            .count();
+        assert!(comment >= 1, "{capability} has no comment saying why");
+        assert!(
+            lines[at - comment].contains(capability),
+            "the comment above {capability} must name it"
+        );
+    }
+}
+
+#[test]
+fn the_server_takes_its_database_from_a_secret_and_runs_unprivileged() {
+    let deployment = load("server-deployment.yaml");
+    assert_eq!(deployment["kind"], "Deployment");
+    let server = container(&deployment);
+    let database = env(server, "DATABASE_URL");
+    assert_eq!(
+        database["valueFrom"]["secretKeyRef"]["name"],
+        "kubeward-database"
+    );
+    assert!(database["value"].is_null(), "no database URL in plain text");
+    assert_eq!(server["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(server["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"],
+        true
+    );
+    assert_eq!(server["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        server["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
+    let service = load("server-service.yaml");
+    assert_eq!(
+        service["spec"]["selector"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    let daemonset = load("agent-daemonset.yaml");
+    let server_url = env(container(&daemonset), "KUBEWARD_SERVER")["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
+    assert!(
+        server_url.contains(&format!(
+            "{}.kubeward.svc:{port}",
+            service["metadata"]["name"].as_str().unwrap()
+        )),
+        "{server_url}"
+    );
+}
