@@ -37,6 +37,40 @@ pub enum Command {
     Scan(ScanArgs),
     /// Scan on a schedule and deliver every report to the server, spooling what cannot be delivered yet.
     Run(RunArgs),
+    /// Push a generated fleet's backdated daily scans to the server (for demos and load tests).
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// The server's base URL.
+    #[arg(long, env = "KUBEWARD_SERVER")]
+    pub server: String,
+    /// A file holding the cluster's agent token.
+    #[arg(long, env = "KUBEWARD_TOKEN_FILE")]
+    pub token_file: PathBuf,
+    /// How many nodes to simulate.
+    #[arg(long, default_value_t = 10)]
+    pub nodes: usize,
+    /// How many of them are control-plane nodes.
+    #[arg(long, default_value_t = 1)]
+    pub control_planes: usize,
+    /// Days of daily scans, ending today.
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// Node names start with this.
+    #[arg(long, default_value = "sim")]
+    pub name: String,
+    /// Makes another fleet with the same shape.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Nodes delivered at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    #[arg(long, env = "KUBEWARD_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    #[arg(long, env = "KUBEWARD_INSECURE_HTTP")]
+    pub insecure_http: bool,
 }
 
 /// What to scan: shared by `scan` and `run`.
@@ -162,6 +196,79 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Scan(args) => run_scan(&args),
         Command::Run(args) => run_agent(&args),
+        Command::Simulate(args) => run_simulation(&args),
+    }
+}
+
+fn run_simulation(args: &SimulateArgs) -> ExitCode {
+    let deliverer = match Deliverer::new(&args.server, args.ca_file.as_deref(), args.insecure_http)
+    {
+        Ok(deliverer) => Arc::new(deliverer),
+        Err(err) => {
+            eprintln!("kubeward-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let token = match std::fs::read_to_string(&args.token_file) {
+        Ok(text) if !text.trim().is_empty() => Arc::<str>::from(text.trim()),
+        Ok(_) => {
+            eprintln!(
+                "kubeward-agent: the token file {} is empty",
+                args.token_file.display()
+            );
+            return ExitCode::from(2);
+        }
+        Err(err) => {
+            eprintln!(
+                "kubeward-agent: cannot read the token file {}: {err}",
+                args.token_file.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if args.nodes == 0 || args.days == 0 || args.control_planes > args.nodes {
+        eprintln!(
+            "kubeward-agent: --nodes and --days must be positive and --control-planes at most --nodes"
+        );
+        return ExitCode::from(2);
+    }
+    let catalog = match kubeward_benchmark::Catalog::builtin(DEFAULT_BENCHMARK) {
+        Ok(catalog) => Arc::new(catalog),
+        Err(err) => {
+            eprintln!("kubeward-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let spec = Arc::new(kubeward_benchmark::fleet::FleetSpec {
+        seed: args.seed,
+        nodes: args.nodes,
+        control_planes: args.control_planes,
+        days: args.days,
+        until: time::OffsetDateTime::now_utc(),
+    });
+    let tally = crate::simulate::simulate(
+        deliverer,
+        token,
+        catalog,
+        spec,
+        &args.name,
+        args.concurrency,
+    );
+    let load = |counter: &std::sync::atomic::AtomicUsize| {
+        counter.load(std::sync::atomic::Ordering::Relaxed)
+    };
+    println!(
+        "simulated {} nodes over {} days: {} stored now, {} stored before, {} failed",
+        args.nodes,
+        args.days,
+        load(&tally.stored_now),
+        load(&tally.stored_before),
+        load(&tally.failed)
+    );
+    if load(&tally.failed) == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -20,4 +20,5 @@ pub mod processes;
 pub mod redact;
 pub mod run;
 pub mod scan;
+pub mod simulate;
 pub mod spool;

@@ -438,3 +438,53 @@ fn the_running_agent_serves_health_and_metrics_and_stops_cleanly_on_sigterm() {
         "SIGTERM must end the wait for the next scan"
     );
 }
+
+#[test]
+fn simulate_pushes_a_backdated_history_through_the_api_once() {
+    let work = tempfile::tempdir().unwrap();
+    let token_file = work.path().join("token");
+    let database = Database::new();
+    database.enroll("sim", &token_file);
+    let port = free_port();
+    let _server = Server::start(&database, port);
+    let simulate = || {
+        Command::new(AGENT)
+            .args([
+                "simulate",
+                "--nodes",
+                "3",
+                "--control-planes",
+                "1",
+                "--days",
+                "10",
+                "--name",
+                "lab",
+            ])
+            .arg("--server")
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg("--token-file")
+            .arg(&token_file)
+            .output()
+            .unwrap()
+    };
+    let first = simulate();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("30 stored now, 0 stored before, 0 failed")
+    );
+    assert_eq!(database.scalar("SELECT count(*) FROM scans"), "30");
+    assert_eq!(
+        database.scalar("SELECT string_agg(name, ',' ORDER BY name) FROM nodes"),
+        "lab-cp-1,lab-worker-1,lab-worker-2"
+    );
+    assert_eq!(
+        database.scalar("SELECT count(DISTINCT finished_at::date) FROM scans"),
+        "10"
+    );
+    // The same simulation again is a retry of every scan: stored once.
+    let again = simulate();
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 stored now, 30 stored before, 0 failed")
+    );
+    assert_eq!(database.scalar("SELECT count(*) FROM scans"), "30");
+}

@@ -74,6 +74,9 @@ pub struct ServeArgs {
     /// Database connections the server may hold.
     #[arg(long, env = "KUBEWARD_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
+    /// Enroll demo clusters and fill them with 90 days of generated scans before becoming ready.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -177,6 +180,7 @@ type CommandResult = Result<(), Box<dyn std::error::Error>>;
 
 async fn serve(args: ServeArgs) -> CommandResult {
     let catalogs = Arc::new(Catalogs::builtin()?);
+    let demo_catalogs = catalogs.clone();
     let data_dir = args
         .database
         .data_dir
@@ -209,6 +213,17 @@ async fn serve(args: ServeArgs) -> CommandResult {
         handle.stop(true).await;
         database.close().await;
         return Err(err.into());
+    }
+    if args.demo {
+        tracing::info!("filling the demo clusters; ready when done");
+        match crate::demo::fill(&database.pool, &demo_catalogs).await {
+            Ok(stored) => tracing::info!(scans = stored, "demo data ready"),
+            Err(err) => {
+                handle.stop(true).await;
+                database.close().await;
+                return Err(err.into());
+            }
+        }
     }
     migrated.store(true, Ordering::Release);
     tracing::info!("migrations applied; ready");

@@ -7,6 +7,7 @@
 pub mod catalogs;
 pub mod cli;
 pub mod database;
+pub mod demo;
 pub mod domain;
 pub mod embedded_postgres;
 pub mod http;

@@ -435,3 +435,46 @@ fn logs_can_be_json_and_never_show_the_database_password() {
     assert!(!stdout(&help).contains("pw-s3cret-9"));
     drop_database(&name);
 }
+
+#[test]
+fn serve_demo_fills_months_of_history_once() {
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    let running = Running::start(command(Some(&url)), &[std::ffi::OsStr::new("--demo")]);
+    running.stop();
+    let scalar = |sql: &str| {
+        let output = Command::new("psql")
+            .arg(&url)
+            .args(["-tAc", sql])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        scalar("SELECT string_agg(name, ',' ORDER BY name) FROM clusters"),
+        "demo-prod-eu,demo-prod-us,demo-staging"
+    );
+    assert_eq!(scalar("SELECT count(*) FROM nodes"), "21");
+    assert_eq!(scalar("SELECT count(*) FROM scans"), "1890");
+    assert_eq!(
+        scalar("SELECT count(DISTINCT finished_at::date) FROM scans"),
+        "90"
+    );
+    // Deviations come and go: findings resolved as well as open, with events for both.
+    assert_ne!(
+        scalar("SELECT count(*) FROM findings WHERE state = 'resolved'"),
+        "0"
+    );
+    assert_ne!(
+        scalar("SELECT count(*) FROM finding_events WHERE kind = 'resolved'"),
+        "0"
+    );
+    // A second start leaves the demo as it is.
+    let running = Running::start(command(Some(&url)), &[std::ffi::OsStr::new("--demo")]);
+    let logs = running.stop();
+    assert!(logs.contains("exists already"), "{logs}");
+    assert_eq!(scalar("SELECT count(*) FROM scans"), "1890");
+    let listing = stdout(&cli(Some(&url), &data, &["cluster", "list"]));
+    assert!(listing.contains("env=prod,region=eu"), "{listing}");
+    drop_database(&name);
+}
