@@ -29,12 +29,21 @@ pub async fn create(
     )
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|row| ClusterRow {
-        id: row.id,
-        name: row.name,
-        labels: Labels::from_json(&row.labels),
-        created_at: row.created_at,
-    }))
+    Ok(row.map(|row| cluster_row(row.id, row.name, &row.labels, row.created_at)))
+}
+
+fn cluster_row(
+    id: i64,
+    name: String,
+    labels: &serde_json::Value,
+    created_at: OffsetDateTime,
+) -> ClusterRow {
+    ClusterRow {
+        id,
+        name,
+        labels: Labels::from_json(labels),
+        created_at,
+    }
 }
 
 #[tracing::instrument(skip_all, fields(cluster.name = %name))]
@@ -48,12 +57,7 @@ pub async fn find_by_name(
     )
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|row| ClusterRow {
-        id: row.id,
-        name: row.name,
-        labels: Labels::from_json(&row.labels),
-        created_at: row.created_at,
-    }))
+    Ok(row.map(|row| cluster_row(row.id, row.name, &row.labels, row.created_at)))
 }
 
 /// A cluster with the counts an admin wants in a listing.
