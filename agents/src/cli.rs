@@ -27,8 +27,17 @@ use crate::scan::{DEFAULT_BENCHMARK, ScanOptions, scan};
     about = "kubeward's node agent: evaluates the CIS Kubernetes Benchmark on this node"
 )]
 pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, env = "KUBEWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,14 +4,22 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    // Logs go to stderr so that `scan --format json` prints exactly one report on stdout.
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_env("KUBEWARD_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .init();
     // clap exits with status 2 on usage errors, as the CLI promises.
     let cli = kubeward_agent::cli::Cli::parse();
+    // Logs go to stderr so that `scan --format json` prints exactly one report on stdout. `run` logs what it
+    // delivers at info; `scan` only warnings, unless KUBEWARD_LOG says otherwise.
+    let default_level = match cli.command {
+        kubeward_agent::cli::Command::Scan(_) => "warn",
+        _ => "info",
+    };
+    let filter =
+        EnvFilter::try_from_env("KUBEWARD_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match cli.log_format {
+        kubeward_agent::cli::LogFormat::Text => builder.init(),
+        kubeward_agent::cli::LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
     kubeward_agent::cli::run(cli)
 }

@@ -488,3 +488,42 @@ fn simulate_pushes_a_backdated_history_through_the_api_once() {
     );
     assert_eq!(database.scalar("SELECT count(*) FROM scans"), "30");
 }
+
+#[test]
+fn run_logs_are_json_lines_when_asked_and_never_carry_the_token() {
+    let node = fixtures::flags_only_worker();
+    let work = tempfile::tempdir().unwrap();
+    let (spool, token_file) = (work.path().join("spool"), work.path().join("token"));
+    std::fs::write(&token_file, "kwa_log_secret_value\n").unwrap();
+    let accepting = ScriptedServer::start(vec![answer("201 Created", &[], "{}")]);
+    let output = run_agent(
+        &[
+            "--once",
+            "--log-format",
+            "json",
+            "--server",
+            &format!("http://127.0.0.1:{}", accepting.port),
+            "--token-file",
+            token_file.to_str().unwrap(),
+            "--spool-dir",
+            spool.to_str().unwrap(),
+        ],
+        &node.host_root(),
+        &node.proc_root(),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let logs = text(&output);
+    assert!(!logs.contains("kwa_log_secret_value"));
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|line| line["message"] == "delivered"),
+        "{logs}"
+    );
+    assert!(
+        lines.iter().any(|line| line["node.name"] == "worker-1"),
+        "{logs}"
+    );
+}
