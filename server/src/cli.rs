@@ -16,9 +16,10 @@ use uuid::Uuid;
 use crate::catalogs::Catalogs;
 use crate::database::{Database, DatabaseUrl, default_data_dir};
 use crate::domain::cluster::{ClusterName, Labels};
+use crate::domain::role::Role;
 use crate::domain::token::NewAgentToken;
 use crate::startup::Application;
-use crate::storage::{clusters, nodes, tokens};
+use crate::storage::{api_tokens, clusters, nodes, tokens};
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
@@ -45,6 +46,42 @@ pub enum Command {
     /// The node registry.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// API tokens for scripts and ticketing integrations.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue an API token; it is printed on the last line of stdout, once.
+    Create {
+        /// What the token is for (shown in listings).
+        #[arg(long)]
+        name: String,
+        /// viewer, auditor or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// How long it is valid (e.g. 90d, 12h), or `never`.
+        #[arg(long, default_value = "90d")]
+        expires: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List API tokens (never the tokens themselves).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an API token by its id.
+    Revoke {
+        token_id: Uuid,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| format!("{text:?} is not a role: use viewer, auditor or admin"))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -77,6 +114,9 @@ pub struct ServeArgs {
     /// Enroll demo clusters and fill them with 90 days of generated scans before becoming ready.
     #[arg(long)]
     pub demo: bool,
+    /// How long a node may go without a report before it is stale (e.g. 24h, 2d).
+    #[arg(long, env = "KUBEWARD_STALE_AFTER", default_value = "24h", value_parser = parse_duration)]
+    pub stale_after: Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,6 +206,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Cluster(command) => cluster(command).await,
         Command::Node(command) => node(command).await,
+        Command::Token(command) => token(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -193,14 +234,19 @@ async fn serve(args: ServeArgs) -> CommandResult {
     )
     .await?;
     let migrated = Arc::new(AtomicBool::new(false));
-    let application =
-        match Application::build(args.bind, database.pool.clone(), catalogs, migrated.clone()) {
-            Ok(application) => application,
-            Err(err) => {
-                database.close().await;
-                return Err(format!("cannot listen on {}: {err}", args.bind).into());
-            }
-        };
+    let application = match Application::build(
+        args.bind,
+        database.pool.clone(),
+        catalogs,
+        migrated.clone(),
+        args.stale_after,
+    ) {
+        Ok(application) => application,
+        Err(err) => {
+            database.close().await;
+            return Err(format!("cannot listen on {}: {err}", args.bind).into());
+        }
+    };
     // The one line tests and scripts read to find the port; logs go to stderr.
     println!(
         "kubeward-server listening on http://{}",
@@ -365,6 +411,88 @@ async fn issue_token(
     let token_id = Uuid::now_v7();
     tokens::insert(conn, token_id, cluster_id, &token.hash()).await?;
     Ok((token_id, token))
+}
+
+async fn token(command: TokenCommand) -> CommandResult {
+    match command {
+        TokenCommand::Create {
+            name,
+            role,
+            expires,
+            database,
+        } => {
+            let name = name.trim().to_owned();
+            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+                return Err("--name must be 1 to 100 characters without control characters".into());
+            }
+            let expires_at = if expires == "never" {
+                None
+            } else {
+                Some(OffsetDateTime::now_utc() + parse_duration(&expires)?)
+            };
+            let database = database.open(2).await?;
+            let result = async {
+                let mut conn = database.pool.acquire().await?;
+                let token = NewAgentToken::generate_api();
+                let token_id = Uuid::now_v7();
+                api_tokens::insert(&mut conn, token_id, &name, role, &token.hash(), expires_at).await?;
+                tracing::info!(token.id = %token_id, token.name = %name, role = %role, "issued an API token");
+                let until = expires_at.map_or_else(|| "never expires".to_owned(), |at| format!("expires {}", format_time(at)));
+                println!("API token {token_id} \"{name}\" with role {role}, {until} (shown once, keep it secret):");
+                println!("{}", token.reveal());
+                Ok::<(), Box<dyn std::error::Error>>(())
+            }
+            .await;
+            database.close().await;
+            result
+        }
+        TokenCommand::List { database } => {
+            let database = database.open(2).await?;
+            let result = async {
+                let mut conn = database.pool.acquire().await?;
+                println!(
+                    "{:<36} {:<24} {:<8} {:<25} {:<25} {:<25} REVOKED",
+                    "TOKEN", "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED"
+                );
+                for token in api_tokens::list(&mut conn).await? {
+                    println!(
+                        "{:<36} {:<24} {:<8} {:<25} {:<25} {:<25} {}",
+                        token.id,
+                        token.name,
+                        token.role,
+                        format_time(token.created_at),
+                        token
+                            .expires_at
+                            .map_or_else(|| "never".to_owned(), format_time),
+                        token
+                            .last_used_at
+                            .map_or_else(|| "never".to_owned(), format_time),
+                        token.revoked_at.map_or_else(|| "-".to_owned(), format_time)
+                    );
+                }
+                Ok::<(), Box<dyn std::error::Error>>(())
+            }
+            .await;
+            database.close().await;
+            result
+        }
+        TokenCommand::Revoke { token_id, database } => {
+            let database = database.open(2).await?;
+            let result = async {
+                let mut conn = database.pool.acquire().await?;
+                if api_tokens::revoke(&mut conn, token_id).await? {
+                    tracing::info!(token.id = %token_id, "revoked API token");
+                    println!("API token {token_id} revoked");
+                    Ok(())
+                } else {
+                    Err(format!("no API token {token_id}").into())
+                }
+            }
+            .await;
+            database.close().await;
+            result
+        }
+    }
 }
 
 async fn node(command: NodeCommand) -> CommandResult {

@@ -3,6 +3,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
@@ -32,9 +33,10 @@ impl Application {
         pool: PgPool,
         catalogs: Arc<Catalogs>,
         migrated: Arc<AtomicBool>,
+        stale_after: Duration,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address)?;
-        Self::with_listener(listener, pool, catalogs, migrated)
+        Self::with_listener(listener, pool, catalogs, migrated, stale_after)
     }
 
     pub fn with_listener(
@@ -42,12 +44,14 @@ impl Application {
         pool: PgPool,
         catalogs: Arc<Catalogs>,
         migrated: Arc<AtomicBool>,
+        stale_after: Duration,
     ) -> std::io::Result<Self> {
         let address = listener.local_addr()?;
         let state = AppState {
             pool,
             catalogs,
             migrated,
+            stale_after,
         };
         let server = HttpServer::new(move || {
             App::new()

@@ -478,3 +478,100 @@ fn serve_demo_fills_months_of_history_once() {
     assert!(listing.contains("env=prod,region=eu"), "{listing}");
     drop_database(&name);
 }
+
+#[test]
+fn api_tokens_are_created_listed_and_revoked_from_the_cli() {
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    let created = cli(
+        Some(&url),
+        &data,
+        &[
+            "token",
+            "create",
+            "--name",
+            "jira sync",
+            "--role",
+            "auditor",
+            "--expires",
+            "30d",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let token = last_line(&created);
+    assert!(token.starts_with("kwt_") && token.len() == 47, "{token}");
+    let token_id = stdout(&created)
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    let listing = stdout(&cli(Some(&url), &data, &["token", "list"]));
+    assert!(
+        listing.contains("jira sync") && listing.contains("auditor") && listing.contains(&token_id),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains(&token),
+        "a listing must not show the token"
+    );
+
+    let running = Running::start(command(Some(&url)), &[]);
+    let port: u16 = running.base.rsplit(':').next().unwrap().parse().unwrap();
+    let status = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        use std::io::Write;
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response.split(' ').nth(1).unwrap().to_owned()
+    };
+    assert_eq!(status("/api/v1/clusters"), "200");
+    let revoked = cli(Some(&url), &data, &["token", "revoke", &token_id]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert_eq!(status("/api/v1/clusters"), "401");
+    let logs = running.stop();
+    assert!(!logs.contains(&token), "the token reached the log");
+
+    let never = cli(
+        Some(&url),
+        &data,
+        &[
+            "token",
+            "create",
+            "--name",
+            "ops",
+            "--role",
+            "admin",
+            "--expires",
+            "never",
+        ],
+    );
+    assert!(stdout(&never).contains("never expires"));
+    let bad_role = command(Some(&url))
+        .args(["token", "create", "--name", "x", "--role", "root"])
+        .output()
+        .unwrap();
+    assert_eq!(bad_role.status.code(), Some(2));
+    let bad_expiry = cli(
+        Some(&url),
+        &data,
+        &[
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "viewer",
+            "--expires",
+            "soon",
+        ],
+    );
+    assert_eq!(bad_expiry.status.code(), Some(1));
+    let unknown = cli(
+        Some(&url),
+        &data,
+        &["token", "revoke", &uuid::Uuid::now_v7().to_string()],
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    drop_database(&name);
+}

@@ -2,4 +2,5 @@
 //! strings down.
 
 pub mod cluster;
+pub mod role;
 pub mod token;

@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 
 /// Every agent token starts with this, so that leaked tokens are recognisable by secret scanners.
 const PREFIX: &str = "kwa_";
+/// API tokens (for people's scripts and integrations) start with this.
+const API_PREFIX: &str = "kwt_";
 /// 256 random bits; well above the 128 the design asks for.
 const SECRET_BYTES: usize = 32;
 
@@ -24,12 +26,23 @@ impl fmt::Debug for NewAgentToken {
     }
 }
 
+fn random_token(prefix: &str) -> SecretString {
+    let mut bytes = [0u8; SECRET_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    SecretString::from(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
 impl NewAgentToken {
     pub fn generate() -> Self {
-        let mut bytes = [0u8; SECRET_BYTES];
-        rand::rng().fill_bytes(&mut bytes);
         NewAgentToken {
-            secret: SecretString::from(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))),
+            secret: random_token(PREFIX),
+        }
+    }
+
+    /// A token for the API rather than for an agent.
+    pub fn generate_api() -> Self {
+        NewAgentToken {
+            secret: random_token(API_PREFIX),
         }
     }
 
@@ -54,8 +67,15 @@ impl TokenHash {
     }
 }
 
+/// Which kind of token a bearer token is, by its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Agent,
+    Api,
+}
+
 /// A bearer token as presented by a client, checked for shape before any database lookup.
-pub struct PresentedToken(SecretString);
+pub struct PresentedToken(SecretString, TokenKind);
 
 impl fmt::Debug for PresentedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -64,14 +84,21 @@ impl fmt::Debug for PresentedToken {
 }
 
 impl PresentedToken {
-    /// Accepts only what an issued agent token can look like.
+    /// Accepts only what an issued token can look like.
     pub fn parse(text: &str) -> Option<Self> {
-        let body = text.strip_prefix(PREFIX)?;
+        let (body, kind) = match text.strip_prefix(PREFIX) {
+            Some(body) => (body, TokenKind::Agent),
+            None => (text.strip_prefix(API_PREFIX)?, TokenKind::Api),
+        };
         let valid = body.len() == 43
             && body
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        valid.then(|| PresentedToken(SecretString::from(text.to_owned())))
+        valid.then(|| PresentedToken(SecretString::from(text.to_owned()), kind))
+    }
+
+    pub fn kind(&self) -> TokenKind {
+        self.1
     }
 
     pub fn hash(&self) -> TokenHash {
@@ -90,6 +117,13 @@ mod tests {
         assert_eq!(presented.hash(), token.hash());
         assert_ne!(NewAgentToken::generate().reveal(), token.reveal());
         assert!(!format!("{token:?}{presented:?}").contains(token.reveal()));
+        assert_eq!(presented.kind(), TokenKind::Agent);
+        let api = NewAgentToken::generate_api();
+        assert!(api.reveal().starts_with("kwt_"));
+        assert_eq!(
+            PresentedToken::parse(api.reveal()).unwrap().kind(),
+            TokenKind::Api
+        );
     }
 
     #[test]

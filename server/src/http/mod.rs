@@ -1,5 +1,7 @@
 //! The HTTP surface: routes, request parsing and the one place errors become responses.
 
+pub mod access;
+pub mod api;
 pub mod health;
 pub mod problem;
 pub mod reports;
@@ -7,7 +9,10 @@ pub mod reports;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use actix_web::web;
 use sqlx::PgPool;
+
+use self::access::{Access, guarded};
 
 use crate::catalogs::Catalogs;
 
@@ -18,14 +23,40 @@ pub struct AppState {
     pub catalogs: Arc<Catalogs>,
     /// Set once migrations have run; `/readyz` answers 503 before.
     pub migrated: Arc<AtomicBool>,
+    /// How long a node may go without a report before it is stale.
+    pub stale_after: std::time::Duration,
 }
 
-pub fn routes(config: &mut actix_web::web::ServiceConfig) {
+/// Every route, with who may call it. Health is public; reports take an agent token (checked by their
+/// handler); everything else goes through [`access::guarded`] with the role each method needs.
+pub fn routes(config: &mut web::ServiceConfig) {
+    use crate::domain::role::Role::{Auditor, Viewer};
     config
-        .route("/healthz", actix_web::web::get().to(health::healthz))
-        .route("/readyz", actix_web::web::get().to(health::readyz))
-        .route(
-            "/api/v1/reports",
-            actix_web::web::post().to(reports::post_report),
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/api/v1/reports", web::post().to(reports::post_report))
+        .service(
+            guarded("/api/v1/clusters", Access(&[("GET", Viewer)]))
+                .route(web::get().to(api::list_clusters)),
+        )
+        .service(
+            guarded("/api/v1/nodes", Access(&[("GET", Viewer)]))
+                .route(web::get().to(api::list_nodes)),
+        )
+        .service(
+            guarded("/api/v1/findings", Access(&[("GET", Viewer)]))
+                .route(web::get().to(api::list_findings)),
+        )
+        .service(
+            guarded(
+                "/api/v1/findings/{id}",
+                Access(&[("GET", Viewer), ("PATCH", Auditor)]),
+            )
+            .route(web::get().to(api::get_finding))
+            .route(web::patch().to(api::link_ticket)),
+        )
+        .service(
+            guarded("/api/v1/events", Access(&[("GET", Viewer)]))
+                .route(web::get().to(api::list_events)),
         );
 }

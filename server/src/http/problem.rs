@@ -8,8 +8,16 @@ use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("a valid agent token is required")]
+    #[error("a valid token is required")]
     Unauthorized,
+    #[error("this token may not do that")]
+    Forbidden,
+    #[error("this method is not allowed here")]
+    MethodNotAllowed,
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{detail}")]
+    BadParameter { field: String, detail: String },
     #[error("the content type must be application/json")]
     UnsupportedMediaType,
     #[error("the request body is over the limit of {limit} bytes")]
@@ -44,6 +52,15 @@ impl ApiError {
     fn kind_and_title(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::Unauthorized => ("urn:kubeward:problem:unauthorized", "Unauthorized"),
+            ApiError::Forbidden => ("urn:kubeward:problem:forbidden", "Forbidden"),
+            ApiError::MethodNotAllowed => (
+                "urn:kubeward:problem:method-not-allowed",
+                "Method not allowed",
+            ),
+            ApiError::NotFound(_) => ("urn:kubeward:problem:not-found", "Not found"),
+            ApiError::BadParameter { .. } => {
+                ("urn:kubeward:problem:bad-parameter", "Bad parameter")
+            }
             ApiError::UnsupportedMediaType => (
                 "urn:kubeward:problem:unsupported-media-type",
                 "Unsupported media type",
@@ -94,6 +111,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidReport { .. } | ApiError::BadBody => StatusCode::BAD_REQUEST,
@@ -115,6 +136,7 @@ impl ResponseError for ApiError {
         let (kind, title) = self.kind_and_title();
         let field = match self {
             ApiError::InvalidReport { field, .. } => field.as_deref(),
+            ApiError::BadParameter { field, .. } => Some(field.as_str()),
             _ => None,
         };
         let mut response = HttpResponse::build(status);

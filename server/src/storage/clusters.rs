@@ -71,10 +71,22 @@ pub struct ClusterSummary {
     pub last_seen: Option<OffsetDateTime>,
 }
 
+/// Every cluster, by name.
 #[tracing::instrument(skip_all)]
 pub async fn list(
     conn: &mut PgConnection,
     stale_before: OffsetDateTime,
+) -> Result<Vec<ClusterSummary>, sqlx::Error> {
+    page(conn, stale_before, "", i64::MAX).await
+}
+
+/// Clusters whose name sorts after `after`, at most `limit`.
+#[tracing::instrument(skip_all)]
+pub async fn page(
+    conn: &mut PgConnection,
+    stale_before: OffsetDateTime,
+    after: &str,
+    limit: i64,
 ) -> Result<Vec<ClusterSummary>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT c.name, c.labels,
@@ -83,8 +95,12 @@ pub async fn list(
                   (SELECT count(*) FROM agent_tokens t WHERE t.cluster_id = c.id AND t.revoked_at IS NULL) AS "active_tokens!",
                   (SELECT max(n.last_seen) FROM nodes n WHERE n.cluster_id = c.id) AS last_seen
            FROM clusters c
-           ORDER BY c.name"#,
-        stale_before
+           WHERE c.name > $2
+           ORDER BY c.name
+           LIMIT $3"#,
+        stale_before,
+        after,
+        limit
     )
     .fetch_all(conn)
     .await?;

@@ -200,6 +200,7 @@ pub struct FeedEvent {
     pub kind: String,
     pub at: OffsetDateTime,
     pub scan_id: Uuid,
+    pub recorded_at: OffsetDateTime,
     pub cluster: String,
     pub node: String,
     pub check_id: String,
@@ -214,7 +215,8 @@ pub async fn events_after(
 ) -> Result<Vec<FeedEvent>, sqlx::Error> {
     sqlx::query_as!(
         FeedEvent,
-        r#"SELECT e.id, e.finding_id, e.kind, e.at, e.scan_id, c.name AS cluster, n.name AS node, f.check_id
+        r#"SELECT e.id, e.finding_id, e.kind, e.at, e.scan_id, e.recorded_at, c.name AS cluster, n.name AS node,
+                  f.check_id
            FROM finding_events e JOIN findings f ON f.id = e.finding_id
            JOIN nodes n ON n.id = f.node_id JOIN clusters c ON c.id = f.cluster_id
            WHERE e.id > $1 ORDER BY e.id LIMIT $2"#,
@@ -223,4 +225,110 @@ pub async fn events_after(
     )
     .fetch_all(conn)
     .await
+}
+
+/// Filters of a findings listing; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    pub cluster: Option<String>,
+    pub node: Option<String>,
+    pub check: Option<String>,
+    pub section: Option<String>,
+    pub state: Option<&'static str>,
+    pub since: Option<OffsetDateTime>,
+    pub id: Option<i64>,
+}
+
+/// A finding with what an integration needs: where, since when, its latest evidence and its ticket.
+#[derive(Debug, Clone)]
+pub struct FindingDetail {
+    pub id: i64,
+    pub cluster: String,
+    pub node: String,
+    pub check_id: String,
+    pub state: String,
+    pub first_seen: OffsetDateTime,
+    pub state_since: OffsetDateTime,
+    pub last_seen: Option<OffsetDateTime>,
+    pub reopen_count: i32,
+    pub ticket_key: Option<String>,
+    pub ticket_url: Option<String>,
+    pub evidence: Option<serde_json::Value>,
+    pub benchmark_id: Option<String>,
+    pub benchmark_version: Option<String>,
+}
+
+/// Findings after the cursor `after` (an id), in id order, at most `limit`.
+#[tracing::instrument(skip_all)]
+pub async fn page(
+    conn: &mut PgConnection,
+    filter: &FindingFilter,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<FindingDetail>, sqlx::Error> {
+    // The evidence is the check's result in the node's newest scan while the finding is open, and in the
+    // last scan before its resolution once resolved; that scan's time is also when it was last seen failing.
+    sqlx::query_as!(
+        FindingDetail,
+        r#"SELECT f.id, c.name AS cluster, n.name AS node, f.check_id, f.state, f.first_seen, f.state_since,
+                  CASE WHEN f.state = 'open' THEN n.last_seen ELSE latest.finished_at END AS last_seen,
+                  f.reopen_count, f.ticket_key, f.ticket_url,
+                  latest.evidence AS "evidence?", latest.benchmark_id AS "benchmark_id?",
+                  latest.benchmark_version AS "benchmark_version?"
+           FROM findings f
+           JOIN nodes n ON n.id = f.node_id
+           JOIN clusters c ON c.id = f.cluster_id
+           LEFT JOIN LATERAL (
+               SELECT s.finished_at, r.evidence, rs.benchmark_id, rs.benchmark_version
+               FROM scans s
+               JOIN result_sets rs ON rs.id = s.result_set_id
+               CROSS JOIN LATERAL unnest(rs.result_ids) AS u(result_id)
+               JOIN check_results r ON r.id = u.result_id AND r.check_id = f.check_id
+               WHERE s.node_id = f.node_id AND (f.state = 'open' OR s.finished_at < f.state_since)
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) latest ON true
+           WHERE ($1::text IS NULL OR c.name = $1)
+             AND ($2::text IS NULL OR n.name = $2)
+             AND ($3::text IS NULL OR f.check_id = $3)
+             AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
+             AND ($5::text IS NULL OR f.state = $5)
+             AND ($6::timestamptz IS NULL OR f.state_since >= $6)
+             AND ($7::bigint IS NULL OR f.id = $7)
+             AND f.id > $8
+           ORDER BY f.id
+           LIMIT $9"#,
+        filter.cluster,
+        filter.node,
+        filter.check,
+        filter.section,
+        filter.state,
+        filter.since,
+        filter.id,
+        after,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Links a finding to an external ticket (or unlinks it with `None`s); `false` when there is no such finding.
+#[tracing::instrument(skip_all, fields(finding.id = id))]
+pub async fn link_ticket(
+    conn: &mut PgConnection,
+    id: i64,
+    key: Option<&str>,
+    url: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"UPDATE findings SET ticket_key = $2, ticket_url = $3,
+                  ticket_linked_at = CASE WHEN $2::text IS NULL AND $3::text IS NULL THEN NULL ELSE now() END
+           WHERE id = $1 RETURNING id"#,
+        id,
+        key,
+        url
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
 }

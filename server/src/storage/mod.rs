@@ -1,6 +1,7 @@
 //! Every SQL statement of the server lives here, one module per table family. Functions take a connection
 //! or a transaction chosen by the caller (handlers own transactions) and return rows made for their callers.
 
+pub mod api_tokens;
 pub mod clusters;
 pub mod findings;
 pub mod nodes;

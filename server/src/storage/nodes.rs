@@ -39,6 +39,7 @@ pub async fn upsert(
 
 #[derive(Debug, Clone)]
 pub struct NodeRow {
+    pub id: i64,
     pub cluster: String,
     pub name: String,
     pub roles: Vec<String>,
@@ -55,18 +56,36 @@ impl NodeRow {
     }
 }
 
+/// Every node (of one cluster, if given), by cluster and name.
 #[tracing::instrument(skip_all)]
 pub async fn list(
     conn: &mut PgConnection,
     cluster: Option<&str>,
 ) -> Result<Vec<NodeRow>, sqlx::Error> {
+    let mut rows = page(conn, cluster, 0, i64::MAX).await?;
+    rows.sort_by(|a, b| (&a.cluster, &a.name).cmp(&(&b.cluster, &b.name)));
+    Ok(rows)
+}
+
+/// Nodes after the cursor `after` (an id), in id order, at most `limit`.
+#[tracing::instrument(skip_all)]
+pub async fn page(
+    conn: &mut PgConnection,
+    cluster: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<NodeRow>, sqlx::Error> {
     sqlx::query_as!(
         NodeRow,
-        r#"SELECT c.name AS cluster, n.name, n.roles, n.kubelet_version, n.first_seen, n.last_seen, n.last_received_at
+        r#"SELECT n.id, c.name AS cluster, n.name, n.roles, n.kubelet_version, n.first_seen, n.last_seen,
+                  n.last_received_at
            FROM nodes n JOIN clusters c ON c.id = n.cluster_id
-           WHERE $1::text IS NULL OR c.name = $1
-           ORDER BY c.name, n.name"#,
-        cluster
+           WHERE ($1::text IS NULL OR c.name = $1) AND n.id > $2
+           ORDER BY n.id
+           LIMIT $3"#,
+        cluster,
+        after,
+        limit
     )
     .fetch_all(conn)
     .await

@@ -43,6 +43,7 @@ impl TestServer {
             pool.clone(),
             catalogs,
             Arc::new(AtomicBool::new(true)),
+            std::time::Duration::from_secs(24 * 3600),
         )
         .unwrap();
         let base = format!("http://{}", application.address());
@@ -216,4 +217,27 @@ pub async fn count(pool: &PgPool, table: &str) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap()
+}
+
+/// Issues an API token with a role (expired when `expires_in` is negative) and returns (id, token).
+pub async fn api_token(
+    pool: &PgPool,
+    role: kubeward_server::domain::role::Role,
+    expires_in: Option<time::Duration>,
+) -> (Uuid, String) {
+    let mut conn = pool.acquire().await.unwrap();
+    let token = NewAgentToken::generate_api();
+    let id = Uuid::now_v7();
+    let expires_at = expires_in.map(|delta| OffsetDateTime::now_utc() + delta);
+    kubeward_server::storage::api_tokens::insert(
+        &mut conn,
+        id,
+        &format!("{role} test"),
+        role,
+        &token.hash(),
+        expires_at,
+    )
+    .await
+    .unwrap();
+    (id, token.reveal().to_owned())
 }

@@ -1,0 +1,112 @@
+//! Who may call what. Every API route is registered through [`guarded`] with the role each method needs, so
+//! the rules live beside the routes in one place and a method without a rule is refused.
+//!
+//! API tokens carry a role; agent tokens may post reports and nothing else (403 everywhere here).
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpMessage, web};
+use uuid::Uuid;
+
+use super::AppState;
+use super::problem::ApiError;
+use crate::domain::role::Role;
+use crate::domain::token::{PresentedToken, TokenKind};
+use crate::storage::{api_tokens, tokens};
+
+/// The role each HTTP method of a resource needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Access(pub &'static [(&'static str, Role)]);
+
+/// Who is calling, once authenticated.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub token_id: Uuid,
+    pub name: String,
+    pub role: Role,
+}
+
+/// A resource whose methods need the roles in `access`.
+pub fn guarded(
+    path: &str,
+    access: Access,
+) -> actix_web::Resource<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path).app_data(access).wrap(from_fn(enforce))
+}
+
+fn bearer(request: &ServiceRequest) -> Option<PresentedToken> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    PresentedToken::parse(token.trim())
+}
+
+async fn enforce(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let access = request
+        .app_data::<Access>()
+        .copied()
+        .ok_or(ApiError::Forbidden)?;
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or(ApiError::Forbidden)?;
+    let needed = access
+        .0
+        .iter()
+        .find(|(method, _)| *method == request.method().as_str())
+        .map(|(_, role)| *role)
+        .ok_or(ApiError::MethodNotAllowed)?;
+    let token = bearer(&request).ok_or(ApiError::Unauthorized)?;
+    let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
+    let hash = token.hash();
+    let principal = match token.kind() {
+        TokenKind::Api => {
+            let (token_id, name, role) = api_tokens::authenticate(&mut conn, &hash)
+                .await
+                .map_err(ApiError::from)?
+                .ok_or(ApiError::Unauthorized)?;
+            Principal {
+                token_id,
+                name,
+                role,
+            }
+        }
+        TokenKind::Agent => {
+            // A valid agent token is known but may only post reports; an invalid one is not known at all.
+            return Err(
+                match tokens::authenticate(&mut conn, &hash)
+                    .await
+                    .map_err(ApiError::from)?
+                {
+                    Some(_) => ApiError::Forbidden.into(),
+                    None => ApiError::Unauthorized.into(),
+                },
+            );
+        }
+    };
+    drop(conn);
+    if principal.role < needed {
+        return Err(ApiError::Forbidden.into());
+    }
+    request.extensions_mut().insert(principal);
+    next.call(request).await
+}

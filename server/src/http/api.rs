@@ -1,0 +1,419 @@
+//! The read API and the ticket link: clusters, nodes, findings, the event feed. Lists are paginated by an
+//! opaque cursor: pass the `next` of one answer as `cursor` to get the following page; `next` is null at
+//! the end. Filters and cursors are checked, and a bad one is a 400 naming it.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use kubeward_benchmark::report::BenchmarkRef;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::AppState;
+use super::problem::ApiError;
+use crate::catalogs::Catalogs;
+use crate::storage::findings::{self, FindingDetail, FindingFilter};
+use crate::storage::{clusters, nodes};
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 500;
+
+fn bad(field: &str, detail: impl Into<String>) -> ApiError {
+    ApiError::BadParameter {
+        field: field.to_owned(),
+        detail: format!("{field}: {}", detail.into()),
+    }
+}
+
+/// The query string as a map, refusing names this endpoint does not know.
+fn query(request: &HttpRequest, known: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+    let params = web::Query::<HashMap<String, String>>::from_query(request.query_string())
+        .map_err(|_| bad("(query)", "the query string cannot be parsed"))?
+        .into_inner();
+    if let Some(unknown) = params
+        .keys()
+        .find(|key| !known.contains(&key.as_str()) && !["limit", "cursor"].contains(&key.as_str()))
+    {
+        return Err(bad(
+            unknown,
+            format!(
+                "unknown parameter; this endpoint takes {}, limit, cursor",
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok(params)
+}
+
+fn limit(params: &HashMap<String, String>) -> Result<i64, ApiError> {
+    match params.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(text) => match text.parse::<i64>() {
+            Ok(value) if (1..=MAX_LIMIT).contains(&value) => Ok(value),
+            _ => Err(bad(
+                "limit",
+                format!("must be an integer from 1 to {MAX_LIMIT}"),
+            )),
+        },
+    }
+}
+
+/// Cursors are the last id of a page, as a decimal number; only ones this server handed out are accepted.
+fn id_cursor(params: &HashMap<String, String>) -> Result<i64, ApiError> {
+    match params.get("cursor") {
+        None => Ok(0),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| bad("cursor", "is not a cursor this API returned")),
+    }
+}
+
+fn text_param(
+    params: &HashMap<String, String>,
+    name: &str,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(value)
+            if value.is_empty() || value.len() > max || value.chars().any(char::is_control) =>
+        {
+            Err(bad(
+                name,
+                format!("must be 1 to {max} characters without control characters"),
+            ))
+        }
+        Some(value) => Ok(Some(value.clone())),
+    }
+}
+
+fn time_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<OffsetDateTime>, ApiError> {
+    params
+        .get(name)
+        .map(|text| {
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+                bad(
+                    name,
+                    "must be an RFC 3339 time such as 2026-11-01T00:00:00Z",
+                )
+            })
+        })
+        .transpose()
+}
+
+fn time_text(time: OffsetDateTime) -> String {
+    time.format(&Rfc3339).unwrap_or_default()
+}
+
+/// The page and the cursor of the next one: one more row than asked for tells whether there is more.
+fn paginate<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor_of: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next = if more {
+        rows.last().map(cursor_of)
+    } else {
+        None
+    };
+    (rows, next)
+}
+
+pub async fn list_clusters(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query(&request, &[])?;
+    let limit = limit(&params)?;
+    let after = params.get("cursor").cloned().unwrap_or_default();
+    let mut conn = state.pool.acquire().await?;
+    let stale_before = OffsetDateTime::now_utc() - state.stale_after;
+    let rows = clusters::page(&mut conn, stale_before, &after, limit + 1).await?;
+    let (rows, next) = paginate(rows, limit, |row| row.name.clone());
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "name": row.name,
+                "labels": row.labels.to_json(),
+                "nodes": row.nodes,
+                "stale_nodes": row.stale_nodes,
+                "last_seen": row.last_seen.map(time_text),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+}
+
+pub async fn list_nodes(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query(&request, &["cluster"])?;
+    let limit = limit(&params)?;
+    let after = id_cursor(&params)?;
+    let cluster = text_param(&params, "cluster", 63)?;
+    let mut conn = state.pool.acquire().await?;
+    let stale_before = OffsetDateTime::now_utc() - state.stale_after;
+    let rows = nodes::page(&mut conn, cluster.as_deref(), after, limit + 1).await?;
+    let (rows, next) = paginate(rows, limit, |row| row.id.to_string());
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "id": row.id,
+                "cluster": row.cluster,
+                "name": row.name,
+                "roles": row.roles,
+                "kubelet_version": row.kubelet_version,
+                "first_seen": time_text(row.first_seen),
+                "last_seen": time_text(row.last_seen),
+                "stale": row.is_stale(stale_before),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+}
+
+fn finding_json(row: &FindingDetail, catalogs: &Catalogs) -> Value {
+    let benchmark = match (&row.benchmark_id, &row.benchmark_version) {
+        (Some(id), Some(version)) => catalogs.get(&BenchmarkRef {
+            id: id.clone(),
+            version: version.clone(),
+        }),
+        _ => None,
+    };
+    let check = benchmark.and_then(|catalog| catalog.check(&row.check_id));
+    let ticket = match (&row.ticket_key, &row.ticket_url) {
+        (None, None) => Value::Null,
+        (key, url) => json!({ "key": key, "url": url }),
+    };
+    json!({
+        "id": row.id,
+        "cluster": row.cluster,
+        "node": row.node,
+        "check": row.check_id,
+        "title": check.map(|check| check.title.as_str()),
+        "section": check.map(|check| check.section.as_str()),
+        "level": check.map(|check| check.level),
+        "remediation": check.map(|check| check.remediation.as_str()),
+        "state": row.state,
+        "first_seen": time_text(row.first_seen),
+        "state_since": time_text(row.state_since),
+        "last_seen": row.last_seen.map(time_text),
+        "reopened": row.reopen_count,
+        "evidence": row.evidence.clone().unwrap_or(Value::Array(Vec::new())),
+        "ticket": ticket,
+        "link": format!("/findings/{}", row.id),
+    })
+}
+
+pub async fn list_findings(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query(
+        &request,
+        &["cluster", "node", "check", "section", "state", "since"],
+    )?;
+    let limit = limit(&params)?;
+    let after = id_cursor(&params)?;
+    let state_filter = match params.get("state").map(String::as_str) {
+        None => None,
+        Some("open") => Some("open"),
+        Some("resolved") => Some("resolved"),
+        Some(_) => return Err(bad("state", "must be open or resolved")),
+    };
+    let section = text_param(&params, "section", 32)?;
+    if section
+        .as_deref()
+        .is_some_and(|section| !kubeward_benchmark::validate::is_check_id(section))
+    {
+        return Err(bad("section", "must be a section number such as 1.2"));
+    }
+    let filter = FindingFilter {
+        cluster: text_param(&params, "cluster", 63)?,
+        node: text_param(&params, "node", 253)?,
+        check: text_param(&params, "check", 32)?,
+        section,
+        state: state_filter,
+        since: time_param(&params, "since")?,
+        id: None,
+    };
+    let mut conn = state.pool.acquire().await?;
+    let rows = findings::page(&mut conn, &filter, after, limit + 1).await?;
+    let (rows, next) = paginate(rows, limit, |row| row.id.to_string());
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|row| finding_json(row, &state.catalogs))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+}
+
+fn finding_id(path: &str) -> Result<i64, ApiError> {
+    path.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| bad("id", "must be a finding id"))
+}
+
+pub async fn get_finding(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = finding_id(&path)?;
+    let mut conn = state.pool.acquire().await?;
+    let filter = FindingFilter {
+        id: Some(id),
+        ..FindingFilter::default()
+    };
+    let row = findings::page(&mut conn, &filter, 0, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::NotFound(format!("finding {id}")))?;
+    Ok(HttpResponse::Ok().json(finding_json(&row, &state.catalogs)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TicketLink {
+    ticket_key: Option<String>,
+    ticket_url: Option<String>,
+}
+
+const MAX_PATCH_BYTES: usize = 16 * 1024;
+
+fn check_ticket_url(url: &str) -> Result<(), ApiError> {
+    let valid = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2048
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+        && url
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if valid {
+        Ok(())
+    } else {
+        Err(bad(
+            "ticket_url",
+            "must be an absolute http(s) URL of at most 2048 characters",
+        ))
+    }
+}
+
+/// `PATCH /api/v1/findings/{id}`: link a finding to an external ticket; both fields null unlinks it.
+pub async fn link_ticket(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = finding_id(&path)?;
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| {
+            let essence = essence.trim();
+            essence.eq_ignore_ascii_case("application/json")
+                || essence.eq_ignore_ascii_case("application/merge-patch+json")
+        });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    if body.len() > MAX_PATCH_BYTES {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_PATCH_BYTES,
+        });
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+    let link: TicketLink = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let field = err.path().to_string();
+        bad(
+            if field == "." { "(body)" } else { &field },
+            err.into_inner().to_string(),
+        )
+    })?;
+    if let Some(key) = &link.ticket_key
+        && (key.is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control))
+    {
+        return Err(bad(
+            "ticket_key",
+            "must be 1 to 200 characters without control characters",
+        ));
+    }
+    if let Some(url) = &link.ticket_url {
+        check_ticket_url(url)?;
+    }
+    let mut tx = state.pool.begin().await?;
+    if !findings::link_ticket(
+        &mut tx,
+        id,
+        link.ticket_key.as_deref(),
+        link.ticket_url.as_deref(),
+    )
+    .await?
+    {
+        return Err(ApiError::NotFound(format!("finding {id}")));
+    }
+    let filter = FindingFilter {
+        id: Some(id),
+        ..FindingFilter::default()
+    };
+    let row = findings::page(&mut tx, &filter, 0, 1).await?.pop();
+    tx.commit().await?;
+    let row = row.ok_or_else(|| ApiError::NotFound(format!("finding {id}")))?;
+    tracing::info!(finding.id = id, ticket = ?link.ticket_key, "linked finding {id} to a ticket");
+    Ok(HttpResponse::Ok().json(finding_json(&row, &state.catalogs)))
+}
+
+/// `GET /api/v1/events`: every transition in id order; ids are committed in order, so polling with the last
+/// `next` never skips one.
+pub async fn list_events(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query(&request, &[])?;
+    let limit = limit(&params)?;
+    let after = id_cursor(&params)?;
+    let mut conn = state.pool.acquire().await?;
+    let rows = findings::events_after(&mut conn, after, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    // Unlike other lists, the feed always hands back a cursor: the place to poll from next time.
+    let next = rows.last().map_or(after, |row| row.id).to_string();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "id": row.id,
+                "kind": row.kind,
+                "at": time_text(row.at),
+                "recorded_at": time_text(row.recorded_at),
+                "scan_id": row.scan_id,
+                "finding": {
+                    "id": row.finding_id,
+                    "cluster": row.cluster,
+                    "node": row.node,
+                    "check": row.check_id,
+                    "link": format!("/findings/{}", row.finding_id),
+                },
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next, "more": more })))
+}
