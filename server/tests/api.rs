@@ -259,6 +259,36 @@ async fn every_endpoint_refuses_who_it_must(pool: PgPool) {
             "{who} PATCH"
         );
     }
+    // Admin-only endpoints.
+    for (who, token, expected) in [
+        ("anonymous", None, 401),
+        ("viewer", Some(viewer.as_str()), 403),
+        ("auditor", Some(auditor.as_str()), 403),
+        ("admin", Some(admin.as_str()), 200),
+        ("agent token", Some(agent.as_str()), 403),
+        ("expired", Some(expired.as_str()), 401),
+    ] {
+        let response = send(
+            &server,
+            reqwest::Method::GET,
+            token,
+            "/api/v1/api-tokens",
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), expected, "{who} GET /api/v1/api-tokens");
+        if expected != 200 {
+            let response = send(
+                &server,
+                reqwest::Method::POST,
+                token,
+                "/api/v1/clusters",
+                Some(r#"{"name": "intruder"}"#),
+            )
+            .await;
+            assert_eq!(response.status(), expected, "{who} POST /api/v1/clusters");
+        }
+    }
     // An API token is not an agent token: it cannot post reports.
     let response = server.post(&admin, &report("cp-1", at(1), &[])).await;
     assert_eq!(response.status(), 401);
@@ -529,4 +559,291 @@ async fn bad_parameters_and_bodies_are_refused_by_name(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(count, 1);
+}
+
+async fn send(
+    server: &TestServer,
+    method: reqwest::Method,
+    token: Option<&str>,
+    path: &str,
+    body: Option<&str>,
+) -> reqwest::Response {
+    let mut request = server.client.request(method, server.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    request.send().await.unwrap()
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn scans_list_in_time_order_and_show_their_results(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, viewer) = api_token(&pool, Role::Viewer, None).await;
+    // Delivered out of order; listed by finished_at.
+    for hour in [2, 0, 1] {
+        let statuses = if hour == 1 {
+            vec![("1.1.1", Status::Fail)]
+        } else {
+            vec![]
+        };
+        assert_eq!(
+            server
+                .post(&agent, &report("cp-1", at(hour), &statuses))
+                .await
+                .status(),
+            201
+        );
+    }
+    let first = get_json(&server, &viewer, "/api/v1/scans?limit=2").await;
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    let rest = get_json(
+        &server,
+        &viewer,
+        &format!(
+            "/api/v1/scans?limit=2&cursor={}",
+            first["next"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["next"], Value::Null);
+    let times: Vec<String> = items
+        .iter()
+        .chain(rest["items"].as_array().unwrap())
+        .map(|s| s["finished_at"].as_str().unwrap().to_owned())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted);
+    assert_eq!(items[1]["counts"]["fail"], 1);
+    assert_eq!(items[1]["node"], "cp-1");
+
+    let scan_id = items[1]["scan_id"].as_str().unwrap().to_owned();
+    let scan = get_json(&server, &viewer, &format!("/api/v1/scans/{scan_id}")).await;
+    let results = scan["results"].as_array().unwrap();
+    assert_eq!(results.len(), 97);
+    assert_eq!(results[0]["check"], "1.1.1");
+    assert_eq!(results[0]["status"], "fail");
+    assert!(
+        results[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("API server static pod manifest")
+    );
+    assert_eq!(
+        get(
+            &server,
+            &viewer,
+            &format!("/api/v1/scans/{}", uuid::Uuid::now_v7())
+        )
+        .await
+        .status(),
+        404
+    );
+    assert_eq!(
+        get(&server, &viewer, "/api/v1/scans/not-a-uuid")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        get(&server, &viewer, "/api/v1/scans?cursor=garbage")
+            .await
+            .status(),
+        400
+    );
+    let filtered = get_json(&server, &viewer, "/api/v1/scans?node=nope").await;
+    assert!(filtered["items"].as_array().unwrap().is_empty());
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn admins_enroll_clusters_and_manage_tokens_over_the_api(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let (_, auditor) = api_token(&pool, Role::Auditor, None).await;
+    let enrolled = send(
+        &server,
+        reqwest::Method::POST,
+        Some(&admin),
+        "/api/v1/clusters",
+        Some(r#"{"name": "edge", "labels": {"env": "prod"}}"#),
+    )
+    .await;
+    assert_eq!(enrolled.status(), 201);
+    let enrolled: Value = enrolled.json().await.unwrap();
+    assert_eq!(enrolled["cluster"]["labels"], json!({"env": "prod"}));
+    let agent = enrolled["agent_token"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        server
+            .post(&agent, &report("edge-1", at(0), &[]))
+            .await
+            .status(),
+        201
+    );
+
+    let again = send(
+        &server,
+        reqwest::Method::POST,
+        Some(&admin),
+        "/api/v1/clusters",
+        Some(r#"{"name": "edge"}"#),
+    )
+    .await;
+    assert_eq!(again.status(), 409);
+    for (body, field) in [
+        (r#"{"name": "Edge!"}"#, "name"),
+        (r#"{"name": "ok", "labels": {"a b": "c"}}"#, "labels"),
+        (r#"{"nom": "x"}"#, "nom"),
+    ] {
+        let response = send(
+            &server,
+            reqwest::Method::POST,
+            Some(&admin),
+            "/api/v1/clusters",
+            Some(body),
+        )
+        .await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(problem(response).await["field"], field);
+    }
+    assert_eq!(
+        send(
+            &server,
+            reqwest::Method::POST,
+            Some(&auditor),
+            "/api/v1/clusters",
+            Some(r#"{"name": "x"}"#)
+        )
+        .await
+        .status(),
+        403
+    );
+
+    let second = send(
+        &server,
+        reqwest::Method::POST,
+        Some(&admin),
+        "/api/v1/clusters/edge/agent-tokens",
+        None,
+    )
+    .await;
+    assert_eq!(second.status(), 201);
+    let second: Value = second.json().await.unwrap();
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    let second_token = second["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        server
+            .post(&second_token, &report("edge-1", at(1), &[]))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        send(
+            &server,
+            reqwest::Method::DELETE,
+            Some(&admin),
+            &format!("/api/v1/agent-tokens/{second_id}"),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_eq!(
+        server
+            .post(&second_token, &report("edge-1", at(2), &[]))
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        send(
+            &server,
+            reqwest::Method::POST,
+            Some(&admin),
+            "/api/v1/clusters/nope/agent-tokens",
+            None
+        )
+        .await
+        .status(),
+        404
+    );
+
+    let issued = send(
+        &server,
+        reqwest::Method::POST,
+        Some(&admin),
+        "/api/v1/api-tokens",
+        Some(r#"{"name": "jira", "role": "auditor", "expires_in_days": 90}"#),
+    )
+    .await;
+    assert_eq!(issued.status(), 201);
+    let issued: Value = issued.json().await.unwrap();
+    let jira = issued["token"].as_str().unwrap().to_owned();
+    assert!(jira.starts_with("kwt_"));
+    assert_eq!(get(&server, &jira, "/api/v1/findings").await.status(), 200);
+    let listed = get_json(&server, &admin, "/api/v1/api-tokens").await;
+    let text = listed.to_string();
+    assert!(
+        text.contains("\"jira\"") && !text.contains(&jira),
+        "tokens are never listed"
+    );
+    let bad = send(
+        &server,
+        reqwest::Method::POST,
+        Some(&admin),
+        "/api/v1/api-tokens",
+        Some(r#"{"name": "x", "role": "root", "expires_in_days": 1}"#),
+    )
+    .await;
+    assert_eq!(problem(bad).await["field"], "role");
+    let bad = send(
+        &server,
+        reqwest::Method::POST,
+        Some(&admin),
+        "/api/v1/api-tokens",
+        Some(r#"{"name": "x", "role": "viewer", "expires_in_days": 99999}"#),
+    )
+    .await;
+    assert_eq!(problem(bad).await["field"], "expires_in_days");
+    assert_eq!(
+        send(
+            &server,
+            reqwest::Method::DELETE,
+            Some(&admin),
+            &format!("/api/v1/api-tokens/{}", issued["id"].as_str().unwrap()),
+            None
+        )
+        .await
+        .status(),
+        204
+    );
+    assert_eq!(get(&server, &jira, "/api/v1/findings").await.status(), 401);
+    assert_eq!(
+        send(
+            &server,
+            reqwest::Method::DELETE,
+            Some(&admin),
+            &format!("/api/v1/api-tokens/{}", uuid::Uuid::now_v7()),
+            None
+        )
+        .await
+        .status(),
+        404
+    );
+    assert_eq!(
+        get(&server, &auditor, "/api/v1/api-tokens").await.status(),
+        403
+    );
 }

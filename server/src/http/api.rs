@@ -21,7 +21,7 @@ use crate::storage::{clusters, nodes};
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 500;
 
-fn bad(field: &str, detail: impl Into<String>) -> ApiError {
+pub(super) fn bad(field: &str, detail: impl Into<String>) -> ApiError {
     ApiError::BadParameter {
         field: field.to_owned(),
         detail: format!("{field}: {}", detail.into()),
@@ -29,7 +29,10 @@ fn bad(field: &str, detail: impl Into<String>) -> ApiError {
 }
 
 /// The query string as a map, refusing names this endpoint does not know.
-fn query(request: &HttpRequest, known: &[&str]) -> Result<HashMap<String, String>, ApiError> {
+pub(super) fn query(
+    request: &HttpRequest,
+    known: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
     let params = web::Query::<HashMap<String, String>>::from_query(request.query_string())
         .map_err(|_| bad("(query)", "the query string cannot be parsed"))?
         .into_inner();
@@ -48,7 +51,7 @@ fn query(request: &HttpRequest, known: &[&str]) -> Result<HashMap<String, String
     Ok(params)
 }
 
-fn limit(params: &HashMap<String, String>) -> Result<i64, ApiError> {
+pub(super) fn limit(params: &HashMap<String, String>) -> Result<i64, ApiError> {
     match params.get("limit") {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => match text.parse::<i64>() {
@@ -73,7 +76,7 @@ fn id_cursor(params: &HashMap<String, String>) -> Result<i64, ApiError> {
     }
 }
 
-fn text_param(
+pub(super) fn text_param(
     params: &HashMap<String, String>,
     name: &str,
     max: usize,
@@ -92,7 +95,7 @@ fn text_param(
     }
 }
 
-fn time_param(
+pub(super) fn time_param(
     params: &HashMap<String, String>,
     name: &str,
 ) -> Result<Option<OffsetDateTime>, ApiError> {
@@ -109,12 +112,12 @@ fn time_param(
         .transpose()
 }
 
-fn time_text(time: OffsetDateTime) -> String {
+pub(super) fn time_text(time: OffsetDateTime) -> String {
     time.format(&Rfc3339).unwrap_or_default()
 }
 
 /// The page and the cursor of the next one: one more row than asked for tells whether there is more.
-fn paginate<T>(
+pub(super) fn paginate<T>(
     mut rows: Vec<T>,
     limit: i64,
     cursor_of: impl Fn(&T) -> String,

@@ -1,10 +1,12 @@
 //! The HTTP surface: routes, request parsing and the one place errors become responses.
 
 pub mod access;
+pub mod admin;
 pub mod api;
 pub mod health;
 pub mod problem;
 pub mod reports;
+pub mod scans;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -30,14 +32,41 @@ pub struct AppState {
 /// Every route, with who may call it. Health is public; reports take an agent token (checked by their
 /// handler); everything else goes through [`access::guarded`] with the role each method needs.
 pub fn routes(config: &mut web::ServiceConfig) {
-    use crate::domain::role::Role::{Auditor, Viewer};
+    use crate::domain::role::Role::{Admin, Auditor, Viewer};
     config
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/api/v1/reports", web::post().to(reports::post_report))
         .service(
-            guarded("/api/v1/clusters", Access(&[("GET", Viewer)]))
-                .route(web::get().to(api::list_clusters)),
+            guarded(
+                "/api/v1/clusters",
+                Access(&[("GET", Viewer), ("POST", Admin)]),
+            )
+            .route(web::get().to(api::list_clusters))
+            .route(web::post().to(admin::enroll)),
+        )
+        .service(
+            guarded(
+                "/api/v1/clusters/{name}/agent-tokens",
+                Access(&[("POST", Admin)]),
+            )
+            .route(web::post().to(admin::issue_agent_token)),
+        )
+        .service(
+            guarded("/api/v1/agent-tokens/{id}", Access(&[("DELETE", Admin)]))
+                .route(web::delete().to(admin::revoke_agent_token)),
+        )
+        .service(
+            guarded(
+                "/api/v1/api-tokens",
+                Access(&[("GET", Admin), ("POST", Admin)]),
+            )
+            .route(web::get().to(admin::list_api_tokens))
+            .route(web::post().to(admin::issue_api_token)),
+        )
+        .service(
+            guarded("/api/v1/api-tokens/{id}", Access(&[("DELETE", Admin)]))
+                .route(web::delete().to(admin::revoke_api_token)),
         )
         .service(
             guarded("/api/v1/nodes", Access(&[("GET", Viewer)]))
@@ -58,5 +87,13 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             guarded("/api/v1/events", Access(&[("GET", Viewer)]))
                 .route(web::get().to(api::list_events)),
+        )
+        .service(
+            guarded("/api/v1/scans", Access(&[("GET", Viewer)]))
+                .route(web::get().to(scans::list_scans)),
+        )
+        .service(
+            guarded("/api/v1/scans/{id}", Access(&[("GET", Viewer)]))
+                .route(web::get().to(scans::get_scan)),
         );
 }

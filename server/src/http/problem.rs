@@ -16,6 +16,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0} not found")]
     NotFound(String),
+    #[error("{0} exists already")]
+    Exists(String),
     #[error("{detail}")]
     BadParameter { field: String, detail: String },
     #[error("the content type must be application/json")]
@@ -58,6 +60,7 @@ impl ApiError {
                 "Method not allowed",
             ),
             ApiError::NotFound(_) => ("urn:kubeward:problem:not-found", "Not found"),
+            ApiError::Exists(_) => ("urn:kubeward:problem:exists", "Exists already"),
             ApiError::BadParameter { .. } => {
                 ("urn:kubeward:problem:bad-parameter", "Bad parameter")
             }
@@ -118,7 +121,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidReport { .. } | ApiError::BadBody => StatusCode::BAD_REQUEST,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Exists(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

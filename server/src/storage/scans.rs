@@ -136,3 +136,106 @@ pub async fn record_day(
     .await?;
     Ok(())
 }
+
+/// A scan as listed by the API.
+#[derive(Debug, Clone)]
+pub struct ScanListing {
+    pub scan_id: Uuid,
+    pub cluster: String,
+    pub node: String,
+    pub started_at: OffsetDateTime,
+    pub finished_at: OffsetDateTime,
+    pub received_at: OffsetDateTime,
+    pub agent_version: String,
+    pub benchmark_id: String,
+    pub benchmark_version: String,
+    pub pass_count: i32,
+    pub fail_count: i32,
+    pub warn_count: i32,
+    pub manual_count: i32,
+    pub not_applicable_count: i32,
+    pub error_count: i32,
+}
+
+/// Scans in `(finished_at, scan_id)` order after the given position, at most `limit`.
+#[tracing::instrument(skip_all)]
+pub async fn page(
+    conn: &mut PgConnection,
+    cluster: Option<&str>,
+    node: Option<&str>,
+    since: Option<OffsetDateTime>,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ScanListing>, sqlx::Error> {
+    let (after_time, after_id) = after.unzip();
+    sqlx::query_as!(
+        ScanListing,
+        r#"SELECT s.scan_id, c.name AS cluster, n.name AS node, s.started_at, s.finished_at, s.received_at,
+                  s.agent_version, rs.benchmark_id, rs.benchmark_version, rs.pass_count, rs.fail_count,
+                  rs.warn_count, rs.manual_count, rs.not_applicable_count, rs.error_count
+           FROM scans s
+           JOIN nodes n ON n.id = s.node_id
+           JOIN clusters c ON c.id = n.cluster_id
+           JOIN result_sets rs ON rs.id = s.result_set_id
+           WHERE ($1::text IS NULL OR c.name = $1)
+             AND ($2::text IS NULL OR n.name = $2)
+             AND ($3::timestamptz IS NULL OR s.finished_at >= $3)
+             AND ($4::timestamptz IS NULL OR (s.finished_at, s.scan_id) > ($4, $5::uuid))
+           ORDER BY s.finished_at, s.scan_id
+           LIMIT $6"#,
+        cluster,
+        node,
+        since,
+        after_time,
+        after_id,
+        limit
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// One result of a scan.
+#[derive(Debug, Clone)]
+pub struct ScanResult {
+    pub check_id: String,
+    pub status: String,
+    pub evidence: serde_json::Value,
+    pub detail: Option<String>,
+}
+
+/// A scan's results, or `None` when there is no such scan.
+#[tracing::instrument(skip_all, fields(scan.id = %scan_id))]
+pub async fn results(
+    conn: &mut PgConnection,
+    scan_id: Uuid,
+) -> Result<Option<(ScanListing, Vec<ScanResult>)>, sqlx::Error> {
+    let Some(scan) = sqlx::query_as!(
+        ScanListing,
+        r#"SELECT s.scan_id, c.name AS cluster, n.name AS node, s.started_at, s.finished_at, s.received_at,
+                  s.agent_version, rs.benchmark_id, rs.benchmark_version, rs.pass_count, rs.fail_count,
+                  rs.warn_count, rs.manual_count, rs.not_applicable_count, rs.error_count
+           FROM scans s
+           JOIN nodes n ON n.id = s.node_id
+           JOIN clusters c ON c.id = n.cluster_id
+           JOIN result_sets rs ON rs.id = s.result_set_id
+           WHERE s.scan_id = $1"#,
+        scan_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let results = sqlx::query_as!(
+        ScanResult,
+        r#"SELECT r.check_id, r.status, r.evidence, r.detail
+           FROM scans s JOIN result_sets rs ON rs.id = s.result_set_id
+           CROSS JOIN LATERAL unnest(rs.result_ids) AS u(result_id)
+           JOIN check_results r ON r.id = u.result_id
+           WHERE s.scan_id = $1"#,
+        scan_id
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(Some((scan, results)))
+}

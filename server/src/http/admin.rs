@@ -1,0 +1,211 @@
+//! Admin endpoints: the same enrollment and token operations as the CLI. New tokens are in the answer once
+//! and nowhere else.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::AppState;
+use super::access::Principal;
+use super::api::{bad, time_text};
+use super::problem::ApiError;
+use crate::domain::cluster::{ClusterName, Labels};
+use crate::domain::role::Role;
+use crate::domain::token::NewAgentToken;
+use crate::storage::{api_tokens, clusters, tokens};
+
+const MAX_BODY: usize = 16 * 1024;
+
+/// Parses a small JSON body into `T`, naming the offending field on error.
+fn json_body<T: serde::de::DeserializeOwned>(
+    request: &HttpRequest,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    if body.len() > MAX_BODY {
+        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY });
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let field = err.path().to_string();
+        bad(
+            if field == "." { "(body)" } else { &field },
+            err.into_inner().to_string(),
+        )
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCluster {
+    name: String,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /api/v1/clusters`: enroll a cluster; the answer holds its first agent token.
+pub async fn enroll(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    who: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
+    let new: NewCluster = json_body(&request, &body)?;
+    let name = ClusterName::parse(&new.name).map_err(|err| bad("name", err.to_string()))?;
+    let pairs: Vec<String> = new
+        .labels
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    let labels = Labels::parse(pairs.iter().map(String::as_str))
+        .map_err(|err| bad("labels", err.to_string()))?;
+    let mut tx = state.pool.begin().await?;
+    let cluster = clusters::create(&mut tx, &name, &labels)
+        .await?
+        .ok_or_else(|| ApiError::Exists(format!("cluster {name}")))?;
+    let token = NewAgentToken::generate();
+    let token_id = Uuid::now_v7();
+    tokens::insert(&mut tx, token_id, cluster.id, &token.hash()).await?;
+    tx.commit().await?;
+    tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "enrolled cluster {name}");
+    Ok(HttpResponse::Created().json(json!({
+        "cluster": { "name": cluster.name, "labels": cluster.labels.to_json(), "created_at": time_text(cluster.created_at) },
+        "agent_token": { "id": token_id, "token": token.reveal() },
+    })))
+}
+
+/// `POST /api/v1/clusters/{name}/agent-tokens`: another agent token for a cluster.
+pub async fn issue_agent_token(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    who: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
+    let name = ClusterName::parse(&path).map_err(|err| bad("name", err.to_string()))?;
+    let mut tx = state.pool.begin().await?;
+    let cluster = clusters::find_by_name(&mut tx, &name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("cluster {name}")))?;
+    let token = NewAgentToken::generate();
+    let token_id = Uuid::now_v7();
+    tokens::insert(&mut tx, token_id, cluster.id, &token.hash()).await?;
+    tx.commit().await?;
+    tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "issued an agent token for {name}");
+    Ok(HttpResponse::Created()
+        .json(json!({ "id": token_id, "cluster": cluster.name, "token": token.reveal() })))
+}
+
+fn token_id(path: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(path).map_err(|_| bad("id", "must be a token id (a UUID)"))
+}
+
+/// `DELETE /api/v1/agent-tokens/{id}`: revoke an agent token.
+pub async fn revoke_agent_token(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    who: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
+    let id = token_id(&path)?;
+    let mut conn = state.pool.acquire().await?;
+    match tokens::revoke(&mut conn, id).await? {
+        tokens::Revocation::NotFound => Err(ApiError::NotFound(format!("agent token {id}"))),
+        _ => {
+            tracing::info!(token.id = %id, by = %who.name, "revoked agent token");
+            Ok(HttpResponse::NoContent().finish())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewApiToken {
+    name: String,
+    role: String,
+    /// Days until it expires; `null` for never.
+    expires_in_days: Option<u32>,
+}
+
+/// `POST /api/v1/api-tokens`: issue an API token.
+pub async fn issue_api_token(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    who: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
+    let new: NewApiToken = json_body(&request, &body)?;
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(bad(
+            "name",
+            "must be 1 to 100 characters without control characters",
+        ));
+    }
+    let role =
+        Role::parse(&new.role).ok_or_else(|| bad("role", "must be viewer, auditor or admin"))?;
+    let expires_at = match new.expires_in_days {
+        None => None,
+        Some(days @ 1..=3650) => {
+            Some(OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)))
+        }
+        Some(_) => {
+            return Err(bad(
+                "expires_in_days",
+                "must be from 1 to 3650, or null for never",
+            ));
+        }
+    };
+    let token = NewAgentToken::generate_api();
+    let id = Uuid::now_v7();
+    let mut conn = state.pool.acquire().await?;
+    api_tokens::insert(&mut conn, id, name, role, &token.hash(), expires_at).await?;
+    tracing::info!(token.id = %id, role = %role, by = %who.name, "issued an API token");
+    Ok(HttpResponse::Created().json(json!({
+        "id": id, "name": name, "role": role.as_str(), "expires_at": expires_at.map(time_text), "token": token.reveal(),
+    })))
+}
+
+/// `GET /api/v1/api-tokens`: every API token, never the tokens themselves.
+pub async fn list_api_tokens(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let items: Vec<serde_json::Value> = api_tokens::list(&mut conn)
+        .await?
+        .iter()
+        .map(|token| {
+            json!({
+                "id": token.id,
+                "name": token.name,
+                "role": token.role,
+                "created_at": time_text(token.created_at),
+                "expires_at": token.expires_at.map(time_text),
+                "last_used_at": token.last_used_at.map(time_text),
+                "revoked_at": token.revoked_at.map(time_text),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": null })))
+}
+
+/// `DELETE /api/v1/api-tokens/{id}`: revoke an API token.
+pub async fn revoke_api_token(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    who: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
+    let id = token_id(&path)?;
+    let mut conn = state.pool.acquire().await?;
+    if !api_tokens::revoke(&mut conn, id).await? {
+        return Err(ApiError::NotFound(format!("API token {id}")));
+    }
+    tracing::info!(token.id = %id, by = %who.name, "revoked API token");
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,116 @@
+//! `GET /api/v1/scans` and `GET /api/v1/scans/{id}`: the stored scans and their results.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use kubeward_benchmark::catalog::compare_ids;
+use kubeward_benchmark::report::BenchmarkRef;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::AppState;
+use super::api::{bad, limit, paginate, query, text_param, time_param, time_text};
+use super::problem::ApiError;
+use crate::storage::scans::{self, ScanListing};
+
+/// Scan cursors carry a position in time order: `finished_at` (unix nanoseconds) and the scan id.
+fn encode_cursor(scan: &ScanListing) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}|{}",
+        scan.finished_at.unix_timestamp_nanos(),
+        scan.scan_id
+    ))
+}
+
+fn decode_cursor(text: &str) -> Result<(OffsetDateTime, Uuid), ApiError> {
+    let invalid = || bad("cursor", "is not a cursor this API returned");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (nanos, id) = text.split_once('|').ok_or_else(invalid)?;
+    let nanos: i128 = nanos.parse().map_err(|_| invalid())?;
+    let time = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?;
+    let id = Uuid::parse_str(id).map_err(|_| invalid())?;
+    Ok((time, id))
+}
+
+fn scan_json(scan: &ScanListing) -> Value {
+    json!({
+        "scan_id": scan.scan_id,
+        "cluster": scan.cluster,
+        "node": scan.node,
+        "started_at": time_text(scan.started_at),
+        "finished_at": time_text(scan.finished_at),
+        "received_at": time_text(scan.received_at),
+        "agent_version": scan.agent_version,
+        "benchmark": { "id": scan.benchmark_id, "version": scan.benchmark_version },
+        "counts": {
+            "pass": scan.pass_count,
+            "fail": scan.fail_count,
+            "warn": scan.warn_count,
+            "manual": scan.manual_count,
+            "not_applicable": scan.not_applicable_count,
+            "error": scan.error_count,
+        },
+    })
+}
+
+pub async fn list_scans(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query(&request, &["cluster", "node", "since"])?;
+    let limit = limit(&params)?;
+    let after = params
+        .get("cursor")
+        .map(|text| decode_cursor(text))
+        .transpose()?;
+    let cluster = text_param(&params, "cluster", 63)?;
+    let node = text_param(&params, "node", 253)?;
+    let since = time_param(&params, "since")?;
+    let mut conn = state.pool.acquire().await?;
+    let rows = scans::page(
+        &mut conn,
+        cluster.as_deref(),
+        node.as_deref(),
+        since,
+        after,
+        limit + 1,
+    )
+    .await?;
+    let (rows, next) = paginate(rows, limit, encode_cursor);
+    let items: Vec<Value> = rows.iter().map(scan_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+}
+
+pub async fn get_scan(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let scan_id = Uuid::parse_str(&path).map_err(|_| bad("id", "must be a scan id (a UUID)"))?;
+    let mut conn = state.pool.acquire().await?;
+    let (scan, mut results) = scans::results(&mut conn, scan_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("scan {scan_id}")))?;
+    results.sort_by(|a, b| compare_ids(&a.check_id, &b.check_id));
+    let catalog = state.catalogs.get(&BenchmarkRef {
+        id: scan.benchmark_id.clone(),
+        version: scan.benchmark_version.clone(),
+    });
+    let mut body = scan_json(&scan);
+    body["results"] = results
+        .iter()
+        .map(|result| {
+            let check = catalog.and_then(|catalog| catalog.check(&result.check_id));
+            json!({
+                "check": result.check_id,
+                "title": check.map(|check| check.title.as_str()),
+                "section": check.map(|check| check.section.as_str()),
+                "status": result.status,
+                "evidence": result.evidence,
+                "detail": result.detail,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
