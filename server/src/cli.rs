@@ -222,6 +222,7 @@ type CommandResult = Result<(), Box<dyn std::error::Error>>;
 async fn serve(args: ServeArgs) -> CommandResult {
     let catalogs = Arc::new(Catalogs::builtin()?);
     let demo_catalogs = catalogs.clone();
+    let worker_catalogs = catalogs.clone();
     let data_dir = args
         .database
         .data_dir
@@ -273,7 +274,12 @@ async fn serve(args: ServeArgs) -> CommandResult {
     }
     migrated.store(true, Ordering::Release);
     tracing::info!("migrations applied; ready");
+    // Deliveries wait in PostgreSQL, so stopping this task with the server loses none of them.
+    let worker = tokio::spawn(
+        crate::webhooks::WebhookWorker::new(database.pool.clone(), worker_catalogs).run(),
+    );
     let outcome = server.await;
+    worker.abort();
     tracing::info!("shutting down");
     database.close().await;
     outcome??;

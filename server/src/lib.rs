@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;
 
 /// The schema migrations, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

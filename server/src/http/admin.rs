@@ -209,3 +209,121 @@ pub async fn revoke_api_token(
     tracing::info!(token.id = %id, by = %who.name, "revoked API token");
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// The event kinds webhooks can subscribe to.
+pub const WEBHOOK_EVENTS: &[&str] = &["finding.opened", "finding.resolved", "finding.reopened"];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    url: String,
+    secret: String,
+    events: Vec<String>,
+}
+
+/// `POST /api/v1/webhooks`: subscribe a URL to kinds of events.
+pub async fn subscribe(
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    who: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
+    let new: NewWebhook = json_body(&request, &body)?;
+    let url_ok = (new.url.starts_with("https://") || new.url.starts_with("http://"))
+        && new.url.len() <= 2048
+        && !new.url.chars().any(|c| c.is_control() || c.is_whitespace())
+        && new
+            .url
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if !url_ok {
+        return Err(bad(
+            "url",
+            "must be an absolute http(s) URL of at most 2048 characters",
+        ));
+    }
+    if !(16..=256).contains(&new.secret.len()) || new.secret.chars().any(char::is_control) {
+        return Err(bad(
+            "secret",
+            "must be 16 to 256 characters without control characters",
+        ));
+    }
+    let mut events = new.events.clone();
+    events.sort();
+    events.dedup();
+    if events.is_empty() {
+        return Err(bad(
+            "events",
+            format!("must name at least one of {}", WEBHOOK_EVENTS.join(", ")),
+        ));
+    }
+    if let Some(unknown) = events
+        .iter()
+        .find(|event| !WEBHOOK_EVENTS.contains(&event.as_str()))
+    {
+        return Err(bad(
+            "events",
+            format!("{unknown:?} is not one of {}", WEBHOOK_EVENTS.join(", ")),
+        ));
+    }
+    let id = Uuid::now_v7();
+    let mut conn = state.pool.acquire().await?;
+    crate::storage::webhooks::insert(&mut conn, id, &new.url, &new.secret, &events).await?;
+    tracing::info!(webhook.id = %id, events = ?events, by = %who.name, "subscribed a webhook");
+    Ok(HttpResponse::Created().json(json!({ "id": id, "url": new.url, "events": events })))
+}
+
+/// `GET /api/v1/webhooks`: the subscriptions, without their secrets.
+pub async fn list_webhooks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut conn = state.pool.acquire().await?;
+    let items: Vec<serde_json::Value> = crate::storage::webhooks::list(&mut conn)
+        .await?
+        .iter()
+        .map(|hook| json!({ "id": hook.id, "url": hook.url, "events": hook.events, "created_at": time_text(hook.created_at) }))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": null })))
+}
+
+/// `DELETE /api/v1/webhooks/{id}`: unsubscribe.
+pub async fn unsubscribe(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    who: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&path).map_err(|_| bad("id", "must be a webhook id (a UUID)"))?;
+    let mut tx = state.pool.begin().await?;
+    if !crate::storage::webhooks::delete(&mut tx, id).await? {
+        return Err(ApiError::NotFound(format!("webhook {id}")));
+    }
+    tx.commit().await?;
+    tracing::info!(webhook.id = %id, by = %who.name, "deleted a webhook");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/webhooks/{id}/deliveries`: the latest 100 deliveries, newest first.
+pub async fn delivery_log(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = Uuid::parse_str(&path).map_err(|_| bad("id", "must be a webhook id (a UUID)"))?;
+    let mut conn = state.pool.acquire().await?;
+    let items: Vec<serde_json::Value> = crate::storage::webhooks::deliveries(&mut conn, id, 100)
+        .await?
+        .iter()
+        .map(|row| {
+            json!({
+                "id": row.id,
+                "event_id": row.event_id,
+                "state": row.state,
+                "attempts": row.attempts,
+                "next_attempt_at": time_text(row.next_attempt_at),
+                "last_status": row.last_status,
+                "last_error": row.last_error,
+                "created_at": time_text(row.created_at),
+                "delivered_at": row.delivered_at.map(time_text),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": null })))
+}

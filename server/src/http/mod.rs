@@ -69,6 +69,25 @@ pub fn routes(config: &mut web::ServiceConfig) {
                 .route(web::delete().to(admin::revoke_api_token)),
         )
         .service(
+            guarded(
+                "/api/v1/webhooks",
+                Access(&[("GET", Admin), ("POST", Admin)]),
+            )
+            .route(web::get().to(admin::list_webhooks))
+            .route(web::post().to(admin::subscribe)),
+        )
+        .service(
+            guarded("/api/v1/webhooks/{id}", Access(&[("DELETE", Admin)]))
+                .route(web::delete().to(admin::unsubscribe)),
+        )
+        .service(
+            guarded(
+                "/api/v1/webhooks/{id}/deliveries",
+                Access(&[("GET", Admin)]),
+            )
+            .route(web::get().to(admin::delivery_log)),
+        )
+        .service(
             guarded("/api/v1/nodes", Access(&[("GET", Viewer)]))
                 .route(web::get().to(api::list_nodes)),
         )

@@ -20,7 +20,7 @@ use self::transitions::{
     latest_transition, reconcile, transitions,
 };
 use crate::storage::findings::{self, FindingFields};
-use crate::storage::{nodes, results, scans};
+use crate::storage::{nodes, results, scans, webhooks};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {
@@ -130,6 +130,11 @@ pub async fn ingest(
     Ok(IngestOutcome::Stored(stored))
 }
 
+/// The name webhooks subscribe to for an event kind.
+pub fn event_topic(kind: EventKind) -> String {
+    format!("finding.{}", kind.as_str())
+}
+
 fn count(stored: &mut Stored, kind: EventKind) {
     match kind {
         EventKind::Opened => stored.opened += 1,
@@ -187,7 +192,10 @@ async fn apply_latest(
                 row.id
             }
         };
-        findings::insert_event(conn, finding_id, kind.as_str(), point.at, point.scan_id).await?;
+        let event_id =
+            findings::insert_event(conn, finding_id, kind.as_str(), point.at, point.scan_id)
+                .await?;
+        webhooks::enqueue(conn, event_id, &event_topic(kind)).await?;
         count(stored, kind);
     }
     Ok(())
@@ -323,8 +331,10 @@ async fn recompute_node(
             .await?;
         }
         for Transition { point, kind } in &plan.inserts {
-            findings::insert_event(conn, finding_id, kind.as_str(), point.at, point.scan_id)
-                .await?;
+            let event_id =
+                findings::insert_event(conn, finding_id, kind.as_str(), point.at, point.scan_id)
+                    .await?;
+            webhooks::enqueue(conn, event_id, &event_topic(*kind)).await?;
             count(stored, *kind);
         }
     }

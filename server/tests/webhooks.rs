@@ -1,0 +1,386 @@
+//! Webhooks: signed deliveries from the durable queue, retried after the receiver fails, with a log.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop loudly at the first unexpected error"
+)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{TestServer, api_token, at, problem, report};
+use hmac::{Hmac, Mac};
+use kubeward_benchmark::Status;
+use kubeward_server::catalogs::Catalogs;
+use kubeward_server::domain::role::Role;
+use kubeward_server::webhooks::WebhookWorker;
+use serde_json::Value;
+use sha2::Sha256;
+use sqlx::PgPool;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "a-webhook-secret-0123456789";
+
+/// What a receiver got: lower-cased request head and body.
+type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A receiver answering from a script of statuses (the last repeats), recording (headers, body).
+struct Receiver {
+    url: String,
+    received: Received,
+}
+
+async fn receiver(statuses: Vec<u16>) -> Receiver {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/kubeward", listener.local_addr().unwrap());
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let seen = received.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 8192];
+            let (head, body) = loop {
+                let read = stream.read(&mut buffer).await.unwrap_or(0);
+                if read == 0 {
+                    break (String::new(), Vec::new());
+                }
+                data.extend_from_slice(&buffer[..read]);
+                if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .and_then(|value| value.trim().parse().ok())
+                        .unwrap_or(0);
+                    while data.len() < end + 4 + length {
+                        let read = stream.read(&mut buffer).await.unwrap_or(0);
+                        if read == 0 {
+                            break;
+                        }
+                        data.extend_from_slice(&buffer[..read]);
+                    }
+                    break (head, data[end + 4..].to_vec());
+                }
+            };
+            let index = {
+                let mut seen = seen.lock().unwrap();
+                seen.push((head, body));
+                seen.len() - 1
+            };
+            let status = statuses
+                .get(index)
+                .or(statuses.last())
+                .copied()
+                .unwrap_or(200);
+            let answer =
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    Receiver { url, received }
+}
+
+fn worker(pool: &PgPool) -> WebhookWorker {
+    let mut worker = WebhookWorker::new(pool.clone(), Arc::new(Catalogs::builtin().unwrap()));
+    worker.retry_base = Duration::from_millis(50);
+    worker
+}
+
+async fn subscribe(server: &TestServer, admin: &str, url: &str, events: &[&str]) -> Value {
+    let body = serde_json::json!({ "url": url, "secret": SECRET, "events": events }).to_string();
+    let response = server
+        .client
+        .post(server.url("/api/v1/webhooks"))
+        .bearer_auth(admin)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+fn verify(head: &str, body: &[u8]) {
+    let header = head
+        .lines()
+        .find_map(|line| line.strip_prefix("kubeward-signature:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (timestamp, signature) = header.split_once(',').unwrap();
+    let timestamp = timestamp.strip_prefix("t=").unwrap();
+    let signature = signature.strip_prefix("v1=").unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&hex::decode(signature).unwrap())
+        .expect("the signature verifies");
+    let age = time::OffsetDateTime::now_utc().unix_timestamp() - timestamp.parse::<i64>().unwrap();
+    assert!((0..60).contains(&age));
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn a_failed_delivery_is_retried_and_every_delivery_is_signed(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let hook = receiver(vec![500, 200]).await;
+    let subscription = subscribe(
+        &server,
+        &admin,
+        &hook.url,
+        &["finding.opened", "finding.resolved", "finding.reopened"],
+    )
+    .await;
+    assert_eq!(
+        server
+            .post(&agent, &report("cp-1", at(0), &[("1.2.15", Status::Fail)]))
+            .await
+            .status(),
+        201
+    );
+
+    let worker = worker(&pool);
+    assert_eq!(worker.deliver_due().await.unwrap(), 1);
+    assert_eq!(
+        hook.received.lock().unwrap().len(),
+        1,
+        "the first attempt met a 500"
+    );
+    assert_eq!(
+        worker.deliver_due().await.unwrap(),
+        0,
+        "not due before its backoff"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(worker.deliver_due().await.unwrap(), 1);
+    let received = hook.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2);
+    assert_eq!(
+        received[0].1, received[1].1,
+        "a retry sends the same payload"
+    );
+    for (head, body) in &received {
+        verify(head, body);
+        assert!(head.contains("kubeward-event: finding.opened"));
+    }
+    let payload: Value = serde_json::from_slice(&received[1].1).unwrap();
+    assert_eq!(payload["event"]["type"], "finding.opened");
+    let finding = &payload["finding"];
+    assert_eq!(finding["cluster"], "prod");
+    assert_eq!(finding["node"], "cp-1");
+    assert_eq!(finding["check"], "1.2.15");
+    assert_eq!(finding["title"], "API server profiling is off");
+    assert_eq!(finding["section"], "1.2");
+    assert_eq!(finding["level"], 1);
+    assert_eq!(finding["state"], "open");
+    assert!(
+        finding["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("--profiling=false")
+    );
+    assert_eq!(finding["evidence"][0]["observed"], "fail");
+    assert!(
+        finding["links"]["api"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/v1/findings/")
+    );
+
+    let log: Value = server
+        .client
+        .get(server.url(&format!(
+            "/api/v1/webhooks/{}/deliveries",
+            subscription["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["items"][0]["state"], "delivered");
+    assert_eq!(log["items"][0]["attempts"], 2);
+    assert_eq!(log["items"][0]["last_status"], 200);
+
+    // Resolution: one more delivery, of the other kind.
+    assert_eq!(
+        server
+            .post(&agent, &report("cp-1", at(1), &[]))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(worker.deliver_due().await.unwrap(), 1);
+    let last = hook.received.lock().unwrap().last().cloned().unwrap();
+    let payload: Value = serde_json::from_slice(&last.1).unwrap();
+    assert_eq!(payload["event"]["type"], "finding.resolved");
+    assert_eq!(payload["finding"]["state"], "resolved");
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn queued_deliveries_survive_a_restart_and_are_sent_once_by_competing_workers(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let hook = receiver(vec![200]).await;
+    subscribe(&server, &admin, &hook.url, &["finding.opened"]).await;
+    // Queued while no worker runs (as when the server is down): the queue is in the database.
+    let failing: Vec<(&str, Status)> = vec![
+        ("1.1.1", Status::Fail),
+        ("1.1.2", Status::Fail),
+        ("1.2.15", Status::Fail),
+    ];
+    assert_eq!(
+        server
+            .post(&agent, &report("cp-1", at(0), &failing))
+            .await
+            .status(),
+        201
+    );
+    let (queued,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(queued, 3);
+    // Two fresh workers (two replicas after a restart) race for the queue.
+    let (a, b) = (worker(&pool), worker(&pool));
+    let (left, right) = tokio::join!(a.deliver_due(), b.deliver_due());
+    assert_eq!(left.unwrap() + right.unwrap(), 3);
+    assert_eq!(
+        hook.received.lock().unwrap().len(),
+        3,
+        "each delivery sent once"
+    );
+    let (delivered,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(delivered, 3);
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn a_delivery_that_keeps_failing_is_given_up_and_filters_are_kept(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let failing = receiver(vec![503]).await;
+    let resolved_only = receiver(vec![200]).await;
+    subscribe(&server, &admin, &failing.url, &["finding.opened"]).await;
+    subscribe(&server, &admin, &resolved_only.url, &["finding.resolved"]).await;
+    assert_eq!(
+        server
+            .post(&agent, &report("cp-1", at(0), &[("1.1.1", Status::Fail)]))
+            .await
+            .status(),
+        201
+    );
+    sqlx::query("UPDATE webhook_deliveries SET attempts = $1 - 1")
+        .bind(kubeward_server::webhooks::MAX_ATTEMPTS)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let worker = worker(&pool);
+    assert_eq!(worker.deliver_due().await.unwrap(), 1);
+    let (state, error): (String, String) =
+        sqlx::query_as("SELECT state, last_error FROM webhook_deliveries")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "failed");
+    assert!(error.contains("503"), "{error}");
+    assert!(
+        resolved_only.received.lock().unwrap().is_empty(),
+        "not subscribed to openings"
+    );
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn subscriptions_are_validated_listed_without_secrets_and_deleted(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let (_, auditor) = api_token(&pool, Role::Auditor, None).await;
+    let post = |token: String, body: String| {
+        let request = server
+            .client
+            .post(server.url("/api/v1/webhooks"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body);
+        async move { request.send().await.unwrap() }
+    };
+    for (body, field) in [
+        (
+            serde_json::json!({"url": "ftp://x.example", "secret": SECRET, "events": ["finding.opened"]}),
+            "url",
+        ),
+        (
+            serde_json::json!({"url": "https://x.example/h", "secret": "short", "events": ["finding.opened"]}),
+            "secret",
+        ),
+        (
+            serde_json::json!({"url": "https://x.example/h", "secret": SECRET, "events": []}),
+            "events",
+        ),
+        (
+            serde_json::json!({"url": "https://x.example/h", "secret": SECRET, "events": ["finding.deleted"]}),
+            "events",
+        ),
+        (
+            serde_json::json!({"url": "https://x.example/h", "secret": SECRET}),
+            "(body)",
+        ),
+    ] {
+        let response = post(admin.clone(), body.to_string()).await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(problem(response).await["field"], field, "{body}");
+    }
+    let body = serde_json::json!({"url": "https://x.example/h", "secret": SECRET, "events": ["finding.opened"]}).to_string();
+    assert_eq!(post(auditor.clone(), body.clone()).await.status(), 403);
+    let created: Value = post(admin.clone(), body).await.json().await.unwrap();
+    let listing = server
+        .client
+        .get(server.url("/api/v1/webhooks"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listing.contains("https://x.example/h"));
+    assert!(!listing.contains(SECRET), "secrets are never listed");
+    let path = format!("/api/v1/webhooks/{}", created["id"].as_str().unwrap());
+    assert_eq!(
+        server
+            .client
+            .delete(server.url(&path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        server
+            .client
+            .delete(server.url(&path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
