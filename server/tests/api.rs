@@ -847,3 +847,112 @@ async fn admins_enroll_clusters_and_manage_tokens_over_the_api(pool: PgPool) {
         403
     );
 }
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn trends_give_daily_scores_per_cluster_section_and_check(pool: PgPool) {
+    use kubeward_benchmark::catalog::Assessment;
+    let server = TestServer::start(pool.clone()).await;
+    let (_, prod) = server.enroll("prod").await;
+    let (_, staging) = server.enroll("staging").await;
+    let (_, viewer) = api_token(&pool, Role::Viewer, None).await;
+    let catalog = common::catalog();
+    let automated = catalog
+        .checks
+        .iter()
+        .filter(|c| c.assessment == Assessment::Automated)
+        .count() as f64;
+    let section_automated = catalog
+        .checks
+        .iter()
+        .filter(|c| c.section == "1.2" && c.assessment == Assessment::Automated)
+        .count() as f64;
+    // Day 0: cp-1 fails 1.2.15 (and warns on a Manual check), cp-2 passes all; staging fails 1.2.15 too.
+    // Day 1: cp-1 fixed. Day 2: nobody reports.
+    let failing = [("1.2.15", Status::Fail), ("1.2.1", Status::Warn)];
+    for (token, node, hour, statuses) in [
+        (&prod, "cp-1", 0, &failing[..]),
+        (&prod, "cp-2", 0, &[][..]),
+        (&staging, "st-1", 0, &failing[..1]),
+        (&prod, "cp-1", 24, &[][..]),
+        (&prod, "cp-2", 24, &[][..]),
+    ] {
+        assert_eq!(
+            server
+                .post(token, &report(node, at(hour), statuses))
+                .await
+                .status(),
+            201
+        );
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let day = |hours: i64| at(hours).date().format(&format).unwrap();
+    let range = format!("from={}&to={}", day(0), day(48));
+
+    let prod_trend = get_json(
+        &server,
+        &viewer,
+        &format!("/api/v1/trends?cluster=prod&{range}"),
+    )
+    .await;
+    let points = prod_trend["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2, "days without reports have no point");
+    assert_eq!(points[0]["day"], day(0));
+    assert_eq!(points[0]["nodes"], 2);
+    assert_eq!(points[0]["counts"]["fail"], 1);
+    assert_eq!(points[0]["counts"]["warn"], 1);
+    let expected = (2.0 * automated - 1.0) / (2.0 * automated);
+    assert!((points[0]["score"].as_f64().unwrap() - expected).abs() < 1e-9);
+    assert_eq!(points[1]["score"], 1.0);
+    assert!(
+        prod_trend["score_definition"]
+            .as_str()
+            .unwrap()
+            .contains("automated")
+    );
+
+    let section = get_json(
+        &server,
+        &viewer,
+        &format!("/api/v1/trends?cluster=prod&section=1.2&{range}"),
+    )
+    .await;
+    let expected = (2.0 * section_automated - 1.0) / (2.0 * section_automated);
+    assert!((section["points"][0]["score"].as_f64().unwrap() - expected).abs() < 1e-9);
+
+    let top = get_json(
+        &server,
+        &viewer,
+        &format!("/api/v1/trends?cluster=prod&section=1&{range}"),
+    )
+    .await;
+    assert_eq!(
+        top["points"][0]["counts"]["fail"], 1,
+        "a section counts the sections under it"
+    );
+    let fleet = get_json(&server, &viewer, &format!("/api/v1/trends?{range}")).await;
+    assert_eq!(fleet["points"][0]["nodes"], 3);
+    assert_eq!(fleet["points"][0]["counts"]["fail"], 2);
+
+    let spread = get_json(
+        &server,
+        &viewer,
+        &format!("/api/v1/trends/checks?check=1.2.15&{range}"),
+    )
+    .await;
+    assert_eq!(spread["points"][0]["failing_nodes"], 2);
+    assert_eq!(spread["points"][0]["failing_clusters"], 2);
+    assert_eq!(spread["points"][1]["failing_nodes"], 0);
+
+    for (path, field) in [
+        ("/api/v1/trends?from=2026-13-01", "from"),
+        ("/api/v1/trends?from=2026-11-02&to=2026-11-01", "from"),
+        ("/api/v1/trends?from=2020-01-01&to=2026-11-01", "from"),
+        ("/api/v1/trends?section=x", "section"),
+        ("/api/v1/trends/checks", "check"),
+        ("/api/v1/trends/checks?check=DROP", "check"),
+    ] {
+        let response = get(&server, &viewer, path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(problem(response).await["field"], field, "{path}");
+    }
+}

@@ -7,6 +7,7 @@ pub mod health;
 pub mod problem;
 pub mod reports;
 pub mod scans;
+pub mod trends;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -90,6 +91,14 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             guarded("/api/v1/nodes", Access(&[("GET", Viewer)]))
                 .route(web::get().to(api::list_nodes)),
+        )
+        .service(
+            guarded("/api/v1/trends", Access(&[("GET", Viewer)]))
+                .route(web::get().to(trends::scores)),
+        )
+        .service(
+            guarded("/api/v1/trends/checks", Access(&[("GET", Viewer)]))
+                .route(web::get().to(trends::checks)),
         )
         .service(
             guarded("/api/v1/findings", Access(&[("GET", Viewer)]))

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use kubeward_benchmark::catalog::Assessment;
 use kubeward_benchmark::report::{CheckResult, Report};
 use kubeward_benchmark::{Catalog, Status};
 use sha2::{Digest, Sha256};
@@ -30,6 +31,14 @@ fn status_index(status: Status) -> usize {
     }
 }
 
+/// `1.2` and `1` for `1.2`: the section and the ones above it.
+fn enclosing_sections(section: &str) -> impl Iterator<Item = &str> {
+    section
+        .match_indices('.')
+        .map(|(end, _)| &section[..end])
+        .chain(std::iter::once(section))
+}
+
 /// Digest of one result: its canonical JSON (serde writes fields in declaration order).
 fn result_digest(result: &CheckResult) -> Vec<u8> {
     let bytes = serde_json::to_vec(result).unwrap_or_default();
@@ -53,18 +62,29 @@ pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedR
 
     let mut counts = [0i32; 6];
     let mut sections: BTreeMap<String, [i32; 6]> = BTreeMap::new();
+    let mut automated_pass = 0i32;
+    let mut section_automated_pass: BTreeMap<String, i32> = BTreeMap::new();
     for result in &report.results {
         let index = status_index(result.status);
         counts[index] += 1;
         if let Some(check) = catalog.check(&result.check) {
-            sections.entry(check.section.clone()).or_default()[index] += 1;
+            let automated_passed =
+                result.status == Status::Pass && check.assessment == Assessment::Automated;
+            automated_pass += i32::from(automated_passed);
+            // A check counts in its section and in every section above it (1.2.15 in 1.2 and in 1).
+            for section in enclosing_sections(&check.section) {
+                sections.entry(section.to_owned()).or_default()[index] += 1;
+                *section_automated_pass
+                    .entry(section.to_owned())
+                    .or_default() += i32::from(automated_passed);
+            }
         }
     }
     let section_counts = serde_json::Value::Object(
         sections
             .into_iter()
             .map(|(section, counts)| {
-                let by_status: serde_json::Map<String, serde_json::Value> = Status::ALL
+                let mut by_status: serde_json::Map<String, serde_json::Value> = Status::ALL
                     .iter()
                     .map(|status| {
                         (
@@ -73,6 +93,8 @@ pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedR
                         )
                     })
                     .collect();
+                let automated = section_automated_pass.get(&section).copied().unwrap_or(0);
+                by_status.insert("automated_pass".to_owned(), automated.into());
                 (section, serde_json::Value::Object(by_status))
             })
             .collect(),
@@ -102,6 +124,7 @@ pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedR
             benchmark_id: report.benchmark.id.clone(),
             benchmark_version: report.benchmark.version.clone(),
             counts,
+            automated_pass,
             section_counts,
         },
         results,

@@ -8,6 +8,7 @@ pub mod nodes;
 pub mod results;
 pub mod scans;
 pub mod tokens;
+pub mod trends;
 pub mod webhooks;
 
 /// Whether a database error is the violation of a unique constraint.

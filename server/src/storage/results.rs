@@ -20,6 +20,8 @@ pub struct NewResultSet {
     pub benchmark_version: String,
     /// Counts in the order pass, fail, warn, manual, not_applicable, error.
     pub counts: [i32; 6],
+    /// Passing Automated checks: the numerator of the compliance score.
+    pub automated_pass: i32,
     pub section_counts: serde_json::Value,
 }
 
@@ -84,8 +86,9 @@ pub async fn store_set(
     let [pass, fail, warn, manual, not_applicable, error] = set.counts;
     let inserted = sqlx::query!(
         r#"INSERT INTO result_sets (digest, benchmark_id, benchmark_version, result_ids, pass_count, fail_count,
-                                    warn_count, manual_count, not_applicable_count, error_count, section_counts)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                    warn_count, manual_count, not_applicable_count, error_count, section_counts,
+                                    automated_pass_count)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            ON CONFLICT (digest) DO NOTHING
            RETURNING id"#,
         &set.digest,
@@ -99,6 +102,7 @@ pub async fn store_set(
         not_applicable,
         error,
         set.section_counts,
+        set.automated_pass,
     )
     .fetch_optional(&mut *conn)
     .await?;

@@ -1,0 +1,117 @@
+//! `GET /api/v1/trends` (score over time for the fleet, a cluster, a section) and
+//! `GET /api/v1/trends/checks` (how many nodes and clusters fail one check over time).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use time::{Date, OffsetDateTime};
+
+use super::AppState;
+use super::api::{bad, query, text_param};
+use super::problem::ApiError;
+use crate::storage::trends;
+
+/// What `score` means, given with every series.
+pub const SCORE_DEFINITION: &str = "passing share of the applicable automated checks: automated passes / (automated passes + fails), \
+     over each node's last scan of the day; manual and not-applicable checks are counted apart";
+const MAX_DAYS: i64 = 400;
+
+fn day_param(
+    params: &std::collections::HashMap<String, String>,
+    name: &str,
+    default: Date,
+) -> Result<Date, ApiError> {
+    match params.get(name) {
+        None => Ok(default),
+        Some(text) => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            Date::parse(text, &format).map_err(|_| bad(name, "must be a date such as 2026-11-01"))
+        }
+    }
+}
+
+fn range(params: &std::collections::HashMap<String, String>) -> Result<(Date, Date), ApiError> {
+    let today = OffsetDateTime::now_utc().date();
+    let to = day_param(params, "to", today)?;
+    let from = day_param(params, "from", to - time::Duration::days(29))?;
+    if from > to {
+        return Err(bad("from", "must not be after `to`"));
+    }
+    if (to - from).whole_days() >= MAX_DAYS {
+        return Err(bad(
+            "from",
+            format!("the range is limited to {MAX_DAYS} days"),
+        ));
+    }
+    Ok((from, to))
+}
+
+fn day_text(day: Date) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    day.format(&format).unwrap_or_default()
+}
+
+pub async fn scores(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query(&request, &["cluster", "section", "from", "to"])?;
+    let cluster = text_param(&params, "cluster", 63)?;
+    let section = text_param(&params, "section", 32)?;
+    if section
+        .as_deref()
+        .is_some_and(|section| !kubeward_benchmark::validate::is_check_id(section))
+    {
+        return Err(bad("section", "must be a section number such as 1.2"));
+    }
+    let (from, to) = range(&params)?;
+    let mut conn = state.pool.acquire().await?;
+    let days =
+        trends::daily_counts(&mut conn, cluster.as_deref(), section.as_deref(), from, to).await?;
+    let points: Vec<Value> = days
+        .iter()
+        .map(|day| {
+            let score = day.automated_pass.and_then(|passed| {
+                let applicable = passed + day.fail;
+                (applicable > 0).then(|| passed as f64 / applicable as f64)
+            });
+            json!({
+                "day": day_text(day.day),
+                "nodes": day.nodes,
+                "score": score,
+                "counts": {
+                    "pass": day.pass, "fail": day.fail, "warn": day.warn, "manual": day.manual,
+                    "not_applicable": day.not_applicable, "error": day.error,
+                    "automated_pass": day.automated_pass,
+                },
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "cluster": cluster,
+        "section": section,
+        "from": day_text(from),
+        "to": day_text(to),
+        "score_definition": SCORE_DEFINITION,
+        "points": points,
+    })))
+}
+
+pub async fn checks(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query(&request, &["check", "cluster", "from", "to"])?;
+    let check = text_param(&params, "check", 32)?.ok_or_else(|| bad("check", "is required"))?;
+    if !kubeward_benchmark::validate::is_check_id(&check) {
+        return Err(bad("check", "must be a check id such as 1.2.15"));
+    }
+    let cluster = text_param(&params, "cluster", 63)?;
+    let (from, to) = range(&params)?;
+    let mut conn = state.pool.acquire().await?;
+    let days = trends::check_daily(&mut conn, &check, cluster.as_deref(), from, to).await?;
+    let points: Vec<Value> = days
+        .iter()
+        .map(|day| json!({ "day": day_text(day.day), "nodes": day.nodes, "failing_nodes": day.failing_nodes, "failing_clusters": day.failing_clusters }))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "check": check, "cluster": cluster, "from": day_text(from), "to": day_text(to), "points": points })))
+}
