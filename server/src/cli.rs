@@ -117,6 +117,30 @@ pub struct ServeArgs {
     /// How long a node may go without a report before it is stale (e.g. 24h, 2d).
     #[arg(long, env = "KUBEWARD_STALE_AFTER", default_value = "24h", value_parser = parse_duration)]
     pub stale_after: Duration,
+    /// OpenID Connect issuer whose JWTs the API accepts as bearer tokens.
+    #[arg(long, env = "KUBEWARD_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// The audience (client id) those JWTs must be issued for.
+    #[arg(long, env = "KUBEWARD_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+    /// The claim whose values map to roles.
+    #[arg(long, env = "KUBEWARD_OIDC_ROLE_CLAIM", default_value = "groups")]
+    pub oidc_role_claim: String,
+    /// A claim value and the role it grants, `VALUE=ROLE` (repeat, or comma-separate in the environment).
+    #[arg(long = "oidc-role", env = "KUBEWARD_OIDC_ROLES", value_delimiter = ',', value_parser = parse_role_mapping)]
+    pub oidc_roles: Vec<(String, Role)>,
+}
+
+fn parse_role_mapping(text: &str) -> Result<(String, Role), String> {
+    let (value, role) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{text:?} is not VALUE=ROLE"))?;
+    let role = Role::parse(role)
+        .ok_or_else(|| format!("{role:?} is not a role: use viewer, auditor or admin"))?;
+    if value.is_empty() {
+        return Err(format!("{text:?} has no claim value"));
+    }
+    Ok((value.to_owned(), role))
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +252,21 @@ async fn serve(args: ServeArgs) -> CommandResult {
         .data_dir
         .clone()
         .unwrap_or_else(default_data_dir);
+    let jwt = match &args.oidc_issuer {
+        None => None,
+        Some(issuer) => {
+            let audience = args.oidc_client_id.clone().ok_or(
+                "--oidc-issuer needs --oidc-client-id, the audience its tokens are issued for",
+            )?;
+            let settings = crate::jwt::OidcSettings {
+                issuer: issuer.clone(),
+                audience,
+                role_claim: args.oidc_role_claim.clone(),
+                roles: args.oidc_roles.clone(),
+            };
+            Some(Arc::new(crate::jwt::JwtVerifier::discover(settings).await?))
+        }
+    };
     let database = Database::connect(
         args.database.database_url.as_ref(),
         &data_dir,
@@ -241,6 +280,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
         catalogs,
         migrated.clone(),
         args.stale_after,
+        jwt,
     ) {
         Ok(application) => application,
         Err(err) => {

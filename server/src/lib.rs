@@ -12,6 +12,7 @@ pub mod domain;
 pub mod embedded_postgres;
 pub mod http;
 pub mod ingest;
+pub mod jwt;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

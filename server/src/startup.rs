@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use crate::catalogs::Catalogs;
 use crate::http::{self, AppState};
+use crate::jwt::JwtVerifier;
 
 pub struct Application {
     address: SocketAddr,
@@ -34,9 +35,10 @@ impl Application {
         catalogs: Arc<Catalogs>,
         migrated: Arc<AtomicBool>,
         stale_after: Duration,
+        jwt: Option<Arc<JwtVerifier>>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address)?;
-        Self::with_listener(listener, pool, catalogs, migrated, stale_after)
+        Self::with_listener(listener, pool, catalogs, migrated, stale_after, jwt)
     }
 
     pub fn with_listener(
@@ -45,6 +47,7 @@ impl Application {
         catalogs: Arc<Catalogs>,
         migrated: Arc<AtomicBool>,
         stale_after: Duration,
+        jwt: Option<Arc<JwtVerifier>>,
     ) -> std::io::Result<Self> {
         let address = listener.local_addr()?;
         let state = AppState {
@@ -52,6 +55,7 @@ impl Application {
             catalogs,
             migrated,
             stale_after,
+            jwt,
         };
         let server = HttpServer::new(move || {
             App::new()

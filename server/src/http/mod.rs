@@ -28,6 +28,8 @@ pub struct AppState {
     pub migrated: Arc<AtomicBool>,
     /// How long a node may go without a report before it is stale.
     pub stale_after: std::time::Duration,
+    /// Verifies OIDC JWT bearer tokens when an issuer is configured.
+    pub jwt: Option<Arc<crate::jwt::JwtVerifier>>,
 }
 
 /// Every route, with who may call it. Health is public; reports take an agent token (checked by their

@@ -36,6 +36,13 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(pool: PgPool) -> Self {
+        Self::start_with_jwt(pool, None).await
+    }
+
+    pub async fn start_with_jwt(
+        pool: PgPool,
+        jwt: Option<Arc<kubeward_server::jwt::JwtVerifier>>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let catalogs = Arc::new(Catalogs::builtin().unwrap());
         let application = Application::with_listener(
@@ -44,6 +51,7 @@ impl TestServer {
             catalogs,
             Arc::new(AtomicBool::new(true)),
             std::time::Duration::from_secs(24 * 3600),
+            jwt,
         )
         .unwrap();
         let base = format!("http://{}", application.address());
