@@ -74,7 +74,7 @@ pub async fn ingest(
         Some(id) => id,
         None => {
             let ids = results::store_results(conn, &prepared.results).await?;
-            results::store_set(conn, &prepared.set, &ids).await?
+            results::store_set(conn, &prepared.set, &prepared.results, &ids).await?
         }
     };
 

@@ -282,8 +282,7 @@ pub async fn page(
                SELECT s.finished_at, r.evidence, rs.benchmark_id, rs.benchmark_version
                FROM scans s
                JOIN result_sets rs ON rs.id = s.result_set_id
-               CROSS JOIN LATERAL unnest(rs.result_ids) AS u(result_id)
-               JOIN check_results r ON r.id = u.result_id AND r.check_id = f.check_id
+               JOIN check_results r ON r.id = (rs.result_map ->> f.check_id)::bigint
                WHERE s.node_id = f.node_id AND (f.state = 'open' OR s.finished_at < f.state_since)
                ORDER BY s.finished_at DESC, s.scan_id DESC
                LIMIT 1

@@ -81,14 +81,20 @@ pub async fn store_results(
 pub async fn store_set(
     conn: &mut PgConnection,
     set: &NewResultSet,
+    results: &[NewCheckResult],
     result_ids: &[i64],
 ) -> Result<i64, sqlx::Error> {
     let [pass, fail, warn, manual, not_applicable, error] = set.counts;
+    let result_map: serde_json::Map<String, serde_json::Value> = results
+        .iter()
+        .zip(result_ids)
+        .map(|(result, id)| (result.check_id.clone(), (*id).into()))
+        .collect();
     let inserted = sqlx::query!(
         r#"INSERT INTO result_sets (digest, benchmark_id, benchmark_version, result_ids, pass_count, fail_count,
                                     warn_count, manual_count, not_applicable_count, error_count, section_counts,
-                                    automated_pass_count)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                    automated_pass_count, result_map)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (digest) DO NOTHING
            RETURNING id"#,
         &set.digest,
@@ -103,6 +109,7 @@ pub async fn store_set(
         error,
         set.section_counts,
         set.automated_pass,
+        serde_json::Value::Object(result_map),
     )
     .fetch_optional(&mut *conn)
     .await?;

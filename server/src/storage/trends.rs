@@ -86,8 +86,7 @@ pub async fn check_daily(
            JOIN nodes n ON n.id = d.node_id
            JOIN clusters c ON c.id = n.cluster_id
            JOIN result_sets rs ON rs.id = d.result_set_id
-           CROSS JOIN LATERAL unnest(rs.result_ids) AS u(result_id)
-           JOIN check_results r ON r.id = u.result_id AND r.check_id = $1
+           JOIN check_results r ON r.id = (rs.result_map ->> $1)::bigint
            WHERE d.day BETWEEN $2 AND $3 AND ($4::text IS NULL OR c.name = $4)
            GROUP BY d.day
            ORDER BY d.day"#,

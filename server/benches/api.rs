@@ -1,0 +1,265 @@
+//! Read API latency on a large generated fleet: findings and the event feed.
+//!
+//! Run with `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p kubeward-server --bench api`.
+//! It creates a scratch database, fills it in-process through the real ingest path with a fleet of
+//! KUBEWARD_BENCH_CLUSTERS (200) clusters × KUBEWARD_BENCH_NODES (50) nodes × KUBEWARD_BENCH_DAYS (90) days of
+//! daily scans from the fleet generator, serves it with the real server on a local port, and times 300
+//! requests of each kind from a client on the same machine. Target: p95 ≤ 50 ms for findings and events.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use kubeward_benchmark::fleet::FleetSpec;
+use kubeward_server::catalogs::Catalogs;
+use kubeward_server::domain::cluster::{ClusterName, Labels};
+use kubeward_server::domain::role::Role;
+use kubeward_server::domain::token::NewAgentToken;
+use kubeward_server::ingest::{self, prepare::prepare};
+use kubeward_server::startup::Application;
+use kubeward_server::storage::{api_tokens, clusters};
+use rand::{Rng, SeedableRng};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use time::OffsetDateTime;
+
+type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn fill(
+    pool: &PgPool,
+    catalogs: &Catalogs,
+    clusters_count: usize,
+    nodes: usize,
+    days: u32,
+) -> BenchResult<usize> {
+    let catalog = Arc::new(kubeward_benchmark::Catalog::builtin("cis-1.12")?);
+    let until = OffsetDateTime::now_utc();
+    let mut stored = 0usize;
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..clusters_count {
+        let (pool, catalog) = (pool.clone(), catalog.clone());
+        let catalogs = Catalogs::builtin()?;
+        tasks.spawn(async move {
+            let name = ClusterName::parse(&format!("c{index:03}"))?;
+            let mut conn = pool.acquire().await?;
+            let cluster = clusters::create(&mut conn, &name, &Labels::default())
+                .await?
+                .ok_or("cluster exists")?;
+            drop(conn);
+            let spec = FleetSpec {
+                seed: index as u64,
+                nodes,
+                control_planes: 3.min(nodes),
+                days,
+                until,
+            };
+            let fleet = spec.nodes(name.as_str());
+            let mut count = 0usize;
+            for day in 0..days {
+                for node in &fleet {
+                    let report = spec.report(&catalog, node, day);
+                    let prepared = prepare(&report, catalogs.for_report(&report)?, cluster.id);
+                    let mut tx = pool.begin().await?;
+                    ingest::ingest(&mut tx, cluster.id, &report, &prepared).await?;
+                    tx.commit().await?;
+                    count += 1;
+                }
+            }
+            Ok::<usize, Box<dyn std::error::Error + Send + Sync>>(count)
+        });
+        // A few clusters at once: the machine has two cores and PostgreSQL shares them.
+        if tasks.len() >= 4 {
+            if let Some(done) = tasks.join_next().await {
+                stored += done??;
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        stored += done??;
+    }
+    let _ = catalogs;
+    Ok(stored)
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
+}
+
+async fn time_requests(
+    client: &reqwest::Client,
+    token: &str,
+    paths: &[String],
+) -> BenchResult<Vec<Duration>> {
+    let mut times = Vec::with_capacity(paths.len());
+    for path in paths {
+        let started = Instant::now();
+        let response = client.get(path).bearer_auth(token).send().await?;
+        let status = response.status();
+        let _ = response.bytes().await?;
+        times.push(started.elapsed());
+        if !status.is_success() {
+            return Err(format!("{path} answered {status}").into());
+        }
+    }
+    times.sort();
+    Ok(times)
+}
+
+async fn run(database_url: &str) -> BenchResult<bool> {
+    let (clusters_count, nodes, days) = (
+        setting("KUBEWARD_BENCH_CLUSTERS", 200),
+        setting("KUBEWARD_BENCH_NODES", 50),
+        setting("KUBEWARD_BENCH_DAYS", 90) as u32,
+    );
+    let pool = PgPoolOptions::new()
+        .max_connections(12)
+        .connect(database_url)
+        .await?;
+    kubeward_server::MIGRATOR.run(&pool).await?;
+    let catalogs = Arc::new(Catalogs::builtin()?);
+    let started = Instant::now();
+    let stored = fill(&pool, &catalogs, clusters_count, nodes, days).await?;
+    let fill_time = started.elapsed();
+    sqlx::query("VACUUM (ANALYZE)").execute(&pool).await?;
+    let counts: (i64, i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM findings), (SELECT count(*) FROM finding_events), (SELECT count(*) FROM findings WHERE state = 'open')")
+        .fetch_one(&pool)
+        .await?;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let application = Application::with_listener(
+        listener,
+        pool.clone(),
+        catalogs,
+        Arc::new(AtomicBool::new(true)),
+        Duration::from_secs(86_400),
+        None,
+    )?;
+    let base = format!("http://{}", application.address());
+    tokio::spawn(application.run_until_stopped());
+    let token = NewAgentToken::generate_api();
+    let mut conn = pool.acquire().await?;
+    api_tokens::insert(
+        &mut conn,
+        uuid::Uuid::now_v7(),
+        "bench",
+        Role::Viewer,
+        &token.hash(),
+        None,
+    )
+    .await?;
+    drop(conn);
+    let client = reqwest::Client::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let max_finding = counts.0.max(1);
+    let max_event = counts.1.max(1);
+    let cluster =
+        |rng: &mut rand::rngs::StdRng| format!("c{:03}", rng.random_range(0..clusters_count));
+    let findings_paths: Vec<String> = (0..300)
+        .map(|i| match i % 5 {
+            0 => format!("{base}/api/v1/findings"),
+            1 => format!(
+                "{base}/api/v1/findings?state=open&cursor={}",
+                rng.random_range(0..max_finding)
+            ),
+            2 => format!("{base}/api/v1/findings?cluster={}", cluster(&mut rng)),
+            3 => format!(
+                "{base}/api/v1/findings?cluster={}&state=open&section=1.2",
+                cluster(&mut rng)
+            ),
+            _ => format!(
+                "{base}/api/v1/findings/{}",
+                rng.random_range(1..=max_finding)
+            ),
+        })
+        .collect();
+    let events_paths: Vec<String> = (0..300)
+        .map(|_| {
+            format!(
+                "{base}/api/v1/events?limit=100&cursor={}",
+                rng.random_range(0..max_event)
+            )
+        })
+        .collect();
+    // Warm the caches the way a running server has them warm.
+    time_requests(&client, token.reveal(), &findings_paths[..20]).await?;
+    let findings = time_requests(&client, token.reveal(), &findings_paths).await?;
+    let events = time_requests(&client, token.reveal(), &events_paths).await?;
+
+    println!(
+        "fleet: {clusters_count} clusters × {nodes} nodes × {days} days = {stored} scans ingested in {:.0} s; {} findings ({} open), {} events",
+        fill_time.as_secs_f64(),
+        counts.0,
+        counts.2,
+        counts.1
+    );
+    for (name, times) in [
+        ("findings (lists, filters, cursors, single)", &findings),
+        ("events feed (100 per page)", &events),
+    ] {
+        println!(
+            "{name}: p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests)",
+            percentile(times, 0.5).as_secs_f64() * 1e3,
+            percentile(times, 0.95).as_secs_f64() * 1e3,
+            percentile(times, 0.99).as_secs_f64() * 1e3,
+            times.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            times.len()
+        );
+    }
+    let met = percentile(&findings, 0.95) <= Duration::from_millis(50)
+        && percentile(&events, 0.95) <= Duration::from_millis(50);
+    println!(
+        "target p95 <= 50 ms for findings and events: {}",
+        if met { "met" } else { "MISSED" }
+    );
+    pool.close().await;
+    Ok(met)
+}
+
+fn main() -> std::process::ExitCode {
+    let Ok(base) = std::env::var("DATABASE_URL") else {
+        eprintln!("set DATABASE_URL to a PostgreSQL server (a scratch database is created on it)");
+        return std::process::ExitCode::from(2);
+    };
+    let name = format!("kubeward_apibench_{}", uuid::Uuid::now_v7().simple());
+    let server = base
+        .rsplit_once('/')
+        .map_or(base.as_str(), |(server, _)| server)
+        .to_owned();
+    let url = format!("{server}/{name}");
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| err.to_string())
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                use sqlx::migrate::MigrateDatabase;
+                sqlx::Postgres::create_database(&url)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                run(&url).await.map_err(|err| err.to_string())
+            })
+        });
+    let _ = std::process::Command::new("psql")
+        .arg(&base)
+        .args([
+            "-q",
+            "-c",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ])
+        .status();
+    match outcome {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("api bench: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
