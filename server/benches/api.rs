@@ -75,10 +75,10 @@ async fn fill(
             Ok::<usize, Box<dyn std::error::Error + Send + Sync>>(count)
         });
         // A few clusters at once: the machine has two cores and PostgreSQL shares them.
-        if tasks.len() >= 4 {
-            if let Some(done) = tasks.join_next().await {
-                stored += done??;
-            }
+        if tasks.len() >= 4
+            && let Some(done) = tasks.join_next().await
+        {
+            stored += done??;
         }
     }
     while let Some(done) = tasks.join_next().await {
