@@ -191,6 +191,24 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     time_requests(&client, token.reveal(), &findings_paths[..20]).await?;
     let findings = time_requests(&client, token.reveal(), &findings_paths).await?;
     let events = time_requests(&client, token.reveal(), &events_paths).await?;
+    // Each kind of findings request alone, to show which one is slow if one is.
+    let kinds = [
+        "first page",
+        "open, from a random cursor",
+        "one cluster",
+        "one cluster, open, section 1.2",
+        "one finding",
+    ];
+    let mut by_kind = Vec::new();
+    for (kind, name) in kinds.iter().enumerate() {
+        let paths: Vec<String> = findings_paths
+            .iter()
+            .skip(kind)
+            .step_by(5)
+            .cloned()
+            .collect();
+        by_kind.push((*name, time_requests(&client, token.reveal(), &paths).await?));
+    }
 
     println!(
         "fleet: {clusters_count} clusters × {nodes} nodes × {days} days = {stored} scans ingested in {:.0} s; {} findings ({} open), {} events",
@@ -209,6 +227,14 @@ async fn run(database_url: &str) -> BenchResult<bool> {
             percentile(times, 0.95).as_secs_f64() * 1e3,
             percentile(times, 0.99).as_secs_f64() * 1e3,
             times.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            times.len()
+        );
+    }
+    for (name, times) in &by_kind {
+        println!(
+            "  findings, {name}: p50 {:.1} ms, p95 {:.1} ms ({} requests)",
+            percentile(times, 0.5).as_secs_f64() * 1e3,
+            percentile(times, 0.95).as_secs_f64() * 1e3,
             times.len()
         );
     }
@@ -246,14 +272,19 @@ fn main() -> std::process::ExitCode {
                 run(&url).await.map_err(|err| err.to_string())
             })
         });
-    let _ = std::process::Command::new("psql")
-        .arg(&base)
-        .args([
-            "-q",
-            "-c",
-            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        ])
-        .status();
+    // KUBEWARD_BENCH_KEEP=1 keeps the filled database for EXPLAIN and for the next run.
+    if std::env::var_os("KUBEWARD_BENCH_KEEP").is_some() {
+        eprintln!("kept the database {name}");
+    } else {
+        let _ = std::process::Command::new("psql")
+            .arg(&base)
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ])
+            .status();
+    }
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
