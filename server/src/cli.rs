@@ -341,7 +341,7 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
                 let cluster = clusters::create(&mut tx, &name, &labels)
                     .await?
                     .ok_or_else(|| format!("a cluster named {name} exists already"))?;
-                let (token_id, token) = issue_token(&mut tx, cluster.id).await?;
+                let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
                 tx.commit().await?;
                 tracing::info!(cluster.name = %name, token.id = %token_id, "enrolled cluster {name}");
                 println!("cluster {name} enrolled; agent token {token_id} (shown once, keep it secret):");
@@ -360,7 +360,7 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
                 let cluster = clusters::find_by_name(&mut tx, &name)
                     .await?
                     .ok_or_else(|| format!("no cluster named {name}"))?;
-                let (token_id, token) = issue_token(&mut tx, cluster.id).await?;
+                let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
                 tx.commit().await?;
                 tracing::info!(cluster.name = %name, token.id = %token_id, "issued an agent token for {name}");
                 println!("agent token {token_id} for cluster {name} (shown once, keep it secret):");
@@ -446,17 +446,6 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
             result
         }
     }
-}
-
-/// Issues a new agent token for a cluster inside the caller's transaction; only its hash is stored.
-async fn issue_token(
-    conn: &mut sqlx::PgConnection,
-    cluster_id: i64,
-) -> Result<(Uuid, NewAgentToken), sqlx::Error> {
-    let token = NewAgentToken::generate();
-    let token_id = Uuid::now_v7();
-    tokens::insert(conn, token_id, cluster_id, &token.hash()).await?;
-    Ok((token_id, token))
 }
 
 async fn token(command: TokenCommand) -> CommandResult {

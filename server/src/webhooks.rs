@@ -139,16 +139,11 @@ impl WebhookWorker {
             return Ok(None);
         };
         let text = |time: OffsetDateTime| time.format(&Rfc3339).unwrap_or_default();
-        let check = match (&finding.benchmark_id, &finding.benchmark_version) {
-            (Some(id), Some(version)) => self
-                .catalogs
-                .get(&kubeward_benchmark::report::BenchmarkRef {
-                    id: id.clone(),
-                    version: version.clone(),
-                })
-                .and_then(|catalog| catalog.check(&finding.check_id)),
-            _ => None,
-        };
+        let mut shown = crate::http::api::finding_json(&finding, &self.catalogs);
+        shown["links"] = json!({
+            "api": format!("/api/v1/findings/{}", finding.id),
+            "page": format!("/findings/{}", finding.id),
+        });
         Ok(Some(json!({
             "event": {
                 "id": event.id,
@@ -156,26 +151,7 @@ impl WebhookWorker {
                 "at": text(event.at),
                 "scan_id": event.scan_id,
             },
-            "finding": {
-                "id": finding.id,
-                "cluster": finding.cluster,
-                "node": finding.node,
-                "check": finding.check_id,
-                "title": check.map(|check| check.title.as_str()),
-                "section": check.map(|check| check.section.as_str()),
-                "level": check.map(|check| check.level),
-                "remediation": check.map(|check| check.remediation.as_str()),
-                "state": finding.state,
-                "first_seen": text(finding.first_seen),
-                "state_since": text(finding.state_since),
-                "last_seen": finding.last_seen.map(text),
-                "evidence": finding.evidence.unwrap_or(Value::Array(Vec::new())),
-                "ticket": match (&finding.ticket_key, &finding.ticket_url) {
-                    (None, None) => Value::Null,
-                    (key, url) => json!({ "key": key, "url": url }),
-                },
-                "links": { "api": format!("/api/v1/findings/{}", finding.id), "page": format!("/findings/{}", finding.id) },
-            },
+            "finding": shown,
         })))
     }
 

@@ -74,9 +74,7 @@ pub async fn enroll(
     let cluster = clusters::create(&mut tx, &name, &labels)
         .await?
         .ok_or_else(|| ApiError::Exists(format!("cluster {name}")))?;
-    let token = NewAgentToken::generate();
-    let token_id = Uuid::now_v7();
-    tokens::insert(&mut tx, token_id, cluster.id, &token.hash()).await?;
+    let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
     tx.commit().await?;
     tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "enrolled cluster {name}");
     Ok(HttpResponse::Created().json(json!({
@@ -96,9 +94,7 @@ pub async fn issue_agent_token(
     let cluster = clusters::find_by_name(&mut tx, &name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("cluster {name}")))?;
-    let token = NewAgentToken::generate();
-    let token_id = Uuid::now_v7();
-    tokens::insert(&mut tx, token_id, cluster.id, &token.hash()).await?;
+    let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
     tx.commit().await?;
     tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "issued an agent token for {name}");
     Ok(HttpResponse::Created()

@@ -188,7 +188,8 @@ pub async fn list_nodes(
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
 }
 
-fn finding_json(row: &FindingDetail, catalogs: &Catalogs) -> Value {
+/// A finding as the API and webhooks show it.
+pub(crate) fn finding_json(row: &FindingDetail, catalogs: &Catalogs) -> Value {
     let benchmark = match (&row.benchmark_id, &row.benchmark_version) {
         (Some(id), Some(version)) => catalogs.get(&BenchmarkRef {
             id: id.clone(),

@@ -24,6 +24,18 @@ pub async fn insert(
     Ok(())
 }
 
+/// Issues a new agent token for a cluster; only its hash is stored, the token is returned to be shown once.
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn issue(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+) -> Result<(Uuid, crate::domain::token::NewAgentToken), sqlx::Error> {
+    let token = crate::domain::token::NewAgentToken::generate();
+    let id = Uuid::now_v7();
+    insert(conn, id, cluster_id, &token.hash()).await?;
+    Ok((id, token))
+}
+
 /// The token's id and cluster, if the token exists and is not revoked.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(
