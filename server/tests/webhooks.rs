@@ -87,7 +87,8 @@ async fn receiver(statuses: Vec<u16>) -> Receiver {
 
 fn worker(pool: &PgPool) -> WebhookWorker {
     let mut worker = WebhookWorker::new(pool.clone(), Arc::new(Catalogs::builtin().unwrap()));
-    worker.retry_base = Duration::from_millis(50);
+    // Long enough that "not due yet" holds on a loaded machine, short enough for a quick test.
+    worker.retry_base = Duration::from_millis(500);
     worker
 }
 
@@ -158,7 +159,7 @@ async fn a_failed_delivery_is_retried_and_every_delivery_is_signed(pool: PgPool)
         0,
         "not due before its backoff"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(worker.deliver_due().await.unwrap(), 1);
     let received = hook.received.lock().unwrap().clone();
     assert_eq!(received.len(), 2);
