@@ -243,6 +243,19 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 type CommandResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Opens the database for one admin command, runs it, and closes the database (stopping the embedded
+/// PostgreSQL if this command started it) whatever the command's outcome.
+async fn with_database<F, Fut>(args: &DatabaseArgs, command: F) -> CommandResult
+where
+    F: FnOnce(sqlx::PgPool) -> Fut,
+    Fut: Future<Output = CommandResult>,
+{
+    let database = args.open(2).await?;
+    let result = command(database.pool.clone()).await;
+    database.close().await;
+    result
+}
+
 async fn serve(args: ServeArgs) -> CommandResult {
     let catalogs = Arc::new(Catalogs::builtin()?);
     let demo_catalogs = catalogs.clone();
@@ -335,9 +348,8 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
         } => {
             let name = ClusterName::parse(&name)?;
             let labels = Labels::parse(labels.iter().map(String::as_str))?;
-            let database = database.open(2).await?;
-            let result = async {
-                let mut tx = database.pool.begin().await?;
+            with_database(&database, |pool| async move {
+                let mut tx = pool.begin().await?;
                 let cluster = clusters::create(&mut tx, &name, &labels)
                     .await?
                     .ok_or_else(|| format!("a cluster named {name} exists already"))?;
@@ -347,16 +359,13 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
                 println!("cluster {name} enrolled; agent token {token_id} (shown once, keep it secret):");
                 println!("{}", token.reveal());
                 Ok::<(), Box<dyn std::error::Error>>(())
-            }
-            .await;
-            database.close().await;
-            result
+            })
+.await
         }
         ClusterCommand::Token { name, database } => {
             let name = ClusterName::parse(&name)?;
-            let database = database.open(2).await?;
-            let result = async {
-                let mut tx = database.pool.begin().await?;
+            with_database(&database, |pool| async move {
+                let mut tx = pool.begin().await?;
                 let cluster = clusters::find_by_name(&mut tx, &name)
                     .await?
                     .ok_or_else(|| format!("no cluster named {name}"))?;
@@ -366,15 +375,12 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
                 println!("agent token {token_id} for cluster {name} (shown once, keep it secret):");
                 println!("{}", token.reveal());
                 Ok::<(), Box<dyn std::error::Error>>(())
-            }
-            .await;
-            database.close().await;
-            result
+            })
+.await
         }
         ClusterCommand::RevokeToken { token_id, database } => {
-            let database = database.open(2).await?;
-            let result = async {
-                let mut conn = database.pool.acquire().await?;
+            with_database(&database, |pool| async move {
+                let mut conn = pool.acquire().await?;
                 match tokens::revoke(&mut conn, token_id).await? {
                     tokens::Revocation::Revoked => {
                         tracing::info!(token.id = %token_id, "revoked agent token");
@@ -389,19 +395,16 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
                         Err(format!("no agent token {token_id}").into())
                     }
                 }
-            }
-            .await;
-            database.close().await;
-            result
+            })
+            .await
         }
         ClusterCommand::List {
             tokens: show_tokens,
             stale_after,
             database,
         } => {
-            let database = database.open(2).await?;
-            let result = async {
-                let mut conn = database.pool.acquire().await?;
+            with_database(&database, |pool| async move {
+                let mut conn = pool.acquire().await?;
                 let stale_before = OffsetDateTime::now_utc() - stale_after;
                 println!(
                     "{:<24} {:>6} {:>6} {:>7}  {:<25} LABELS",
@@ -440,10 +443,8 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
                     }
                 }
                 Ok::<(), Box<dyn std::error::Error>>(())
-            }
-            .await;
-            database.close().await;
-            result
+            })
+            .await
         }
     }
 }
@@ -465,9 +466,8 @@ async fn token(command: TokenCommand) -> CommandResult {
             } else {
                 Some(OffsetDateTime::now_utc() + parse_duration(&expires)?)
             };
-            let database = database.open(2).await?;
-            let result = async {
-                let mut conn = database.pool.acquire().await?;
+            with_database(&database, |pool| async move {
+                let mut conn = pool.acquire().await?;
                 let token = NewAgentToken::generate_api();
                 let token_id = Uuid::now_v7();
                 api_tokens::insert(&mut conn, token_id, &name, role, &token.hash(), expires_at).await?;
@@ -476,15 +476,12 @@ async fn token(command: TokenCommand) -> CommandResult {
                 println!("API token {token_id} \"{name}\" with role {role}, {until} (shown once, keep it secret):");
                 println!("{}", token.reveal());
                 Ok::<(), Box<dyn std::error::Error>>(())
-            }
-            .await;
-            database.close().await;
-            result
+            })
+.await
         }
         TokenCommand::List { database } => {
-            let database = database.open(2).await?;
-            let result = async {
-                let mut conn = database.pool.acquire().await?;
+            with_database(&database, |pool| async move {
+                let mut conn = pool.acquire().await?;
                 println!(
                     "{:<36} {:<24} {:<8} {:<25} {:<25} {:<25} REVOKED",
                     "TOKEN", "NAME", "ROLE", "CREATED", "EXPIRES", "LAST USED"
@@ -506,15 +503,12 @@ async fn token(command: TokenCommand) -> CommandResult {
                     );
                 }
                 Ok::<(), Box<dyn std::error::Error>>(())
-            }
-            .await;
-            database.close().await;
-            result
+            })
+            .await
         }
         TokenCommand::Revoke { token_id, database } => {
-            let database = database.open(2).await?;
-            let result = async {
-                let mut conn = database.pool.acquire().await?;
+            with_database(&database, |pool| async move {
+                let mut conn = pool.acquire().await?;
                 if api_tokens::revoke(&mut conn, token_id).await? {
                     tracing::info!(token.id = %token_id, "revoked API token");
                     println!("API token {token_id} revoked");
@@ -522,10 +516,8 @@ async fn token(command: TokenCommand) -> CommandResult {
                 } else {
                     Err(format!("no API token {token_id}").into())
                 }
-            }
-            .await;
-            database.close().await;
-            result
+            })
+            .await
         }
     }
 }
@@ -536,9 +528,8 @@ async fn node(command: NodeCommand) -> CommandResult {
         stale_after,
         database,
     } = command;
-    let database = database.open(2).await?;
-    let result = async {
-        let mut conn = database.pool.acquire().await?;
+    with_database(&database, |pool| async move {
+        let mut conn = pool.acquire().await?;
         let stale_before = OffsetDateTime::now_utc() - stale_after;
         println!(
             "{:<24} {:<32} {:<28} {:<25} {:<10} STALE",
@@ -560,10 +551,8 @@ async fn node(command: NodeCommand) -> CommandResult {
             );
         }
         Ok::<(), Box<dyn std::error::Error>>(())
-    }
-    .await;
-    database.close().await;
-    result
+    })
+    .await
 }
 
 fn format_time(time: OffsetDateTime) -> String {

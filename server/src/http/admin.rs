@@ -1,7 +1,6 @@
 //! Admin endpoints: the same enrollment and token operations as the CLI. New tokens are in the answer once
 //! and nowhere else.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -11,40 +10,12 @@ use uuid::Uuid;
 use super::AppState;
 use super::access::Principal;
 use super::api::{bad, time_text};
+use super::input::{http_url, json_body};
 use super::problem::ApiError;
 use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::role::Role;
 use crate::domain::token::NewAgentToken;
 use crate::storage::{api_tokens, clusters, tokens};
-
-const MAX_BODY: usize = 16 * 1024;
-
-/// Parses a small JSON body into `T`, naming the offending field on error.
-fn json_body<T: serde::de::DeserializeOwned>(
-    request: &HttpRequest,
-    body: &[u8],
-) -> Result<T, ApiError> {
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    if body.len() > MAX_BODY {
-        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY });
-    }
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let field = err.path().to_string();
-        bad(
-            if field == "." { "(body)" } else { &field },
-            err.into_inner().to_string(),
-        )
-    })
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -225,20 +196,7 @@ pub async fn subscribe(
     who: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let new: NewWebhook = json_body(&request, &body)?;
-    let url_ok = (new.url.starts_with("https://") || new.url.starts_with("http://"))
-        && new.url.len() <= 2048
-        && !new.url.chars().any(|c| c.is_control() || c.is_whitespace())
-        && new
-            .url
-            .split("://")
-            .nth(1)
-            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-    if !url_ok {
-        return Err(bad(
-            "url",
-            "must be an absolute http(s) URL of at most 2048 characters",
-        ));
-    }
+    http_url("url", &new.url)?;
     if !(16..=256).contains(&new.secret.len()) || new.secret.chars().any(char::is_control) {
         return Err(bad(
             "secret",

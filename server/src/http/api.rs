@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use kubeward_benchmark::report::BenchmarkRef;
 use serde::Deserialize;
@@ -13,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
+use super::input::{http_url, json_body};
 use super::problem::ApiError;
 use crate::catalogs::Catalogs;
 use crate::storage::findings::{self, FindingDetail, FindingFilter};
@@ -295,26 +295,6 @@ struct TicketLink {
     ticket_url: Option<String>,
 }
 
-const MAX_PATCH_BYTES: usize = 16 * 1024;
-
-fn check_ticket_url(url: &str) -> Result<(), ApiError> {
-    let valid = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= 2048
-        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
-        && url
-            .split("://")
-            .nth(1)
-            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-    if valid {
-        Ok(())
-    } else {
-        Err(bad(
-            "ticket_url",
-            "must be an absolute http(s) URL of at most 2048 characters",
-        ))
-    }
-}
-
 /// `PATCH /api/v1/findings/{id}`: link a finding to an external ticket; both fields null unlinks it.
 pub async fn link_ticket(
     request: HttpRequest,
@@ -323,32 +303,7 @@ pub async fn link_ticket(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = finding_id(&path)?;
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| {
-            let essence = essence.trim();
-            essence.eq_ignore_ascii_case("application/json")
-                || essence.eq_ignore_ascii_case("application/merge-patch+json")
-        });
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    if body.len() > MAX_PATCH_BYTES {
-        return Err(ApiError::PayloadTooLarge {
-            limit: MAX_PATCH_BYTES,
-        });
-    }
-    let mut deserializer = serde_json::Deserializer::from_slice(&body);
-    let link: TicketLink = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let field = err.path().to_string();
-        bad(
-            if field == "." { "(body)" } else { &field },
-            err.into_inner().to_string(),
-        )
-    })?;
+    let link: TicketLink = json_body(&request, &body)?;
     if let Some(key) = &link.ticket_key
         && (key.is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control))
     {
@@ -358,7 +313,7 @@ pub async fn link_ticket(
         ));
     }
     if let Some(url) = &link.ticket_url {
-        check_ticket_url(url)?;
+        http_url("ticket_url", url)?;
     }
     let mut tx = state.pool.begin().await?;
     if !findings::link_ticket(

@@ -4,6 +4,7 @@ pub mod access;
 pub mod admin;
 pub mod api;
 pub mod health;
+pub mod input;
 pub mod problem;
 pub mod reports;
 pub mod scans;

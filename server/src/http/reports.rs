@@ -11,6 +11,7 @@ use kubeward_benchmark::validate::MAX_BODY_BYTES;
 use serde_json::json;
 
 use super::AppState;
+use super::input::is_json;
 use super::problem::ApiError;
 use crate::domain::token::PresentedToken;
 use crate::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
@@ -27,15 +28,6 @@ fn bearer_token(request: &HttpRequest) -> Option<PresentedToken> {
         return None;
     }
     PresentedToken::parse(token.trim())
-}
-
-fn is_json(request: &HttpRequest) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 async fn read_bounded(

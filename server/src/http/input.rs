@@ -1,0 +1,67 @@
+//! Reading request bodies and values the same way everywhere: JSON content types, size limits, fields named
+//! in errors, and URLs a subscriber or a ticket may point to.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+
+use super::api::bad;
+use super::problem::ApiError;
+
+/// The most a small JSON body (a ticket link, an enrollment, a subscription) may weigh.
+pub const MAX_SMALL_BODY: usize = 16 * 1024;
+
+/// Whether the request says its body is JSON (`application/json`, or `application/merge-patch+json` for PATCH).
+pub fn is_json(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| {
+            let essence = essence.trim();
+            essence.eq_ignore_ascii_case("application/json")
+                || essence.eq_ignore_ascii_case("application/merge-patch+json")
+        })
+}
+
+/// Parses a small JSON body into `T`: 415 for another content type, 413 over the limit, 400 naming the field.
+pub fn json_body<T: serde::de::DeserializeOwned>(
+    request: &HttpRequest,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if !is_json(request) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    if body.len() > MAX_SMALL_BODY {
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_SMALL_BODY,
+        });
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let field = err.path().to_string();
+        bad(
+            if field == "." { "(body)" } else { &field },
+            err.into_inner().to_string(),
+        )
+    })
+}
+
+/// An absolute http(s) URL of at most 2048 characters, with a host and no white space or control characters.
+pub fn http_url(field: &str, url: &str) -> Result<(), ApiError> {
+    let valid = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2048
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+        && url
+            .split("://")
+            .nth(1)
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if valid {
+        Ok(())
+    } else {
+        Err(bad(
+            field,
+            "must be an absolute http(s) URL of at most 2048 characters",
+        ))
+    }
+}
