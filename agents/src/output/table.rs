@@ -102,3 +102,54 @@ pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kubeward_benchmark::report::{AgentInfo, CheckResult, Evidence, NodeInfo, SCHEMA_V1};
+
+    fn report(observed: &str) -> Report {
+        let catalog = Catalog::builtin("cis-1.12").unwrap();
+        Report {
+            schema: SCHEMA_V1.to_owned(),
+            scan_id: uuid::Uuid::nil(),
+            agent: AgentInfo {
+                version: "0".into(),
+            },
+            node: NodeInfo {
+                name: "n\u{1b}[2J".into(),
+                roles: Vec::new(),
+                kubelet_version: None,
+            },
+            benchmark: catalog.benchmark.clone(),
+            started_at: time::OffsetDateTime::UNIX_EPOCH,
+            finished_at: time::OffsetDateTime::UNIX_EPOCH,
+            results: vec![CheckResult {
+                check: "1.1.1".into(),
+                status: Status::Fail,
+                evidence: vec![Evidence {
+                    subject: "/f".into(),
+                    observed: observed.into(),
+                    expected: "0600".into(),
+                    source: None,
+                }],
+                detail: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn colour_is_used_on_a_terminal_only_and_node_text_cannot_drive_it() {
+        let catalog = Catalog::builtin("cis-1.12").unwrap();
+        let hostile = report("0644\u{1b}[31m");
+        let coloured = render(&hostile, &catalog, true);
+        assert!(coloured.contains("\u{1b}[31mFAIL  \u{1b}[0m"), "{coloured}");
+        let plain = render(&hostile, &catalog, false);
+        assert!(!plain.contains('\u{1b}'), "{plain}");
+        // Escape sequences from the node are neutralised even on a terminal.
+        assert!(
+            coloured.contains("0644?[31m") && coloured.contains("n?[2J"),
+            "{coloured}"
+        );
+    }
+}
