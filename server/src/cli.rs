@@ -331,8 +331,12 @@ async fn serve(args: ServeArgs) -> CommandResult {
     let worker = tokio::spawn(
         crate::webhooks::WebhookWorker::new(database.pool.clone(), worker_catalogs).run(),
     );
+    let watcher = tokio::spawn(
+        crate::staleness::StalenessWatcher::new(database.pool.clone(), args.stale_after).run(),
+    );
     let outcome = server.await;
     worker.abort();
+    watcher.abort();
     tracing::info!("shutting down");
     database.close().await;
     outcome??;

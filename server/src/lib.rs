@@ -13,6 +13,7 @@ pub mod embedded_postgres;
 pub mod http;
 pub mod ingest;
 pub mod jwt;
+pub mod staleness;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -1,4 +1,4 @@
-//! The webhook worker: delivers queued finding events, signed, with backoff, from the durable queue in
+//! The webhook worker: delivers queued finding and node events, signed, with backoff, from the durable queue in
 //! PostgreSQL. A delivery is locked while it is attempted, so several workers (or server replicas) never send
 //! the same one at once; a crash mid-attempt leaves it pending, to be sent again (at least once).
 //!
@@ -17,6 +17,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::catalogs::Catalogs;
 use crate::storage::findings::{self, FindingFilter};
+use crate::storage::node_events;
 use crate::storage::webhooks::{self, DueDelivery};
 
 /// Attempts before a delivery is given up and marked failed in the log.
@@ -118,16 +119,28 @@ impl WebhookWorker {
         Ok(due.len())
     }
 
-    /// Everything an integration needs to open, update or close a ticket without a second call.
     async fn payload(
         &self,
         conn: &mut sqlx::PgConnection,
         delivery: &DueDelivery,
     ) -> Result<Option<Value>, sqlx::Error> {
-        let Some(event) = findings::events_after(conn, delivery.event_id - 1, 1)
+        match (delivery.event_id, delivery.node_event_id) {
+            (Some(event_id), _) => self.finding_payload(conn, event_id).await,
+            (None, Some(node_event_id)) => node_payload(conn, node_event_id).await,
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Everything an integration needs to open, update or close a ticket without a second call.
+    async fn finding_payload(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        event_id: i64,
+    ) -> Result<Option<Value>, sqlx::Error> {
+        let Some(event) = findings::events_after(conn, event_id - 1, 1)
             .await?
             .into_iter()
-            .find(|event| event.id == delivery.event_id)
+            .find(|event| event.id == event_id)
         else {
             return Ok(None);
         };
@@ -138,7 +151,6 @@ impl WebhookWorker {
         let Some(finding) = findings::page(conn, &filter, 0, 1).await?.pop() else {
             return Ok(None);
         };
-        let text = |time: OffsetDateTime| time.format(&Rfc3339).unwrap_or_default();
         let mut shown = crate::http::api::finding_json(&finding, &self.catalogs);
         shown["links"] = json!({
             "api": format!("/api/v1/findings/{}", finding.id),
@@ -191,6 +203,38 @@ impl WebhookWorker {
             Err((Some(status), format!("the webhook answered {status}")))
         }
     }
+}
+
+fn text(time: OffsetDateTime) -> String {
+    time.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A node that stopped reporting: enough to open an incident without a second call.
+async fn node_payload(
+    conn: &mut sqlx::PgConnection,
+    node_event_id: i64,
+) -> Result<Option<Value>, sqlx::Error> {
+    let Some(event) = node_events::get(conn, node_event_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(json!({
+        "event": {
+            "id": event.id,
+            "type": format!("node.{}", event.kind),
+            "at": text(event.at),
+        },
+        "node": {
+            "id": event.node_id,
+            "cluster": event.cluster,
+            "name": event.node,
+            "roles": event.roles,
+            "last_seen": text(event.last_seen),
+            "links": {
+                "api": format!("/api/v1/nodes?cluster={}", event.cluster),
+                "page": format!("/clusters/{}/nodes/{}", event.cluster, event.node),
+            },
+        },
+    })))
 }
 
 /// reqwest errors name the URL, which may carry a credential in its query: keep only the kind of failure.

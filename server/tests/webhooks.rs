@@ -385,3 +385,123 @@ async fn subscriptions_are_validated_listed_without_secrets_and_deleted(pool: Pg
         404
     );
 }
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn a_node_that_stops_reporting_raises_one_signed_stale_event_per_silence(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let stale_hook = receiver(vec![200]).await;
+    let findings_hook = receiver(vec![200]).await;
+    let subscription = subscribe(&server, &admin, &stale_hook.url, &["node.stale"]).await;
+    subscribe(&server, &admin, &findings_hook.url, &["finding.opened"]).await;
+    let now = time::OffsetDateTime::now_utc() - Duration::from_secs(60);
+    // cp-1 last reported long ago; cp-2 a minute ago.
+    for (node, finished_at) in [("cp-1", at(0)), ("cp-2", now)] {
+        let status = server
+            .post(&agent, &report(node, finished_at, &[]))
+            .await
+            .status();
+        assert_eq!(status, 201);
+    }
+
+    let watcher = kubeward_server::staleness::StalenessWatcher::new(
+        pool.clone(),
+        Duration::from_secs(24 * 3600),
+    );
+    let sweep = watcher.sweep().await.unwrap();
+    assert_eq!((sweep.raised, sweep.queued), (1, 1), "only cp-1 is stale");
+    let again = watcher.sweep().await.unwrap();
+    assert_eq!(
+        again.raised, 0,
+        "one event per silence, however often the watcher looks"
+    );
+
+    let worker = worker(&pool);
+    assert_eq!(worker.deliver_due().await.unwrap(), 1);
+    assert!(
+        findings_hook.received.lock().unwrap().is_empty(),
+        "a subscriber to finding events gets no node events"
+    );
+    let (head, body) = stale_hook.received.lock().unwrap()[0].clone();
+    verify(&head, &body);
+    assert!(head.contains("kubeward-event: node.stale"));
+    let payload: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(payload["event"]["type"], "node.stale");
+    assert_eq!(payload["node"]["cluster"], "prod");
+    assert_eq!(payload["node"]["name"], "cp-1");
+    assert_eq!(
+        payload["node"]["last_seen"],
+        at(0)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    assert_eq!(
+        payload["node"]["links"]["page"],
+        "/clusters/prod/nodes/cp-1"
+    );
+
+    // A late report that is still old ends one silence and starts another; a fresh one ends it for good.
+    assert_eq!(
+        server
+            .post(&agent, &report("cp-1", at(5), &[]))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(watcher.sweep().await.unwrap().raised, 1);
+    assert_eq!(
+        server
+            .post(&agent, &report("cp-1", now, &[]))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(watcher.sweep().await.unwrap().raised, 0);
+
+    assert_eq!(worker.deliver_due().await.unwrap(), 1);
+    let log: Value = server
+        .client
+        .get(server.url(&format!(
+            "/api/v1/webhooks/{}/deliveries",
+            subscription["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|item| item["state"] == "delivered"
+        && item["event_id"].is_null()
+        && item["node_event_id"].is_i64()));
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn competing_watchers_raise_a_stale_event_once(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let hook = receiver(vec![200]).await;
+    subscribe(&server, &admin, &hook.url, &["node.stale"]).await;
+    for node in ["a", "b", "c"] {
+        assert_eq!(
+            server
+                .post(&agent, &report(node, at(0), &[]))
+                .await
+                .status(),
+            201
+        );
+    }
+    let stale_after = Duration::from_secs(3600);
+    let first = kubeward_server::staleness::StalenessWatcher::new(pool.clone(), stale_after);
+    let second = first.clone();
+    let (left, right) = tokio::join!(first.sweep(), second.sweep());
+    let (left, right) = (left.unwrap(), right.unwrap());
+    assert_eq!(left.raised + right.raised, 3);
+    assert_eq!(left.queued + right.queued, 3);
+    assert_eq!(common::count(&pool, "webhook_deliveries").await, 3);
+}

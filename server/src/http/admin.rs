@@ -178,7 +178,12 @@ pub async fn revoke_api_token(
 }
 
 /// The event kinds webhooks can subscribe to.
-pub const WEBHOOK_EVENTS: &[&str] = &["finding.opened", "finding.resolved", "finding.reopened"];
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "finding.opened",
+    "finding.resolved",
+    "finding.reopened",
+    "node.stale",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -269,6 +274,7 @@ pub async fn delivery_log(
             json!({
                 "id": row.id,
                 "event_id": row.event_id,
+                "node_event_id": row.node_event_id,
                 "state": row.state,
                 "attempts": row.attempts,
                 "next_attempt_at": time_text(row.next_attempt_at),

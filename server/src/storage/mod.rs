@@ -4,6 +4,7 @@
 pub mod api_tokens;
 pub mod clusters;
 pub mod findings;
+pub mod node_events;
 pub mod nodes;
 pub mod results;
 pub mod scans;

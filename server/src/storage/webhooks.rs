@@ -86,7 +86,10 @@ pub struct DueDelivery {
     pub id: i64,
     pub url: String,
     pub secret: String,
-    pub event_id: i64,
+    /// A finding event, or else
+    pub event_id: Option<i64>,
+    /// a node event.
+    pub node_event_id: Option<i64>,
     pub attempts: i32,
 }
 
@@ -98,7 +101,7 @@ pub async fn lock_due(
 ) -> Result<Vec<DueDelivery>, sqlx::Error> {
     sqlx::query_as!(
         DueDelivery,
-        r#"SELECT d.id, w.url, w.secret, d.event_id, d.attempts
+        r#"SELECT d.id, w.url, w.secret, d.event_id, d.node_event_id, d.attempts
            FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
            WHERE d.state = 'pending' AND d.next_attempt_at <= now()
            ORDER BY d.next_attempt_at, d.id
@@ -147,7 +150,8 @@ pub async fn record_attempt(
 #[derive(Debug, Clone)]
 pub struct DeliveryRow {
     pub id: i64,
-    pub event_id: i64,
+    pub event_id: Option<i64>,
+    pub node_event_id: Option<i64>,
     pub state: String,
     pub attempts: i32,
     pub next_attempt_at: OffsetDateTime,
@@ -166,7 +170,7 @@ pub async fn deliveries(
 ) -> Result<Vec<DeliveryRow>, sqlx::Error> {
     sqlx::query_as!(
         DeliveryRow,
-        r#"SELECT id, event_id, state, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at
+        r#"SELECT id, event_id, node_event_id, state, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at
            FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2"#,
         webhook_id,
         limit

@@ -1,0 +1,55 @@
+//! The staleness watcher: notices nodes that stopped reporting and raises one `node.stale` event per
+//! silence for the webhook worker to deliver. Several replicas may run it; the database keeps each event
+//! single (see `storage::node_events::raise_stale`).
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+use crate::storage::node_events::{self, StaleSweep};
+
+#[derive(Debug, Clone)]
+pub struct StalenessWatcher {
+    pub pool: PgPool,
+    /// How long a node may go without a report before it is stale.
+    pub stale_after: Duration,
+    /// How often to look: often enough that an event follows the silence closely, without a busy loop.
+    pub every: Duration,
+}
+
+impl StalenessWatcher {
+    pub fn new(pool: PgPool, stale_after: Duration) -> Self {
+        let every = (stale_after / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        StalenessWatcher {
+            pool,
+            stale_after,
+            every,
+        }
+    }
+
+    /// Runs until the task is dropped.
+    pub async fn run(self) {
+        loop {
+            if let Err(err) = self.sweep().await {
+                tracing::error!(error = %err, "the staleness check failed; trying again later");
+            }
+            tokio::time::sleep(self.every).await;
+        }
+    }
+
+    /// Raises the events of nodes that have become stale since the last sweep.
+    pub async fn sweep(&self) -> Result<StaleSweep, sqlx::Error> {
+        let stale_before = OffsetDateTime::now_utc() - self.stale_after;
+        let mut conn = self.pool.acquire().await?;
+        let sweep = node_events::raise_stale(&mut conn, stale_before).await?;
+        if sweep.raised > 0 {
+            tracing::warn!(
+                nodes = sweep.raised,
+                deliveries = sweep.queued,
+                "nodes stopped reporting"
+            );
+        }
+        Ok(sweep)
+    }
+}
