@@ -49,6 +49,8 @@ pub enum Command {
     /// API tokens for scripts and ticketing integrations.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Print the API's OpenAPI 3.1 document (the same as GET /api/v1/openapi.json).
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +233,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Cluster(command) => cluster(command).await,
         Command::Node(command) => node(command).await,
         Command::Token(command) => token(command).await,
+        Command::Openapi => {
+            print!("{}", crate::http::openapi::pretty());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -151,7 +151,11 @@ impl WebhookWorker {
         let Some(finding) = findings::page(conn, &filter, 0, 1).await?.pop() else {
             return Ok(None);
         };
-        let mut shown = crate::http::api::finding_json(&finding, &self.catalogs);
+        let mut shown = serde_json::to_value(crate::http::views::Finding::from_row(
+            &finding,
+            &self.catalogs,
+        ))
+        .unwrap_or_default();
         shown["links"] = json!({
             "api": format!("/api/v1/findings/{}", finding.id),
             "page": format!("/findings/{}", finding.id),

@@ -463,6 +463,9 @@ async fn bad_parameters_and_bodies_are_refused_by_name(pool: PgPool) {
         ("/api/v1/events?cursor=99999999999999999999999", "cursor"),
         ("/api/v1/findings/abc", "id"),
         ("/api/v1/findings/-4", "id"),
+        // Found by the OpenAPI run: a NUL byte once reached PostgreSQL as a cluster cursor.
+        ("/api/v1/clusters?cursor=%00", "cursor"),
+        ("/api/v1/clusters?cursor=%3Cscript%3E", "cursor"),
     ] {
         let response = get(&server, &auditor, path).await;
         assert_eq!(response.status(), 400, "{path}");

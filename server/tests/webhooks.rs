@@ -330,6 +330,11 @@ async fn subscriptions_are_validated_listed_without_secrets_and_deleted(pool: Pg
             "secret",
         ),
         (
+            // 16 bytes but 10 characters: the limit is in characters, as the database counts them.
+            serde_json::json!({"url": "https://x.example/h", "secret": "ünïcødé-名前", "events": ["finding.opened"]}),
+            "secret",
+        ),
+        (
             serde_json::json!({"url": "https://x.example/h", "secret": SECRET, "events": []}),
             "events",
         ),

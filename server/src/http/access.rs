@@ -28,10 +28,17 @@ pub struct Principal {
     pub role: Role,
 }
 
-/// A resource whose methods need the roles in `access`.
+/// The rule of a guarded path; a path without one allows no method.
+pub fn rule_for(path: &str) -> Access {
+    super::ACCESS_RULES
+        .iter()
+        .find(|(rule_path, _)| *rule_path == path)
+        .map_or(Access(&[]), |(_, access)| *access)
+}
+
+/// A resource whose methods need the roles its rule in [`super::ACCESS_RULES`] gives.
 pub fn guarded(
-    path: &str,
-    access: Access,
+    path: &'static str,
 ) -> actix_web::Resource<
     impl actix_web::dev::ServiceFactory<
         ServiceRequest,
@@ -41,7 +48,9 @@ pub fn guarded(
         InitError = (),
     >,
 > {
-    web::resource(path).app_data(access).wrap(from_fn(enforce))
+    web::resource(path)
+        .app_data(rule_for(path))
+        .wrap(from_fn(enforce))
 }
 
 /// The raw bearer token of a request.

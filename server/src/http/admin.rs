@@ -2,30 +2,30 @@
 //! and nowhere else.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::AppState;
 use super::access::Principal;
-use super::api::{bad, time_text};
+use super::api::bad;
 use super::input::{http_url, json_body};
 use super::problem::ApiError;
+use super::views::{
+    ApiToken, ApiTokenPage, Delivery, DeliveryPage, EnrolledCluster, Enrollment,
+    NewAgentTokenIssued, NewApiToken, NewApiTokenIssued, NewCluster, NewWebhook, Webhook,
+    WebhookPage, time_text,
+};
 use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::role::Role;
 use crate::domain::token::NewAgentToken;
 use crate::storage::{api_tokens, clusters, tokens};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewCluster {
-    name: String,
-    #[serde(default)]
-    labels: std::collections::BTreeMap<String, String>,
-}
-
 /// `POST /api/v1/clusters`: enroll a cluster; the answer holds its first agent token.
+#[utoipa::path(
+    post, path = "/api/v1/clusters", tag = "admin",
+    request_body = NewCluster,
+    responses((status = 201, description = "Enrolled; the answer holds the first agent token", body = Enrollment))
+)]
 pub async fn enroll(
     request: HttpRequest,
     body: web::Bytes,
@@ -48,13 +48,30 @@ pub async fn enroll(
     let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
     tx.commit().await?;
     tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "enrolled cluster {name}");
-    Ok(HttpResponse::Created().json(json!({
-        "cluster": { "name": cluster.name, "labels": cluster.labels.to_json(), "created_at": time_text(cluster.created_at) },
-        "agent_token": { "id": token_id, "token": token.reveal() },
-    })))
+    Ok(HttpResponse::Created().json(Enrollment {
+        cluster: EnrolledCluster {
+            name: cluster.name.clone(),
+            labels: cluster
+                .labels
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+            created_at: time_text(cluster.created_at),
+        },
+        agent_token: NewAgentTokenIssued {
+            id: token_id,
+            cluster: cluster.name,
+            token: token.reveal().to_owned(),
+        },
+    }))
 }
 
 /// `POST /api/v1/clusters/{name}/agent-tokens`: another agent token for a cluster.
+#[utoipa::path(
+    post, path = "/api/v1/clusters/{name}/agent-tokens", tag = "admin",
+    params(("name" = String, Path, description = "Cluster name")),
+    responses((status = 201, description = "A new agent token, shown once", body = NewAgentTokenIssued))
+)]
 pub async fn issue_agent_token(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -68,8 +85,11 @@ pub async fn issue_agent_token(
     let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
     tx.commit().await?;
     tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "issued an agent token for {name}");
-    Ok(HttpResponse::Created()
-        .json(json!({ "id": token_id, "cluster": cluster.name, "token": token.reveal() })))
+    Ok(HttpResponse::Created().json(NewAgentTokenIssued {
+        id: token_id,
+        cluster: cluster.name,
+        token: token.reveal().to_owned(),
+    }))
 }
 
 fn token_id(path: &str) -> Result<Uuid, ApiError> {
@@ -77,6 +97,11 @@ fn token_id(path: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `DELETE /api/v1/agent-tokens/{id}`: revoke an agent token.
+#[utoipa::path(
+    delete, path = "/api/v1/agent-tokens/{id}", tag = "admin",
+    params(("id" = Uuid, Path, description = "Agent token id")),
+    responses((status = 204, description = "Revoked"))
+)]
 pub async fn revoke_agent_token(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -93,16 +118,12 @@ pub async fn revoke_agent_token(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewApiToken {
-    name: String,
-    role: String,
-    /// Days until it expires; `null` for never.
-    expires_in_days: Option<u32>,
-}
-
 /// `POST /api/v1/api-tokens`: issue an API token.
+#[utoipa::path(
+    post, path = "/api/v1/api-tokens", tag = "admin",
+    request_body = NewApiToken,
+    responses((status = 201, description = "A new API token, shown once", body = NewApiTokenIssued))
+)]
 pub async fn issue_api_token(
     request: HttpRequest,
     body: web::Bytes,
@@ -136,33 +157,44 @@ pub async fn issue_api_token(
     let mut conn = state.pool.acquire().await?;
     api_tokens::insert(&mut conn, id, name, role, &token.hash(), expires_at).await?;
     tracing::info!(token.id = %id, role = %role, by = %who.name, "issued an API token");
-    Ok(HttpResponse::Created().json(json!({
-        "id": id, "name": name, "role": role.as_str(), "expires_at": expires_at.map(time_text), "token": token.reveal(),
-    })))
+    Ok(HttpResponse::Created().json(NewApiTokenIssued {
+        id,
+        name: name.to_owned(),
+        role: role.as_str().to_owned(),
+        expires_at: expires_at.map(time_text),
+        token: token.reveal().to_owned(),
+    }))
 }
 
 /// `GET /api/v1/api-tokens`: every API token, never the tokens themselves.
+#[utoipa::path(
+    get, path = "/api/v1/api-tokens", tag = "admin",
+    responses((status = 200, description = "Every API token, without the tokens", body = ApiTokenPage))
+)]
 pub async fn list_api_tokens(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.acquire().await?;
-    let items: Vec<serde_json::Value> = api_tokens::list(&mut conn)
+    let items = api_tokens::list(&mut conn)
         .await?
-        .iter()
-        .map(|token| {
-            json!({
-                "id": token.id,
-                "name": token.name,
-                "role": token.role,
-                "created_at": time_text(token.created_at),
-                "expires_at": token.expires_at.map(time_text),
-                "last_used_at": token.last_used_at.map(time_text),
-                "revoked_at": token.revoked_at.map(time_text),
-            })
+        .into_iter()
+        .map(|token| ApiToken {
+            id: token.id,
+            name: token.name,
+            role: token.role,
+            created_at: time_text(token.created_at),
+            expires_at: token.expires_at.map(time_text),
+            last_used_at: token.last_used_at.map(time_text),
+            revoked_at: token.revoked_at.map(time_text),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": null })))
+    Ok(HttpResponse::Ok().json(ApiTokenPage { items, next: None }))
 }
 
 /// `DELETE /api/v1/api-tokens/{id}`: revoke an API token.
+#[utoipa::path(
+    delete, path = "/api/v1/api-tokens/{id}", tag = "admin",
+    params(("id" = Uuid, Path, description = "API token id")),
+    responses((status = 204, description = "Revoked"))
+)]
 pub async fn revoke_api_token(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -185,15 +217,12 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "node.stale",
 ];
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewWebhook {
-    url: String,
-    secret: String,
-    events: Vec<String>,
-}
-
 /// `POST /api/v1/webhooks`: subscribe a URL to kinds of events.
+#[utoipa::path(
+    post, path = "/api/v1/webhooks", tag = "webhooks",
+    request_body = NewWebhook,
+    responses((status = 201, description = "Subscribed", body = Webhook))
+)]
 pub async fn subscribe(
     request: HttpRequest,
     body: web::Bytes,
@@ -202,7 +231,8 @@ pub async fn subscribe(
 ) -> Result<HttpResponse, ApiError> {
     let new: NewWebhook = json_body(&request, &body)?;
     http_url("url", &new.url)?;
-    if !(16..=256).contains(&new.secret.len()) || new.secret.chars().any(char::is_control) {
+    if !(16..=256).contains(&new.secret.chars().count()) || new.secret.chars().any(char::is_control)
+    {
         return Err(bad(
             "secret",
             "must be 16 to 256 characters without control characters",
@@ -228,23 +258,43 @@ pub async fn subscribe(
     }
     let id = Uuid::now_v7();
     let mut conn = state.pool.acquire().await?;
-    crate::storage::webhooks::insert(&mut conn, id, &new.url, &new.secret, &events).await?;
+    let created_at =
+        crate::storage::webhooks::insert(&mut conn, id, &new.url, &new.secret, &events).await?;
     tracing::info!(webhook.id = %id, events = ?events, by = %who.name, "subscribed a webhook");
-    Ok(HttpResponse::Created().json(json!({ "id": id, "url": new.url, "events": events })))
+    Ok(HttpResponse::Created().json(Webhook {
+        id,
+        url: new.url,
+        events,
+        created_at: time_text(created_at),
+    }))
 }
 
 /// `GET /api/v1/webhooks`: the subscriptions, without their secrets.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses((status = 200, description = "The subscriptions, without secrets", body = WebhookPage))
+)]
 pub async fn list_webhooks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut conn = state.pool.acquire().await?;
-    let items: Vec<serde_json::Value> = crate::storage::webhooks::list(&mut conn)
+    let items = crate::storage::webhooks::list(&mut conn)
         .await?
-        .iter()
-        .map(|hook| json!({ "id": hook.id, "url": hook.url, "events": hook.events, "created_at": time_text(hook.created_at) }))
+        .into_iter()
+        .map(|hook| Webhook {
+            id: hook.id,
+            url: hook.url,
+            events: hook.events,
+            created_at: time_text(hook.created_at),
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": null })))
+    Ok(HttpResponse::Ok().json(WebhookPage { items, next: None }))
 }
 
 /// `DELETE /api/v1/webhooks/{id}`: unsubscribe.
+#[utoipa::path(
+    delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    responses((status = 204, description = "Unsubscribed; its pending deliveries are dropped"))
+)]
 pub async fn unsubscribe(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -261,29 +311,32 @@ pub async fn unsubscribe(
 }
 
 /// `GET /api/v1/webhooks/{id}/deliveries`: the latest 100 deliveries, newest first.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    responses((status = 200, description = "The latest 100 deliveries, newest first", body = DeliveryPage))
+)]
 pub async fn delivery_log(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&path).map_err(|_| bad("id", "must be a webhook id (a UUID)"))?;
     let mut conn = state.pool.acquire().await?;
-    let items: Vec<serde_json::Value> = crate::storage::webhooks::deliveries(&mut conn, id, 100)
+    let items = crate::storage::webhooks::deliveries(&mut conn, id, 100)
         .await?
-        .iter()
-        .map(|row| {
-            json!({
-                "id": row.id,
-                "event_id": row.event_id,
-                "node_event_id": row.node_event_id,
-                "state": row.state,
-                "attempts": row.attempts,
-                "next_attempt_at": time_text(row.next_attempt_at),
-                "last_status": row.last_status,
-                "last_error": row.last_error,
-                "created_at": time_text(row.created_at),
-                "delivered_at": row.delivered_at.map(time_text),
-            })
+        .into_iter()
+        .map(|row| Delivery {
+            id: row.id,
+            event_id: row.event_id,
+            node_event_id: row.node_event_id,
+            state: row.state,
+            attempts: row.attempts,
+            next_attempt_at: time_text(row.next_attempt_at),
+            last_status: row.last_status,
+            last_error: row.last_error,
+            created_at: time_text(row.created_at),
+            delivered_at: row.delivered_at.map(time_text),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": null })))
+    Ok(HttpResponse::Ok().json(DeliveryPage { items, next: None }))
 }

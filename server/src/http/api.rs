@@ -5,17 +5,20 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use kubeward_benchmark::report::BenchmarkRef;
-use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
 use super::input::{http_url, json_body};
+use super::openapi::PageParams;
 use super::problem::ApiError;
-use crate::catalogs::Catalogs;
-use crate::storage::findings::{self, FindingDetail, FindingFilter};
+use super::views::FindingState;
+use super::views::{
+    Cluster, ClusterPage, Event, EventPage, Finding, FindingPage, Node, NodePage, TicketLink,
+    time_text,
+};
+use crate::domain::cluster::ClusterName;
+use crate::storage::findings::{self, FindingFilter};
 use crate::storage::{clusters, nodes};
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -112,10 +115,6 @@ pub(super) fn time_param(
         .transpose()
 }
 
-pub(super) fn time_text(time: OffsetDateTime) -> String {
-    time.format(&Rfc3339).unwrap_or_default()
-}
-
 /// The page and the cursor of the next one: one more row than asked for tells whether there is more.
 pub(super) fn paginate<T>(
     mut rows: Vec<T>,
@@ -132,32 +131,50 @@ pub(super) fn paginate<T>(
     (rows, next)
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/clusters", tag = "clusters",
+    params(PageParams),
+    responses((status = 200, description = "Clusters by name, with node counts and staleness", body = ClusterPage))
+)]
 pub async fn list_clusters(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params = query(&request, &[])?;
     let limit = limit(&params)?;
-    let after = params.get("cursor").cloned().unwrap_or_default();
+    // Cluster cursors are the last name of a page, so anything that is not a cluster name is not ours.
+    let after = match params.get("cursor") {
+        None => String::new(),
+        Some(text) => ClusterName::parse(text)
+            .map_err(|_| bad("cursor", "is not a cursor this API returned"))?
+            .to_string(),
+    };
     let mut conn = state.pool.acquire().await?;
     let stale_before = OffsetDateTime::now_utc() - state.stale_after;
     let rows = clusters::page(&mut conn, stale_before, &after, limit + 1).await?;
     let (rows, next) = paginate(rows, limit, |row| row.name.clone());
-    let items: Vec<Value> = rows
+    let items = rows
         .iter()
-        .map(|row| {
-            json!({
-                "name": row.name,
-                "labels": row.labels.to_json(),
-                "nodes": row.nodes,
-                "stale_nodes": row.stale_nodes,
-                "last_seen": row.last_seen.map(time_text),
-            })
+        .map(|row| Cluster {
+            name: row.name.clone(),
+            labels: row
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            nodes: row.nodes,
+            stale_nodes: row.stale_nodes,
+            last_seen: row.last_seen.map(time_text),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+    Ok(HttpResponse::Ok().json(ClusterPage { items, next }))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/nodes", tag = "nodes",
+    params(PageParams, ("cluster" = Option<String>, Query, description = "Only this cluster's nodes")),
+    responses((status = 200, description = "Nodes in id order, with staleness", body = NodePage))
+)]
 pub async fn list_nodes(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -170,58 +187,35 @@ pub async fn list_nodes(
     let stale_before = OffsetDateTime::now_utc() - state.stale_after;
     let rows = nodes::page(&mut conn, cluster.as_deref(), after, limit + 1).await?;
     let (rows, next) = paginate(rows, limit, |row| row.id.to_string());
-    let items: Vec<Value> = rows
+    let items = rows
         .iter()
-        .map(|row| {
-            json!({
-                "id": row.id,
-                "cluster": row.cluster,
-                "name": row.name,
-                "roles": row.roles,
-                "kubelet_version": row.kubelet_version,
-                "first_seen": time_text(row.first_seen),
-                "last_seen": time_text(row.last_seen),
-                "stale": row.is_stale(stale_before),
-            })
+        .map(|row| Node {
+            id: row.id,
+            cluster: row.cluster.clone(),
+            name: row.name.clone(),
+            roles: row.roles.clone(),
+            kubelet_version: row.kubelet_version.clone(),
+            first_seen: time_text(row.first_seen),
+            last_seen: time_text(row.last_seen),
+            stale: row.is_stale(stale_before),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+    Ok(HttpResponse::Ok().json(NodePage { items, next }))
 }
 
-/// A finding as the API and webhooks show it.
-pub(crate) fn finding_json(row: &FindingDetail, catalogs: &Catalogs) -> Value {
-    let benchmark = match (&row.benchmark_id, &row.benchmark_version) {
-        (Some(id), Some(version)) => catalogs.get(&BenchmarkRef {
-            id: id.clone(),
-            version: version.clone(),
-        }),
-        _ => None,
-    };
-    let check = benchmark.and_then(|catalog| catalog.check(&row.check_id));
-    let ticket = match (&row.ticket_key, &row.ticket_url) {
-        (None, None) => Value::Null,
-        (key, url) => json!({ "key": key, "url": url }),
-    };
-    json!({
-        "id": row.id,
-        "cluster": row.cluster,
-        "node": row.node,
-        "check": row.check_id,
-        "title": check.map(|check| check.title.as_str()),
-        "section": check.map(|check| check.section.as_str()),
-        "level": check.map(|check| check.level),
-        "remediation": check.map(|check| check.remediation.as_str()),
-        "state": row.state,
-        "first_seen": time_text(row.first_seen),
-        "state_since": time_text(row.state_since),
-        "last_seen": row.last_seen.map(time_text),
-        "reopened": row.reopen_count,
-        "evidence": row.evidence.clone().unwrap_or(Value::Array(Vec::new())),
-        "ticket": ticket,
-        "link": format!("/findings/{}", row.id),
-    })
-}
-
+#[utoipa::path(
+    get, path = "/api/v1/findings", tag = "findings",
+    params(
+        PageParams,
+        ("cluster" = Option<String>, Query, description = "Cluster name"),
+        ("node" = Option<String>, Query, description = "Node name"),
+        ("check" = Option<String>, Query, description = "Check id, such as 1.2.15"),
+        ("section" = Option<String>, Query, description = "Benchmark section, such as 1.2"),
+        ("state" = Option<FindingState>, Query, description = "open or resolved"),
+        ("since" = Option<String>, Query, format = DateTime, description = "Only findings whose state changed at or after this time"),
+    ),
+    responses((status = 200, description = "Findings in id order", body = FindingPage))
+)]
 pub async fn list_findings(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -257,11 +251,11 @@ pub async fn list_findings(
     let mut conn = state.pool.acquire().await?;
     let rows = findings::page(&mut conn, &filter, after, limit + 1).await?;
     let (rows, next) = paginate(rows, limit, |row| row.id.to_string());
-    let items: Vec<Value> = rows
+    let items = rows
         .iter()
-        .map(|row| finding_json(row, &state.catalogs))
+        .map(|row| Finding::from_row(row, &state.catalogs))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+    Ok(HttpResponse::Ok().json(FindingPage { items, next }))
 }
 
 fn finding_id(path: &str) -> Result<i64, ApiError> {
@@ -271,6 +265,11 @@ fn finding_id(path: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| bad("id", "must be a finding id"))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/findings/{id}", tag = "findings",
+    params(("id" = i64, Path, description = "The finding's stable id")),
+    responses((status = 200, description = "The finding", body = Finding))
+)]
 pub async fn get_finding(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -285,17 +284,16 @@ pub async fn get_finding(
         .await?
         .pop()
         .ok_or_else(|| ApiError::NotFound(format!("finding {id}")))?;
-    Ok(HttpResponse::Ok().json(finding_json(&row, &state.catalogs)))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TicketLink {
-    ticket_key: Option<String>,
-    ticket_url: Option<String>,
+    Ok(HttpResponse::Ok().json(Finding::from_row(&row, &state.catalogs)))
 }
 
 /// `PATCH /api/v1/findings/{id}`: link a finding to an external ticket; both fields null unlinks it.
+#[utoipa::path(
+    patch, path = "/api/v1/findings/{id}", tag = "findings",
+    params(("id" = i64, Path, description = "The finding's stable id")),
+    request_body = TicketLink,
+    responses((status = 200, description = "The finding with its ticket", body = Finding))
+)]
 pub async fn link_ticket(
     request: HttpRequest,
     path: web::Path<String>,
@@ -334,11 +332,16 @@ pub async fn link_ticket(
     tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::NotFound(format!("finding {id}")))?;
     tracing::info!(finding.id = id, ticket = ?link.ticket_key, "linked finding {id} to a ticket");
-    Ok(HttpResponse::Ok().json(finding_json(&row, &state.catalogs)))
+    Ok(HttpResponse::Ok().json(Finding::from_row(&row, &state.catalogs)))
 }
 
 /// `GET /api/v1/events`: every transition in id order; ids are committed in order, so polling with the last
 /// `next` never skips one.
+#[utoipa::path(
+    get, path = "/api/v1/events", tag = "events",
+    params(PageParams),
+    responses((status = 200, description = "Transitions after the cursor, in id order", body = EventPage))
+)]
 pub async fn list_events(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -355,24 +358,6 @@ pub async fn list_events(
         .collect();
     // Unlike other lists, the feed always hands back a cursor: the place to poll from next time.
     let next = rows.last().map_or(after, |row| row.id).to_string();
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|row| {
-            json!({
-                "id": row.id,
-                "kind": row.kind,
-                "at": time_text(row.at),
-                "recorded_at": time_text(row.recorded_at),
-                "scan_id": row.scan_id,
-                "finding": {
-                    "id": row.finding_id,
-                    "cluster": row.cluster,
-                    "node": row.node,
-                    "check": row.check_id,
-                    "link": format!("/findings/{}", row.finding_id),
-                },
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next, "more": more })))
+    let items = rows.iter().map(Event::from_row).collect();
+    Ok(HttpResponse::Ok().json(EventPage { items, next, more }))
 }

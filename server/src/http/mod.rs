@@ -5,10 +5,12 @@ pub mod admin;
 pub mod api;
 pub mod health;
 pub mod input;
+pub mod openapi;
 pub mod problem;
 pub mod reports;
 pub mod scans;
 pub mod trends;
+pub mod views;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -33,98 +35,111 @@ pub struct AppState {
     pub jwt: Option<Arc<crate::jwt::JwtVerifier>>,
 }
 
-/// Every route, with who may call it. Health is public; reports take an agent token (checked by their
-/// handler); everything else goes through [`access::guarded`] with the role each method needs.
-pub fn routes(config: &mut web::ServiceConfig) {
+/// Who may call what: every guarded API path with the role each of its methods needs. The routes below and
+/// the OpenAPI document both read this table; a method missing here is refused.
+pub const ACCESS_RULES: &[(&str, Access)] = {
     use crate::domain::role::Role::{Admin, Auditor, Viewer};
+    &[
+        (
+            "/api/v1/clusters",
+            Access(&[("GET", Viewer), ("POST", Admin)]),
+        ),
+        (
+            "/api/v1/clusters/{name}/agent-tokens",
+            Access(&[("POST", Admin)]),
+        ),
+        ("/api/v1/agent-tokens/{id}", Access(&[("DELETE", Admin)])),
+        (
+            "/api/v1/api-tokens",
+            Access(&[("GET", Admin), ("POST", Admin)]),
+        ),
+        ("/api/v1/api-tokens/{id}", Access(&[("DELETE", Admin)])),
+        (
+            "/api/v1/webhooks",
+            Access(&[("GET", Admin), ("POST", Admin)]),
+        ),
+        ("/api/v1/webhooks/{id}", Access(&[("DELETE", Admin)])),
+        (
+            "/api/v1/webhooks/{id}/deliveries",
+            Access(&[("GET", Admin)]),
+        ),
+        ("/api/v1/nodes", Access(&[("GET", Viewer)])),
+        ("/api/v1/trends", Access(&[("GET", Viewer)])),
+        ("/api/v1/trends/checks", Access(&[("GET", Viewer)])),
+        ("/api/v1/findings", Access(&[("GET", Viewer)])),
+        (
+            "/api/v1/findings/{id}",
+            Access(&[("GET", Viewer), ("PATCH", Auditor)]),
+        ),
+        ("/api/v1/events", Access(&[("GET", Viewer)])),
+        ("/api/v1/scans", Access(&[("GET", Viewer)])),
+        ("/api/v1/scans/{id}", Access(&[("GET", Viewer)])),
+    ]
+};
+
+/// Every route. Health and the OpenAPI document are public; reports take an agent token (checked by their
+/// handler); everything else goes through [`access::guarded`] with its rule from [`ACCESS_RULES`].
+pub fn routes(config: &mut web::ServiceConfig) {
     config
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/api/v1/reports", web::post().to(reports::post_report))
+        .service(public("/healthz").route(web::get().to(health::healthz)))
+        .service(public("/readyz").route(web::get().to(health::readyz)))
+        .service(public("/api/v1/openapi.json").route(web::get().to(openapi::serve)))
+        .service(public("/api/v1/reports").route(web::post().to(reports::post_report)))
+        .default_service(web::to(not_found))
         .service(
-            guarded(
-                "/api/v1/clusters",
-                Access(&[("GET", Viewer), ("POST", Admin)]),
-            )
-            .route(web::get().to(api::list_clusters))
-            .route(web::post().to(admin::enroll)),
+            guarded("/api/v1/clusters")
+                .route(web::get().to(api::list_clusters))
+                .route(web::post().to(admin::enroll)),
         )
         .service(
-            guarded(
-                "/api/v1/clusters/{name}/agent-tokens",
-                Access(&[("POST", Admin)]),
-            )
-            .route(web::post().to(admin::issue_agent_token)),
+            guarded("/api/v1/clusters/{name}/agent-tokens")
+                .route(web::post().to(admin::issue_agent_token)),
         )
         .service(
-            guarded("/api/v1/agent-tokens/{id}", Access(&[("DELETE", Admin)]))
-                .route(web::delete().to(admin::revoke_agent_token)),
+            guarded("/api/v1/agent-tokens/{id}").route(web::delete().to(admin::revoke_agent_token)),
         )
         .service(
-            guarded(
-                "/api/v1/api-tokens",
-                Access(&[("GET", Admin), ("POST", Admin)]),
-            )
-            .route(web::get().to(admin::list_api_tokens))
-            .route(web::post().to(admin::issue_api_token)),
+            guarded("/api/v1/api-tokens")
+                .route(web::get().to(admin::list_api_tokens))
+                .route(web::post().to(admin::issue_api_token)),
         )
         .service(
-            guarded("/api/v1/api-tokens/{id}", Access(&[("DELETE", Admin)]))
-                .route(web::delete().to(admin::revoke_api_token)),
+            guarded("/api/v1/api-tokens/{id}").route(web::delete().to(admin::revoke_api_token)),
         )
         .service(
-            guarded(
-                "/api/v1/webhooks",
-                Access(&[("GET", Admin), ("POST", Admin)]),
-            )
-            .route(web::get().to(admin::list_webhooks))
-            .route(web::post().to(admin::subscribe)),
+            guarded("/api/v1/webhooks")
+                .route(web::get().to(admin::list_webhooks))
+                .route(web::post().to(admin::subscribe)),
         )
+        .service(guarded("/api/v1/webhooks/{id}").route(web::delete().to(admin::unsubscribe)))
         .service(
-            guarded("/api/v1/webhooks/{id}", Access(&[("DELETE", Admin)]))
-                .route(web::delete().to(admin::unsubscribe)),
+            guarded("/api/v1/webhooks/{id}/deliveries").route(web::get().to(admin::delivery_log)),
         )
+        .service(guarded("/api/v1/nodes").route(web::get().to(api::list_nodes)))
+        .service(guarded("/api/v1/trends").route(web::get().to(trends::scores)))
+        .service(guarded("/api/v1/trends/checks").route(web::get().to(trends::checks)))
+        .service(guarded("/api/v1/findings").route(web::get().to(api::list_findings)))
         .service(
-            guarded(
-                "/api/v1/webhooks/{id}/deliveries",
-                Access(&[("GET", Admin)]),
-            )
-            .route(web::get().to(admin::delivery_log)),
+            guarded("/api/v1/findings/{id}")
+                .route(web::get().to(api::get_finding))
+                .route(web::patch().to(api::link_ticket)),
         )
-        .service(
-            guarded("/api/v1/nodes", Access(&[("GET", Viewer)]))
-                .route(web::get().to(api::list_nodes)),
-        )
-        .service(
-            guarded("/api/v1/trends", Access(&[("GET", Viewer)]))
-                .route(web::get().to(trends::scores)),
-        )
-        .service(
-            guarded("/api/v1/trends/checks", Access(&[("GET", Viewer)]))
-                .route(web::get().to(trends::checks)),
-        )
-        .service(
-            guarded("/api/v1/findings", Access(&[("GET", Viewer)]))
-                .route(web::get().to(api::list_findings)),
-        )
-        .service(
-            guarded(
-                "/api/v1/findings/{id}",
-                Access(&[("GET", Viewer), ("PATCH", Auditor)]),
-            )
-            .route(web::get().to(api::get_finding))
-            .route(web::patch().to(api::link_ticket)),
-        )
-        .service(
-            guarded("/api/v1/events", Access(&[("GET", Viewer)]))
-                .route(web::get().to(api::list_events)),
-        )
-        .service(
-            guarded("/api/v1/scans", Access(&[("GET", Viewer)]))
-                .route(web::get().to(scans::list_scans)),
-        )
-        .service(
-            guarded("/api/v1/scans/{id}", Access(&[("GET", Viewer)]))
-                .route(web::get().to(scans::get_scan)),
-        );
+        .service(guarded("/api/v1/events").route(web::get().to(api::list_events)))
+        .service(guarded("/api/v1/scans").route(web::get().to(scans::list_scans)))
+        .service(guarded("/api/v1/scans/{id}").route(web::get().to(scans::get_scan)));
+}
+
+/// A resource without an access rule; a method it does not serve is a 405 problem.
+fn public(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, problem::ApiError> {
+    Err(problem::ApiError::MethodNotAllowed)
+}
+
+/// Any path no route serves.
+async fn not_found() -> Result<actix_web::HttpResponse, problem::ApiError> {
+    // The path is not echoed: the answer should not carry what a caller made up.
+    Err(problem::ApiError::NotFound("this path".to_owned()))
 }

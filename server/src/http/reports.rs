@@ -8,11 +8,11 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use kubeward_benchmark::validate::MAX_BODY_BYTES;
-use serde_json::json;
 
 use super::AppState;
 use super::input::is_json;
 use super::problem::ApiError;
+use super::views::{ReportReceipt, TransitionCounts};
 use crate::domain::token::PresentedToken;
 use crate::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
 use crate::storage::tokens;
@@ -57,6 +57,15 @@ async fn read_bounded(
     Ok(body)
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/reports", tag = "reports",
+    request_body(content = Object, description = "A v1 report, as defined by the report wire format and its JSON Schema (benchmark/schema)"),
+    security(("agent_token" = [])),
+    responses(
+        (status = 201, description = "Stored now", body = ReportReceipt),
+        (status = 200, description = "Stored before: an idempotent re-delivery", body = ReportReceipt),
+    )
+)]
 pub async fn post_report(
     request: HttpRequest,
     payload: web::Payload,
@@ -88,12 +97,14 @@ pub async fn post_report(
         IngestOutcome::Duplicate => {
             tx.rollback().await?;
             tracing::info!(cluster.name = %cluster_name, node.name = %report.node.name, scan.id = %report.scan_id, "scan {} of {} delivered again", report.scan_id, report.node.name);
-            Ok(HttpResponse::Ok().json(json!({
-                "scan_id": report.scan_id,
-                "cluster": cluster_name,
-                "node": report.node.name,
-                "stored": "before",
-            })))
+            Ok(HttpResponse::Ok().json(ReportReceipt {
+                scan_id: report.scan_id,
+                cluster: cluster_name.to_string(),
+                node: report.node.name.clone(),
+                stored: "before".to_owned(),
+                late: None,
+                findings: None,
+            }))
         }
         IngestOutcome::Stored(stored) => {
             tx.commit().await?;
@@ -107,18 +118,18 @@ pub async fn post_report(
                 late = stored.late,
                 "stored scan {} of {}", report.scan_id, report.node.name
             );
-            Ok(HttpResponse::Created().json(json!({
-                "scan_id": report.scan_id,
-                "cluster": cluster_name,
-                "node": report.node.name,
-                "stored": "now",
-                "late": stored.late,
-                "findings": {
-                    "opened": stored.opened,
-                    "resolved": stored.resolved,
-                    "reopened": stored.reopened,
-                },
-            })))
+            Ok(HttpResponse::Created().json(ReportReceipt {
+                scan_id: report.scan_id,
+                cluster: cluster_name.to_string(),
+                node: report.node.name.clone(),
+                stored: "now".to_owned(),
+                late: Some(stored.late),
+                findings: Some(TransitionCounts {
+                    opened: stored.opened,
+                    resolved: stored.resolved,
+                    reopened: stored.reopened,
+                }),
+            }))
         }
     }
 }

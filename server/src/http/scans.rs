@@ -5,13 +5,14 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kubeward_benchmark::catalog::compare_ids;
 use kubeward_benchmark::report::BenchmarkRef;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::AppState;
-use super::api::{bad, limit, paginate, query, text_param, time_param, time_text};
+use super::api::{bad, limit, paginate, query, text_param, time_param};
+use super::openapi::PageParams;
 use super::problem::ApiError;
+use super::views::{Benchmark, CheckResult, Scan, ScanDetail, ScanPage, StatusCounts, time_text};
 use crate::storage::scans::{self, ScanListing};
 
 /// Scan cursors carry a position in time order: `finished_at` (unix nanoseconds) and the scan id.
@@ -34,27 +35,40 @@ fn decode_cursor(text: &str) -> Result<(OffsetDateTime, Uuid), ApiError> {
     Ok((time, id))
 }
 
-fn scan_json(scan: &ScanListing) -> Value {
-    json!({
-        "scan_id": scan.scan_id,
-        "cluster": scan.cluster,
-        "node": scan.node,
-        "started_at": time_text(scan.started_at),
-        "finished_at": time_text(scan.finished_at),
-        "received_at": time_text(scan.received_at),
-        "agent_version": scan.agent_version,
-        "benchmark": { "id": scan.benchmark_id, "version": scan.benchmark_version },
-        "counts": {
-            "pass": scan.pass_count,
-            "fail": scan.fail_count,
-            "warn": scan.warn_count,
-            "manual": scan.manual_count,
-            "not_applicable": scan.not_applicable_count,
-            "error": scan.error_count,
+fn scan_view(scan: &ScanListing) -> Scan {
+    Scan {
+        scan_id: scan.scan_id,
+        cluster: scan.cluster.clone(),
+        node: scan.node.clone(),
+        started_at: time_text(scan.started_at),
+        finished_at: time_text(scan.finished_at),
+        received_at: time_text(scan.received_at),
+        agent_version: scan.agent_version.clone(),
+        benchmark: Benchmark {
+            id: scan.benchmark_id.clone(),
+            version: scan.benchmark_version.clone(),
         },
-    })
+        counts: StatusCounts {
+            pass: scan.pass_count,
+            fail: scan.fail_count,
+            warn: scan.warn_count,
+            manual: scan.manual_count,
+            not_applicable: scan.not_applicable_count,
+            error: scan.error_count,
+        },
+    }
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/scans", tag = "scans",
+    params(
+        PageParams,
+        ("cluster" = Option<String>, Query, description = "Cluster name"),
+        ("node" = Option<String>, Query, description = "Node name"),
+        ("since" = Option<String>, Query, format = DateTime, description = "Only scans finished at or after this time"),
+    ),
+    responses((status = 200, description = "Scans in finish-time order", body = ScanPage))
+)]
 pub async fn list_scans(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -79,10 +93,15 @@ pub async fn list_scans(
     )
     .await?;
     let (rows, next) = paginate(rows, limit, encode_cursor);
-    let items: Vec<Value> = rows.iter().map(scan_json).collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+    let items = rows.iter().map(scan_view).collect();
+    Ok(HttpResponse::Ok().json(ScanPage { items, next }))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/scans/{id}", tag = "scans",
+    params(("id" = Uuid, Path, description = "The scan id")),
+    responses((status = 200, description = "The scan with every result", body = ScanDetail))
+)]
 pub async fn get_scan(
     path: web::Path<String>,
     state: web::Data<AppState>,
@@ -97,20 +116,22 @@ pub async fn get_scan(
         id: scan.benchmark_id.clone(),
         version: scan.benchmark_version.clone(),
     });
-    let mut body = scan_json(&scan);
-    body["results"] = results
-        .iter()
+    let results = results
+        .into_iter()
         .map(|result| {
             let check = catalog.and_then(|catalog| catalog.check(&result.check_id));
-            json!({
-                "check": result.check_id,
-                "title": check.map(|check| check.title.as_str()),
-                "section": check.map(|check| check.section.as_str()),
-                "status": result.status,
-                "evidence": result.evidence,
-                "detail": result.detail,
-            })
+            CheckResult {
+                title: check.map(|check| check.title.clone()),
+                section: check.map(|check| check.section.clone()),
+                check: result.check_id,
+                status: result.status,
+                evidence: result.evidence,
+                detail: result.detail,
+            }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(ScanDetail {
+        scan: scan_view(&scan),
+        results,
+    }))
 }

@@ -2,12 +2,12 @@
 //! `GET /api/v1/trends/checks` (how many nodes and clusters fail one check over time).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
 use time::{Date, OffsetDateTime};
 
 use super::AppState;
 use super::api::{bad, query, text_param};
 use super::problem::ApiError;
+use super::views::{CheckPoint, CheckSeries, DayCounts, ScorePoint, ScoreSeries};
 use crate::storage::trends;
 
 /// What `score` means, given with every series.
@@ -50,6 +50,16 @@ fn day_text(day: Date) -> String {
     day.format(&format).unwrap_or_default()
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/trends", tag = "trends",
+    params(
+        ("cluster" = Option<String>, Query, description = "One cluster; the whole fleet when absent"),
+        ("section" = Option<String>, Query, description = "One benchmark section, such as 1.2"),
+        ("from" = Option<String>, Query, format = Date, description = "First day; 29 days before `to` when absent"),
+        ("to" = Option<String>, Query, format = Date, description = "Last day; today (UTC) when absent"),
+    ),
+    responses((status = 200, description = "One point per day", body = ScoreSeries))
+)]
 pub async fn scores(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -67,35 +77,49 @@ pub async fn scores(
     let mut conn = state.pool.acquire().await?;
     let days =
         trends::daily_counts(&mut conn, cluster.as_deref(), section.as_deref(), from, to).await?;
-    let points: Vec<Value> = days
+    let points = days
         .iter()
         .map(|day| {
             let score = day.automated_pass.and_then(|passed| {
                 let applicable = passed + day.fail;
                 (applicable > 0).then(|| passed as f64 / applicable as f64)
             });
-            json!({
-                "day": day_text(day.day),
-                "nodes": day.nodes,
-                "score": score,
-                "counts": {
-                    "pass": day.pass, "fail": day.fail, "warn": day.warn, "manual": day.manual,
-                    "not_applicable": day.not_applicable, "error": day.error,
-                    "automated_pass": day.automated_pass,
+            ScorePoint {
+                day: day_text(day.day),
+                nodes: day.nodes,
+                score,
+                counts: DayCounts {
+                    pass: day.pass,
+                    fail: day.fail,
+                    warn: day.warn,
+                    manual: day.manual,
+                    not_applicable: day.not_applicable,
+                    error: day.error,
+                    automated_pass: day.automated_pass,
                 },
-            })
+            }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "cluster": cluster,
-        "section": section,
-        "from": day_text(from),
-        "to": day_text(to),
-        "score_definition": SCORE_DEFINITION,
-        "points": points,
-    })))
+    Ok(HttpResponse::Ok().json(ScoreSeries {
+        cluster,
+        section,
+        from: day_text(from),
+        to: day_text(to),
+        score_definition: SCORE_DEFINITION.to_owned(),
+        points,
+    }))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/trends/checks", tag = "trends",
+    params(
+        ("check" = String, Query, description = "Check id, such as 1.2.15"),
+        ("cluster" = Option<String>, Query, description = "One cluster; the whole fleet when absent"),
+        ("from" = Option<String>, Query, format = Date, description = "First day; 29 days before `to` when absent"),
+        ("to" = Option<String>, Query, format = Date, description = "Last day; today (UTC) when absent"),
+    ),
+    responses((status = 200, description = "One point per day", body = CheckSeries))
+)]
 pub async fn checks(
     request: HttpRequest,
     state: web::Data<AppState>,
@@ -109,9 +133,20 @@ pub async fn checks(
     let (from, to) = range(&params)?;
     let mut conn = state.pool.acquire().await?;
     let days = trends::check_daily(&mut conn, &check, cluster.as_deref(), from, to).await?;
-    let points: Vec<Value> = days
+    let points = days
         .iter()
-        .map(|day| json!({ "day": day_text(day.day), "nodes": day.nodes, "failing_nodes": day.failing_nodes, "failing_clusters": day.failing_clusters }))
+        .map(|day| CheckPoint {
+            day: day_text(day.day),
+            nodes: day.nodes,
+            failing_nodes: day.failing_nodes,
+            failing_clusters: day.failing_clusters,
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "check": check, "cluster": cluster, "from": day_text(from), "to": day_text(to), "points": points })))
+    Ok(HttpResponse::Ok().json(CheckSeries {
+        check,
+        cluster,
+        from: day_text(from),
+        to: day_text(to),
+        points,
+    }))
 }

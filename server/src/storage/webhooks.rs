@@ -11,17 +11,17 @@ pub async fn insert(
     url: &str,
     secret: &str,
     events: &[String],
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "INSERT INTO webhooks (id, url, secret, events) VALUES ($1, $2, $3, $4)",
+) -> Result<OffsetDateTime, sqlx::Error> {
+    let row = sqlx::query!(
+        "INSERT INTO webhooks (id, url, secret, events) VALUES ($1, $2, $3, $4) RETURNING created_at",
         id,
         url,
         secret,
         events
     )
-    .execute(conn)
+    .fetch_one(conn)
     .await?;
-    Ok(())
+    Ok(row.created_at)
 }
 
 #[derive(Debug, Clone)]

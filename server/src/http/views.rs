@@ -1,0 +1,527 @@
+//! The shapes of the API's answers and request bodies. Handlers answer with these types and nothing else, and
+//! the OpenAPI document (see [`super::openapi`]) is derived from them, so the document cannot drift from what
+//! the API sends. Times are RFC 3339 strings in UTC; days are `YYYY-MM-DD`.
+
+use std::collections::BTreeMap;
+
+use kubeward_benchmark::report::BenchmarkRef;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::catalogs::Catalogs;
+use crate::storage::findings::{FeedEvent, FindingDetail};
+
+/// A time as the API writes it.
+pub fn time_text(time: OffsetDateTime) -> String {
+    time.format(&Rfc3339).unwrap_or_default()
+}
+
+/// One page of a list; each page type below names its items.
+macro_rules! page {
+    ($name:ident, $item:ty) => {
+        #[doc = concat!("A page of ", stringify!($item), "s. Pass `next` back as `cursor` for the following page; it is null on the last page.")]
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            pub next: Option<String>,
+        }
+    };
+}
+
+page!(ClusterPage, Cluster);
+page!(NodePage, Node);
+page!(ScanPage, Scan);
+page!(FindingPage, Finding);
+page!(ApiTokenPage, ApiToken);
+page!(WebhookPage, Webhook);
+page!(DeliveryPage, Delivery);
+
+/// An enrolled cluster with its nodes' staleness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Cluster {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub nodes: i64,
+    /// Nodes whose newest scan is older than the server's `--stale-after`.
+    pub stale_nodes: i64,
+    /// When the newest scan of any of its nodes finished.
+    #[schema(format = DateTime)]
+    pub last_seen: Option<String>,
+}
+
+/// A node, known by its cluster and name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Node {
+    pub id: i64,
+    pub cluster: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    pub kubelet_version: Option<String>,
+    #[schema(format = DateTime)]
+    pub first_seen: String,
+    #[schema(format = DateTime)]
+    pub last_seen: String,
+    /// Whether its newest scan is older than the server's `--stale-after`.
+    pub stale: bool,
+}
+
+/// A finding's state: open while the check fails on the node, resolved once it passes again.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingState {
+    Open,
+    Resolved,
+}
+
+/// The external ticket a finding is linked to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ticket {
+    pub key: Option<String>,
+    #[schema(format = "uri")]
+    pub url: Option<String>,
+}
+
+/// A failing check on one node, followed from the day it opened; its `id` is stable for its whole life.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Finding {
+    pub id: i64,
+    pub cluster: String,
+    pub node: String,
+    /// The check id, such as `1.2.15`.
+    pub check: String,
+    /// Title, section, level and remediation come from the benchmark; null for an unknown benchmark.
+    pub title: Option<String>,
+    pub section: Option<String>,
+    #[schema(minimum = 1, maximum = 2)]
+    pub level: Option<u8>,
+    pub remediation: Option<String>,
+    pub state: FindingState,
+    #[schema(format = DateTime)]
+    pub first_seen: String,
+    /// When it entered its current state.
+    #[schema(format = DateTime)]
+    pub state_since: String,
+    /// When the node last reported this check failing.
+    #[schema(format = DateTime)]
+    pub last_seen: Option<String>,
+    /// How many times it came back after being resolved.
+    pub reopened: i32,
+    /// The latest evidence, as the agent reported it (see the report wire format).
+    #[schema(value_type = Vec<Object>)]
+    pub evidence: Vec<Value>,
+    pub ticket: Option<Ticket>,
+    /// The finding's page in the web UI.
+    pub link: String,
+}
+
+impl Finding {
+    pub fn from_row(row: &FindingDetail, catalogs: &Catalogs) -> Self {
+        let benchmark = match (&row.benchmark_id, &row.benchmark_version) {
+            (Some(id), Some(version)) => catalogs.get(&BenchmarkRef {
+                id: id.clone(),
+                version: version.clone(),
+            }),
+            _ => None,
+        };
+        let check = benchmark.and_then(|catalog| catalog.check(&row.check_id));
+        let ticket = match (&row.ticket_key, &row.ticket_url) {
+            (None, None) => None,
+            (key, url) => Some(Ticket {
+                key: key.clone(),
+                url: url.clone(),
+            }),
+        };
+        let evidence = match &row.evidence {
+            Some(Value::Array(items)) => items.clone(),
+            _ => Vec::new(),
+        };
+        Finding {
+            id: row.id,
+            cluster: row.cluster.clone(),
+            node: row.node.clone(),
+            check: row.check_id.clone(),
+            title: check.map(|check| check.title.clone()),
+            section: check.map(|check| check.section.clone()),
+            level: check.map(|check| check.level),
+            remediation: check.map(|check| check.remediation.clone()),
+            state: if row.state == "open" {
+                FindingState::Open
+            } else {
+                FindingState::Resolved
+            },
+            first_seen: time_text(row.first_seen),
+            state_since: time_text(row.state_since),
+            last_seen: row.last_seen.map(time_text),
+            reopened: row.reopen_count,
+            evidence,
+            ticket,
+            link: format!("/findings/{}", row.id),
+        }
+    }
+}
+
+/// The body of `PATCH /api/v1/findings/{id}`; both fields null unlinks the ticket.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TicketLink {
+    #[schema(min_length = 1, max_length = 200)]
+    pub ticket_key: Option<String>,
+    /// An http or https URL.
+    #[schema(format = "uri")]
+    pub ticket_url: Option<String>,
+}
+
+/// A finding's transition.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Opened,
+    Resolved,
+    Reopened,
+}
+
+impl EventKind {
+    fn parse(text: &str) -> Self {
+        match text {
+            "opened" => EventKind::Opened,
+            "reopened" => EventKind::Reopened,
+            _ => EventKind::Resolved,
+        }
+    }
+}
+
+/// The finding an event is about, enough to find its ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventFinding {
+    pub id: i64,
+    pub cluster: String,
+    pub node: String,
+    pub check: String,
+    pub link: String,
+}
+
+/// One transition of one finding.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Event {
+    /// Ids grow in commit order: polling from the last one never skips an event.
+    pub id: i64,
+    pub kind: EventKind,
+    /// When it happened on the node (the scan's finish time).
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// When the server stored it.
+    #[schema(format = DateTime)]
+    pub recorded_at: String,
+    pub scan_id: Uuid,
+    pub finding: EventFinding,
+}
+
+impl Event {
+    pub fn from_row(row: &FeedEvent) -> Self {
+        Event {
+            id: row.id,
+            kind: EventKind::parse(&row.kind),
+            at: time_text(row.at),
+            recorded_at: time_text(row.recorded_at),
+            scan_id: row.scan_id,
+            finding: EventFinding {
+                id: row.finding_id,
+                cluster: row.cluster.clone(),
+                node: row.node.clone(),
+                check: row.check_id.clone(),
+                link: format!("/findings/{}", row.finding_id),
+            },
+        }
+    }
+}
+
+/// A page of the event feed. Unlike other lists, `next` is never null: it is where to poll from next time.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    pub items: Vec<Event>,
+    pub next: String,
+    /// Whether more events wait beyond this page.
+    pub more: bool,
+}
+
+/// The benchmark a scan was evaluated against.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Benchmark {
+    pub id: String,
+    pub version: String,
+}
+
+/// How many results of a scan had each status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusCounts {
+    pub pass: i32,
+    pub fail: i32,
+    pub warn: i32,
+    pub manual: i32,
+    pub not_applicable: i32,
+    pub error: i32,
+}
+
+/// A stored scan of one node.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Scan {
+    pub scan_id: Uuid,
+    pub cluster: String,
+    pub node: String,
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    #[schema(format = DateTime)]
+    pub finished_at: String,
+    #[schema(format = DateTime)]
+    pub received_at: String,
+    pub agent_version: String,
+    pub benchmark: Benchmark,
+    pub counts: StatusCounts,
+}
+
+/// One check's result in a scan.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckResult {
+    pub check: String,
+    pub title: Option<String>,
+    pub section: Option<String>,
+    /// `pass`, `fail`, `warn`, `manual`, `not_applicable` or `error`.
+    pub status: String,
+    #[schema(value_type = Vec<Object>)]
+    pub evidence: Value,
+    pub detail: Option<String>,
+}
+
+/// A scan with every result and its evidence.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScanDetail {
+    #[serde(flatten)]
+    pub scan: Scan,
+    pub results: Vec<CheckResult>,
+}
+
+/// Counts over the nodes' last scans of one day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DayCounts {
+    pub pass: i64,
+    pub fail: i64,
+    pub warn: i64,
+    pub manual: i64,
+    pub not_applicable: i64,
+    pub error: i64,
+    /// Passes of automated checks; null for days stored before it was counted.
+    pub automated_pass: Option<i64>,
+}
+
+/// The score of one day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScorePoint {
+    #[schema(format = Date)]
+    pub day: String,
+    /// Nodes that reported that day.
+    pub nodes: i64,
+    /// From 0 to 1; null when no automated check applied (or no node reported).
+    pub score: Option<f64>,
+    pub counts: DayCounts,
+}
+
+/// A daily score series for the fleet, a cluster, or a section.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScoreSeries {
+    pub cluster: Option<String>,
+    pub section: Option<String>,
+    #[schema(format = Date)]
+    pub from: String,
+    #[schema(format = Date)]
+    pub to: String,
+    pub score_definition: String,
+    pub points: Vec<ScorePoint>,
+}
+
+/// How widely one check failed on one day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckPoint {
+    #[schema(format = Date)]
+    pub day: String,
+    pub nodes: i64,
+    pub failing_nodes: i64,
+    pub failing_clusters: i64,
+}
+
+/// How many nodes and clusters failed one check, day by day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckSeries {
+    pub check: String,
+    pub cluster: Option<String>,
+    #[schema(format = Date)]
+    pub from: String,
+    #[schema(format = Date)]
+    pub to: String,
+    pub points: Vec<CheckPoint>,
+}
+
+/// The answer to a report: stored now (201) or stored before (200, an idempotent re-delivery).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportReceipt {
+    pub scan_id: Uuid,
+    pub cluster: String,
+    pub node: String,
+    /// `now` or `before`.
+    pub stored: String,
+    /// Whether a newer scan of the node had arrived first (only when stored now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub late: Option<bool>,
+    /// The transitions this scan caused (only when stored now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<TransitionCounts>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransitionCounts {
+    pub opened: usize,
+    pub resolved: usize,
+    pub reopened: usize,
+}
+
+/// The body of `POST /api/v1/clusters`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCluster {
+    /// A DNS label: lower-case letters, digits and `-`, up to 63 characters.
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A cluster as enrolled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrolledCluster {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// A new agent token: the token itself is shown in this answer and never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewAgentTokenIssued {
+    pub id: Uuid,
+    pub cluster: String,
+    pub token: String,
+}
+
+/// The answer to an enrollment: the cluster and its first agent token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Enrollment {
+    pub cluster: EnrolledCluster,
+    pub agent_token: NewAgentTokenIssued,
+}
+
+/// The body of `POST /api/v1/api-tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiToken {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    /// `viewer`, `auditor` or `admin`.
+    pub role: String,
+    /// Days until it expires, 1 to 3650; null or absent for never.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// A new API token: the token itself is shown in this answer and never again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewApiTokenIssued {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    pub token: String,
+}
+
+/// An API token, without the token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub expires_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+}
+
+/// The body of `POST /api/v1/webhooks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    /// An http or https URL.
+    #[schema(format = "uri")]
+    pub url: String,
+    /// 16 to 256 characters; deliveries are signed with it.
+    #[schema(min_length = 16, max_length = 256)]
+    pub secret: String,
+    /// Any of `finding.opened`, `finding.resolved`, `finding.reopened`, `node.stale`.
+    pub events: Vec<String>,
+}
+
+/// A webhook subscription, without its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+/// One delivery of one event to one webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    pub id: i64,
+    /// The finding event delivered, or null for a node event.
+    pub event_id: Option<i64>,
+    /// The node event delivered, or null for a finding event.
+    pub node_event_id: Option<i64>,
+    /// `pending`, `delivered` or `failed` (given up).
+    pub state: String,
+    pub attempts: i32,
+    #[schema(format = DateTime)]
+    pub next_attempt_at: String,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub delivered_at: Option<String>,
+}
+
+/// An error, as RFC 9457 problem details (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URN naming the kind of problem, such as `urn:kubeward:problem:bad-parameter`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The parameter or body field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Health: `ok`, or why the server is not ready.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
