@@ -9,13 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::Sha256;
 use sqlx::PgPool;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::catalogs::Catalogs;
+use crate::http::views::{
+    DeliveredEvent, DeliveredFinding, Finding, FindingDelivery, Links, NodeStaleDelivery,
+    StaleNode, time_text,
+};
 use crate::storage::findings::{self, FindingFilter};
 use crate::storage::node_events;
 use crate::storage::webhooks::{self, DueDelivery};
@@ -151,24 +154,22 @@ impl WebhookWorker {
         let Some(finding) = findings::page(conn, &filter, 0, 1).await?.pop() else {
             return Ok(None);
         };
-        let mut shown = serde_json::to_value(crate::http::views::Finding::from_row(
-            &finding,
-            &self.catalogs,
-        ))
-        .unwrap_or_default();
-        shown["links"] = json!({
-            "api": format!("/api/v1/findings/{}", finding.id),
-            "page": format!("/findings/{}", finding.id),
-        });
-        Ok(Some(json!({
-            "event": {
-                "id": event.id,
-                "type": format!("finding.{}", event.kind),
-                "at": text(event.at),
-                "scan_id": event.scan_id,
+        let delivery = FindingDelivery {
+            event: DeliveredEvent {
+                id: event.id,
+                kind: format!("finding.{}", event.kind),
+                at: time_text(event.at),
+                scan_id: Some(event.scan_id),
             },
-            "finding": shown,
-        })))
+            finding: DeliveredFinding {
+                links: Links {
+                    api: format!("/api/v1/findings/{}", finding.id),
+                    page: format!("/findings/{}", finding.id),
+                },
+                finding: Finding::from_row(&finding, &self.catalogs),
+            },
+        };
+        Ok(serde_json::to_value(delivery).ok())
     }
 
     async fn send(
@@ -209,10 +210,6 @@ impl WebhookWorker {
     }
 }
 
-fn text(time: OffsetDateTime) -> String {
-    time.format(&Rfc3339).unwrap_or_default()
-}
-
 /// A node that stopped reporting: enough to open an incident without a second call.
 async fn node_payload(
     conn: &mut sqlx::PgConnection,
@@ -221,24 +218,26 @@ async fn node_payload(
     let Some(event) = node_events::get(conn, node_event_id).await? else {
         return Ok(None);
     };
-    Ok(Some(json!({
-        "event": {
-            "id": event.id,
-            "type": format!("node.{}", event.kind),
-            "at": text(event.at),
+    let delivery = NodeStaleDelivery {
+        event: DeliveredEvent {
+            id: event.id,
+            kind: format!("node.{}", event.kind),
+            at: time_text(event.at),
+            scan_id: None,
         },
-        "node": {
-            "id": event.node_id,
-            "cluster": event.cluster,
-            "name": event.node,
-            "roles": event.roles,
-            "last_seen": text(event.last_seen),
-            "links": {
-                "api": format!("/api/v1/nodes?cluster={}", event.cluster),
-                "page": format!("/clusters/{}/nodes/{}", event.cluster, event.node),
+        node: StaleNode {
+            id: event.node_id,
+            links: Links {
+                api: format!("/api/v1/nodes?cluster={}", event.cluster),
+                page: format!("/clusters/{}/nodes/{}", event.cluster, event.node),
             },
+            cluster: event.cluster,
+            name: event.node,
+            roles: event.roles,
+            last_seen: time_text(event.last_seen),
         },
-    })))
+    };
+    Ok(serde_json::to_value(delivery).ok())
 }
 
 /// reqwest errors name the URL, which may carry a credential in its query: keep only the kind of failure.

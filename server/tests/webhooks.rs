@@ -85,6 +85,29 @@ async fn receiver(statuses: Vec<u16>) -> Receiver {
     Receiver { url, received }
 }
 
+/// Checks a delivered body against its schema in the OpenAPI document.
+fn assert_documented(payload: &Value, schema: &str) {
+    let errors = schema_errors(payload, schema);
+    assert!(errors.is_empty(), "{schema}: {errors:?}\n{payload}");
+}
+
+fn schema_errors(payload: &Value, schema: &str) -> Vec<String> {
+    let document = serde_json::to_value(kubeward_server::http::openapi::document()).unwrap();
+    let root = serde_json::json!({
+        "$ref": format!("#/components/schemas/{schema}"),
+        "components": document["components"],
+    });
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&root)
+        .unwrap();
+    validator
+        .iter_errors(payload)
+        .map(|err| format!("{err} at {}", err.instance_path()))
+        .collect()
+}
+
 fn worker(pool: &PgPool) -> WebhookWorker {
     let mut worker = WebhookWorker::new(pool.clone(), Arc::new(Catalogs::builtin().unwrap()));
     // Long enough that "not due yet" holds on a loaded machine, short enough for a quick test.
@@ -172,6 +195,7 @@ async fn a_failed_delivery_is_retried_and_every_delivery_is_signed(pool: PgPool)
         assert!(head.contains("kubeward-event: finding.opened"));
     }
     let payload: Value = serde_json::from_slice(&received[1].1).unwrap();
+    assert_documented(&payload, "FindingDelivery");
     assert_eq!(payload["event"]["type"], "finding.opened");
     let finding = &payload["finding"];
     assert_eq!(finding["cluster"], "prod");
@@ -432,6 +456,11 @@ async fn a_node_that_stops_reporting_raises_one_signed_stale_event_per_silence(p
     verify(&head, &body);
     assert!(head.contains("kubeward-event: node.stale"));
     let payload: Value = serde_json::from_slice(&body).unwrap();
+    assert_documented(&payload, "NodeStaleDelivery");
+    assert!(
+        !schema_errors(&payload, "FindingDelivery").is_empty(),
+        "the schemas tell the two kinds of delivery apart"
+    );
     assert_eq!(payload["event"]["type"], "node.stale");
     assert_eq!(payload["node"]["cluster"], "prod");
     assert_eq!(payload["node"]["name"], "cp-1");

@@ -61,7 +61,8 @@ pub struct PageParams {
         super::scans::list_scans,
         super::scans::get_scan,
     ),
-    components(schemas(views::Problem)),
+    // Webhook bodies are not answers to a request, so they are listed here to be documented.
+    components(schemas(views::Problem, views::FindingDelivery, views::NodeStaleDelivery)),
     security(("bearer" = [])),
 )]
 struct ApiDoc;

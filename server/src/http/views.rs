@@ -525,3 +525,60 @@ pub struct Problem {
 pub struct Health {
     pub status: String,
 }
+
+/// Where to look further: the API resource and the web page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Links {
+    pub api: String,
+    pub page: String,
+}
+
+/// The event a webhook delivery carries. Ids are unique per kind of event (finding or node).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveredEvent {
+    pub id: i64,
+    /// `finding.opened`, `finding.resolved`, `finding.reopened` or `node.stale`; also in the
+    /// `Kubeward-Event` header.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// The scan that caused a finding event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_id: Option<Uuid>,
+}
+
+/// A finding as a webhook delivers it: as the API shows it, with links.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveredFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub links: Links,
+}
+
+/// The JSON body of a `finding.*` webhook delivery, signed in the `Kubeward-Signature` header.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FindingDelivery {
+    pub event: DeliveredEvent,
+    pub finding: DeliveredFinding,
+}
+
+/// A node that stopped reporting.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaleNode {
+    pub id: i64,
+    pub cluster: String,
+    pub name: String,
+    pub roles: Vec<String>,
+    /// When its newest scan finished.
+    #[schema(format = DateTime)]
+    pub last_seen: String,
+    pub links: Links,
+}
+
+/// The JSON body of a `node.stale` webhook delivery, signed in the `Kubeward-Signature` header.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeStaleDelivery {
+    pub event: DeliveredEvent,
+    pub node: StaleNode,
+}
