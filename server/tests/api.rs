@@ -959,3 +959,125 @@ async fn trends_give_daily_scores_per_cluster_section_and_check(pool: PgPool) {
         assert_eq!(problem(response).await["field"], field, "{path}");
     }
 }
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn findings_and_nodes_are_shown_as_they_stood_at_a_past_time(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, viewer) = api_token(&pool, Role::Viewer, None).await;
+    // cp-1: 1.2.15 fails at hour 0, passes at 24, fails again at 48. worker-1 first reports at 40.
+    for (node, hour, failing) in [
+        ("cp-1", 0, true),
+        ("cp-1", 24, false),
+        ("worker-1", 40, false),
+        ("cp-1", 48, true),
+    ] {
+        let statuses: &[(&str, Status)] = if failing {
+            &[("1.2.15", Status::Fail)]
+        } else {
+            &[]
+        };
+        let status = server
+            .post(&agent, &report(node, at(hour), statuses))
+            .await
+            .status();
+        assert_eq!(status, 201);
+    }
+    let text = |time: time::OffsetDateTime| {
+        time.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let as_of = |time: time::OffsetDateTime| format!("/api/v1/findings?at={}", text(time));
+
+    let first = get_json(&server, &viewer, &as_of(at(1))).await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    let finding = &first["items"][0];
+    assert_eq!(finding["state"], "open");
+    assert_eq!(finding["state_since"], text(at(0)));
+    assert_eq!(finding["last_seen"], text(at(0)));
+    assert_eq!(finding["reopened"], 0);
+    assert_eq!(finding["evidence"][0]["observed"], "fail");
+    let id = finding["id"].as_i64().unwrap();
+
+    // The end of 2026-09-22 (UTC) is after the fix at hour 24 and before the regression at hour 48.
+    for path in [as_of(at(30)), "/api/v1/findings?at=2026-09-22".to_owned()] {
+        let page = get_json(&server, &viewer, &path).await;
+        let finding = &page["items"][0];
+        assert_eq!(finding["id"], id, "{path}: one id for the whole life");
+        assert_eq!(finding["state"], "resolved", "{path}");
+        assert_eq!(finding["state_since"], text(at(24)), "{path}");
+        assert_eq!(
+            finding["last_seen"],
+            text(at(0)),
+            "{path}: the last failing scan"
+        );
+        assert_eq!(finding["reopened"], 0, "{path}");
+    }
+    let resolved_then = get_json(&server, &viewer, &format!("{}&state=open", as_of(at(30)))).await;
+    assert!(resolved_then["items"].as_array().unwrap().is_empty());
+
+    let now = get_json(&server, &viewer, "/api/v1/findings").await;
+    assert_eq!(now["items"][0]["state"], "open");
+    assert_eq!(now["items"][0]["reopened"], 1);
+    let later = get_json(&server, &viewer, &as_of(at(100))).await;
+    assert_eq!(later["items"][0]["reopened"], 1);
+    assert_eq!(later["items"][0]["state_since"], text(at(48)));
+
+    let before = get_json(&server, &viewer, &as_of(at(-1))).await;
+    assert!(
+        before["items"].as_array().unwrap().is_empty(),
+        "not opened yet"
+    );
+    let response = get(
+        &server,
+        &viewer,
+        &format!("/api/v1/findings/{id}?at={}", text(at(-1))),
+    )
+    .await;
+    assert_eq!(response.status(), 404);
+    let one = get_json(
+        &server,
+        &viewer,
+        &format!("/api/v1/findings/{id}?at=2026-09-22"),
+    )
+    .await;
+    assert_eq!(one["state"], "resolved");
+
+    let nodes = get_json(
+        &server,
+        &viewer,
+        &format!("/api/v1/nodes?at={}", text(at(30))),
+    )
+    .await;
+    let items = nodes["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "worker-1 had not reported yet: {nodes}");
+    assert_eq!(items[0]["name"], "cp-1");
+    assert_eq!(items[0]["last_seen"], text(at(24)));
+    assert_eq!(items[0]["stale"], false, "6 hours after its last scan");
+    let much_later = get_json(
+        &server,
+        &viewer,
+        &format!("/api/v1/nodes?at={}", text(at(100))),
+    )
+    .await;
+    assert!(
+        much_later["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|node| node["stale"] == true),
+        "52 hours without a report: {much_later}"
+    );
+
+    for path in [
+        "/api/v1/findings?at=yesterday",
+        "/api/v1/findings?at=2026-02-30",
+        "/api/v1/findings?at=%3Cscript%3E",
+        "/api/v1/nodes?at=9999999999-01-01",
+        "/api/v1/findings/1?at=2026-13-01",
+    ] {
+        let response = get(&server, &viewer, path).await;
+        assert_eq!(response.status(), 400, "{path}");
+        assert_eq!(problem(response).await["field"], "at", "{path}");
+    }
+}

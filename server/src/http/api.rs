@@ -115,6 +115,25 @@ pub(super) fn time_param(
         .transpose()
 }
 
+/// `at`: an RFC 3339 time, or a day (`YYYY-MM-DD`) meaning the end of that day in UTC, as the pages show it.
+pub(super) fn at_param(
+    params: &HashMap<String, String>,
+) -> Result<Option<OffsetDateTime>, ApiError> {
+    let Some(text) = params.get("at") else {
+        return Ok(None);
+    };
+    if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(Some(time));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .ok()
+        .and_then(|day| day.next_day())
+        .map(|next| next.midnight().assume_utc() - time::Duration::nanoseconds(1))
+        .map(Some)
+        .ok_or_else(|| bad("at", "must be a day such as 2026-11-01 or an RFC 3339 time"))
+}
+
 /// The page and the cursor of the next one: one more row than asked for tells whether there is more.
 pub(super) fn paginate<T>(
     mut rows: Vec<T>,
@@ -172,20 +191,28 @@ pub async fn list_clusters(
 
 #[utoipa::path(
     get, path = "/api/v1/nodes", tag = "nodes",
-    params(PageParams, ("cluster" = Option<String>, Query, description = "Only this cluster's nodes")),
+    params(
+        PageParams,
+        ("cluster" = Option<String>, Query, description = "Only this cluster's nodes"),
+        ("at" = Option<String>, Query, description = "As they stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC): only nodes seen by then, last seen and staleness of that moment"),
+    ),
     responses((status = 200, description = "Nodes in id order, with staleness", body = NodePage))
 )]
 pub async fn list_nodes(
     request: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &["cluster"])?;
+    let params = query(&request, &["cluster", "at"])?;
     let limit = limit(&params)?;
     let after = id_cursor(&params)?;
     let cluster = text_param(&params, "cluster", 63)?;
+    let at = at_param(&params)?;
     let mut conn = state.pool.acquire().await?;
-    let stale_before = OffsetDateTime::now_utc() - state.stale_after;
-    let rows = nodes::page(&mut conn, cluster.as_deref(), after, limit + 1).await?;
+    let stale_before = at.unwrap_or_else(OffsetDateTime::now_utc) - state.stale_after;
+    let rows = match at {
+        None => nodes::page(&mut conn, cluster.as_deref(), after, limit + 1).await?,
+        Some(at) => nodes::page_as_of(&mut conn, cluster.as_deref(), at, after, limit + 1).await?,
+    };
     let (rows, next) = paginate(rows, limit, |row| row.id.to_string());
     let items = rows
         .iter()
@@ -213,6 +240,7 @@ pub async fn list_nodes(
         ("section" = Option<String>, Query, description = "Benchmark section, such as 1.2"),
         ("state" = Option<FindingState>, Query, description = "open or resolved"),
         ("since" = Option<String>, Query, format = DateTime, description = "Only findings whose state changed at or after this time"),
+        ("at" = Option<String>, Query, description = "As they stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC): only findings opened by then, with the state, evidence and reopen count of that moment"),
     ),
     responses((status = 200, description = "Findings in id order", body = FindingPage))
 )]
@@ -222,8 +250,11 @@ pub async fn list_findings(
 ) -> Result<HttpResponse, ApiError> {
     let params = query(
         &request,
-        &["cluster", "node", "check", "section", "state", "since"],
+        &[
+            "cluster", "node", "check", "section", "state", "since", "at",
+        ],
     )?;
+    let at = at_param(&params)?;
     let limit = limit(&params)?;
     let after = id_cursor(&params)?;
     let state_filter = match params.get("state").map(String::as_str) {
@@ -249,7 +280,10 @@ pub async fn list_findings(
         id: None,
     };
     let mut conn = state.pool.acquire().await?;
-    let rows = findings::page(&mut conn, &filter, after, limit + 1).await?;
+    let rows = match at {
+        None => findings::page(&mut conn, &filter, after, limit + 1).await?,
+        Some(at) => findings::page_as_of(&mut conn, &filter, at, after, limit + 1).await?,
+    };
     let (rows, next) = paginate(rows, limit, |row| row.id.to_string());
     let items = rows
         .iter()
@@ -267,22 +301,33 @@ fn finding_id(path: &str) -> Result<i64, ApiError> {
 
 #[utoipa::path(
     get, path = "/api/v1/findings/{id}", tag = "findings",
-    params(("id" = i64, Path, description = "The finding's stable id")),
+    params(
+        ("id" = i64, Path, description = "The finding's stable id"),
+        ("at" = Option<String>, Query, description = "As it stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC); 404 if not opened by then"),
+    ),
     responses((status = 200, description = "The finding", body = Finding))
 )]
 pub async fn get_finding(
+    request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = finding_id(&path)?;
+    let params = query(&request, &["at"])?;
+    let at = at_param(&params)?;
     let mut conn = state.pool.acquire().await?;
     let filter = FindingFilter {
         id: Some(id),
         ..FindingFilter::default()
     };
-    let row = findings::page(&mut conn, &filter, 0, 1)
-        .await?
-        .pop()
+    let rows = match at {
+        None => findings::page(&mut conn, &filter, 0, 1).await?,
+        Some(at) => findings::page_as_of(&mut conn, &filter, at, 0, 1).await?,
+    };
+    // As of a time before it opened, the finding did not exist yet.
+    let row = rows
+        .into_iter()
+        .next()
         .ok_or_else(|| ApiError::NotFound(format!("finding {id}")))?;
     Ok(HttpResponse::Ok().json(Finding::from_row(&row, &state.catalogs)))
 }

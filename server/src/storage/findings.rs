@@ -258,16 +258,13 @@ pub struct FindingDetail {
     pub benchmark_version: Option<String>,
 }
 
-/// Findings after the cursor `after` (an id), in id order, at most `limit`.
-#[tracing::instrument(skip_all)]
-pub async fn page(
+/// The cluster id and node ids a filter names, or `None` when a named one does not exist (nothing matches).
+/// Names become ids first, so that a page is read from the findings table alone, in id order, and the
+/// planner can walk an index instead of joining the whole table before the limit.
+async fn resolve_names(
     conn: &mut PgConnection,
     filter: &FindingFilter,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<FindingDetail>, sqlx::Error> {
-    // Names become ids first, so that the page is read from the findings table alone, in id order, and the
-    // planner can walk an index instead of joining the whole table before the limit.
+) -> Result<Option<(Option<i64>, Option<Vec<i64>>)>, sqlx::Error> {
     let cluster_id = match &filter.cluster {
         None => None,
         Some(name) => match sqlx::query_scalar!("SELECT id FROM clusters WHERE name = $1", name)
@@ -275,7 +272,7 @@ pub async fn page(
             .await?
         {
             Some(id) => Some(id),
-            None => return Ok(Vec::new()),
+            None => return Ok(None),
         },
     };
     let node_ids: Option<Vec<i64>> = match &filter.node {
@@ -289,10 +286,100 @@ pub async fn page(
             .fetch_all(&mut *conn)
             .await?;
             if ids.is_empty() {
-                return Ok(Vec::new());
+                return Ok(None);
             }
             Some(ids)
         }
+    };
+    Ok(Some((cluster_id, node_ids)))
+}
+
+/// Findings as they stood at `at`, after the cursor `after` (an id), in id order, at most `limit`: only those
+/// opened by then, with the state, state time, reopen count, evidence and last failing scan of that moment,
+/// all read from the event log and the scans up to `at`. The ticket link is today's.
+#[tracing::instrument(skip_all)]
+pub async fn page_as_of(
+    conn: &mut PgConnection,
+    filter: &FindingFilter,
+    at: OffsetDateTime,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<FindingDetail>, sqlx::Error> {
+    let Some((cluster_id, node_ids)) = resolve_names(conn, filter).await? else {
+        return Ok(Vec::new());
+    };
+    sqlx::query_as!(
+        FindingDetail,
+        r#"WITH page AS (
+               SELECT f.id, f.cluster_id, f.node_id, f.check_id, f.first_seen, f.ticket_key, f.ticket_url,
+                      CASE WHEN last_event.kind = 'resolved' THEN 'resolved' ELSE 'open' END AS state,
+                      last_event.at AS state_since,
+                      (SELECT count(*) FROM finding_events r
+                       WHERE r.finding_id = f.id AND r.kind = 'reopened' AND r.at <= $10)::int AS reopen_count
+               FROM findings f
+               CROSS JOIN LATERAL (
+                   SELECT e.kind, e.at FROM finding_events e
+                   WHERE e.finding_id = f.id AND e.at <= $10
+                   ORDER BY e.at DESC, e.scan_id DESC, e.id DESC
+                   LIMIT 1
+               ) last_event
+               WHERE f.first_seen <= $10
+                 AND ($1::bigint IS NULL OR f.cluster_id = $1)
+                 AND ($2::bigint[] IS NULL OR f.node_id = ANY($2))
+                 AND ($3::text IS NULL OR f.check_id = $3)
+                 AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
+                 AND ($5::text IS NULL OR (CASE WHEN last_event.kind = 'resolved' THEN 'resolved' ELSE 'open' END) = $5)
+                 AND ($6::timestamptz IS NULL OR last_event.at >= $6)
+                 AND ($7::bigint IS NULL OR f.id = $7)
+                 AND f.id > $8
+               ORDER BY f.id
+               LIMIT $9
+           )
+           SELECT p.id AS "id!", c.name AS "cluster!", n.name AS "node!", p.check_id AS "check_id!",
+                  p.state AS "state!", p.first_seen AS "first_seen!", p.state_since AS "state_since!",
+                  latest.finished_at AS last_seen,
+                  p.reopen_count AS "reopen_count!", p.ticket_key, p.ticket_url,
+                  latest.evidence AS "evidence?", latest.benchmark_id AS "benchmark_id?",
+                  latest.benchmark_version AS "benchmark_version?"
+           FROM page p
+           JOIN nodes n ON n.id = p.node_id
+           JOIN clusters c ON c.id = p.cluster_id
+           LEFT JOIN LATERAL (
+               SELECT s.finished_at, r.evidence, rs.benchmark_id, rs.benchmark_version
+               FROM scans s
+               JOIN result_sets rs ON rs.id = s.result_set_id
+               JOIN check_results r ON r.id = (rs.result_map ->> p.check_id)::bigint
+               WHERE s.node_id = p.node_id AND s.finished_at <= $10
+                 AND (p.state = 'open' OR s.finished_at < p.state_since)
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) latest ON true
+           ORDER BY p.id"#,
+        cluster_id,
+        node_ids.as_deref(),
+        filter.check,
+        filter.section,
+        filter.state,
+        filter.since,
+        filter.id,
+        after,
+        limit,
+        at
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Findings after the cursor `after` (an id), in id order, at most `limit`.
+#[tracing::instrument(skip_all)]
+pub async fn page(
+    conn: &mut PgConnection,
+    filter: &FindingFilter,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<FindingDetail>, sqlx::Error> {
+    let Some((cluster_id, node_ids)) = resolve_names(conn, filter).await? else {
+        return Ok(Vec::new());
     };
     // The evidence is the check's result in the node's newest scan while the finding is open, and in the
     // last scan before its resolution once resolved; that scan's time is also when it was last seen failing.

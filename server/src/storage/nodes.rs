@@ -90,3 +90,37 @@ pub async fn page(
     .fetch_all(conn)
     .await
 }
+
+/// Nodes as they stood at `at`: only those seen by then, with the newest scan finished by then as last seen.
+/// Roles and kubelet version are today's.
+#[tracing::instrument(skip_all)]
+pub async fn page_as_of(
+    conn: &mut PgConnection,
+    cluster: Option<&str>,
+    at: OffsetDateTime,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<NodeRow>, sqlx::Error> {
+    sqlx::query_as!(
+        NodeRow,
+        r#"SELECT n.id, c.name AS cluster, n.name, n.roles, n.kubelet_version, n.first_seen,
+                  seen.finished_at AS "last_seen!", n.last_received_at
+           FROM nodes n
+           JOIN clusters c ON c.id = n.cluster_id
+           CROSS JOIN LATERAL (
+               SELECT s.finished_at FROM scans s
+               WHERE s.node_id = n.id AND s.finished_at <= $4
+               ORDER BY s.finished_at DESC
+               LIMIT 1
+           ) seen
+           WHERE ($1::text IS NULL OR c.name = $1) AND n.id > $2
+           ORDER BY n.id
+           LIMIT $3"#,
+        cluster,
+        after,
+        limit,
+        at
+    )
+    .fetch_all(conn)
+    .await
+}
