@@ -136,10 +136,15 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     let application = Application::with_listener(
         listener,
         pool.clone(),
-        catalogs,
-        Arc::new(AtomicBool::new(true)),
-        Duration::from_secs(86_400),
-        None,
+        kubeward_server::startup::Services {
+            catalogs,
+            migrated: Arc::new(AtomicBool::new(true)),
+            stale_after: Duration::from_secs(86_400),
+            jwt: None,
+            web: Arc::new(kubeward_server::web::WebConfig::local(
+                actix_web::cookie::Key::generate(),
+            )),
+        },
     )?;
     let base = format!("http://{}", application.address());
     tokio::spawn(application.run_until_stopped());

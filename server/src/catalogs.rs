@@ -27,6 +27,25 @@ impl Catalogs {
         Ok(Catalogs { by_benchmark })
     }
 
+    /// A section's title in any known catalog.
+    pub fn section_title(&self, section: &str) -> Option<&str> {
+        self.by_benchmark.values().find_map(|catalog| {
+            catalog
+                .sections
+                .iter()
+                .find(|candidate| candidate.id == section)
+                .map(|found| found.title.as_str())
+        })
+    }
+
+    /// A check's title in any known catalog.
+    pub fn check_title(&self, check: &str) -> Option<&str> {
+        self.by_benchmark
+            .values()
+            .find_map(|catalog| catalog.check(check))
+            .map(|found| found.title.as_str())
+    }
+
     pub fn get(&self, benchmark: &BenchmarkRef) -> Option<&Catalog> {
         self.by_benchmark
             .get(&(benchmark.id.clone(), benchmark.version.clone()))

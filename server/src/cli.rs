@@ -19,8 +19,10 @@ use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::role::Role;
 use crate::domain::token::NewAgentToken;
 use crate::startup::Application;
+use crate::startup::Services;
 use crate::storage::{api_tokens, clusters, nodes, tokens};
 use crate::telemetry::{self, LogFormat};
+use crate::web::WebConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,8 +40,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API (and, later, the reports).
-    Serve(ServeArgs),
+    /// Serve the API and the reports.
+    Serve(Box<ServeArgs>),
     /// Enroll clusters and manage their agent tokens.
     #[command(subcommand)]
     Cluster(ClusterCommand),
@@ -131,6 +133,34 @@ pub struct ServeArgs {
     /// A claim value and the role it grants, `VALUE=ROLE` (repeat, or comma-separate in the environment).
     #[arg(long = "oidc-role", env = "KUBEWARD_OIDC_ROLES", value_delimiter = ',', value_parser = parse_role_mapping)]
     pub oidc_roles: Vec<(String, Role)>,
+    /// The client secret for the pages' login (omit it for a public client: the login uses PKCE either way).
+    #[arg(
+        long,
+        env = "KUBEWARD_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "oidc_client_secret_file"
+    )]
+    pub oidc_client_secret: Option<String>,
+    /// A file holding the client secret (its first line).
+    #[arg(long, env = "KUBEWARD_OIDC_CLIENT_SECRET_FILE")]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// Scopes to ask for at login besides `openid` (repeat, or comma-separate in the environment).
+    #[arg(long = "oidc-scope", env = "KUBEWARD_OIDC_SCOPES", value_delimiter = ',', default_values_t = ["email".to_owned(), "profile".to_owned()])]
+    pub oidc_scopes: Vec<String>,
+    /// Where browsers reach this server, e.g. https://kubeward.example.com (the login returns to
+    /// <public-url>/auth/callback). Needed with --oidc-issuer.
+    #[arg(long, env = "KUBEWARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The key that encrypts session cookies: a file of 128 hex digits. Without it, one is generated once
+    /// and kept in the data directory as session.key.
+    #[arg(long, env = "KUBEWARD_SESSION_KEY_FILE")]
+    pub session_key_file: Option<PathBuf>,
+    /// A session ends after this long without a request.
+    #[arg(long, env = "KUBEWARD_SESSION_IDLE", default_value = "1h", value_parser = parse_duration)]
+    pub session_idle: Duration,
+    /// A session ends this long after its login in any case.
+    #[arg(long, env = "KUBEWARD_SESSION_MAX", default_value = "12h", value_parser = parse_duration)]
+    pub session_max: Duration,
 }
 
 fn parse_role_mapping(text: &str) -> Result<(String, Role), String> {
@@ -229,7 +259,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub async fn run(cli: Cli) -> ExitCode {
     telemetry::init(cli.log_format);
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Cluster(command) => cluster(command).await,
         Command::Node(command) => node(command).await,
         Command::Token(command) => token(command).await,
@@ -262,6 +292,67 @@ where
     result
 }
 
+/// The pages' authentication. Without an issuer the server runs in local mode, which DESIGN allows on loopback
+/// only: anywhere else it would show every report to anyone who can reach it.
+async fn web_config(args: &ServeArgs, data_dir: &std::path::Path) -> Result<WebConfig, String> {
+    let key_file = args
+        .session_key_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("session.key"));
+    let cookie_key = crate::web::session::cookie_key(&key_file, args.session_key_file.is_none())?;
+    let Some(issuer) = &args.oidc_issuer else {
+        if !args.bind.ip().is_loopback() {
+            return Err(format!(
+                "refusing to listen on {}: without --oidc-issuer kubeward runs in local mode, with \
+                 authentication off, and serves only a loopback address (such as 127.0.0.1:8080); \
+                 configure OpenID Connect to serve others",
+                args.bind
+            ));
+        }
+        tracing::warn!("local mode: authentication is off; listening on loopback only");
+        return Ok(WebConfig::local(cookie_key));
+    };
+    let public_url = args.public_url.clone().ok_or(
+        "--oidc-issuer needs --public-url, the address browsers reach kubeward at (the login returns there)",
+    )?;
+    if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+        return Err("--public-url must be an http(s) URL".to_owned());
+    }
+    let client_secret = match (&args.oidc_client_secret, &args.oidc_client_secret_file) {
+        (Some(secret), _) => Some(secret.clone()),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|err| format!("cannot read {}: {err}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        ),
+        (None, None) => None,
+    };
+    let settings = crate::jwt::OidcSettings {
+        issuer: issuer.clone(),
+        audience: args.oidc_client_id.clone().unwrap_or_default(),
+        role_claim: args.oidc_role_claim.clone(),
+        roles: args.oidc_roles.clone(),
+    };
+    let login = crate::web::login::OidcLogin::discover(
+        settings,
+        client_secret,
+        &public_url,
+        args.oidc_scopes.clone(),
+    )
+    .await?;
+    Ok(WebConfig {
+        login: Some(Arc::new(login)),
+        cookie_key,
+        secure_cookies: public_url.starts_with("https://"),
+        idle_timeout: args.session_idle,
+        absolute_timeout: args.session_max,
+    })
+}
+
 async fn serve(args: ServeArgs) -> CommandResult {
     let catalogs = Arc::new(Catalogs::builtin()?);
     let demo_catalogs = catalogs.clone();
@@ -286,6 +377,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
             Some(Arc::new(crate::jwt::JwtVerifier::discover(settings).await?))
         }
     };
+    let web = Arc::new(web_config(&args, &data_dir).await?);
     let database = Database::connect(
         args.database.database_url.as_ref(),
         &data_dir,
@@ -293,14 +385,14 @@ async fn serve(args: ServeArgs) -> CommandResult {
     )
     .await?;
     let migrated = Arc::new(AtomicBool::new(false));
-    let application = match Application::build(
-        args.bind,
-        database.pool.clone(),
+    let services = Services {
         catalogs,
-        migrated.clone(),
-        args.stale_after,
+        migrated: migrated.clone(),
+        stale_after: args.stale_after,
         jwt,
-    ) {
+        web,
+    };
+    let application = match Application::build(args.bind, database.pool.clone(), services) {
         Ok(application) => application,
         Err(err) => {
             database.close().await;

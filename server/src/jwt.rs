@@ -27,6 +27,31 @@ pub struct OidcSettings {
     pub roles: Vec<(String, Role)>,
 }
 
+impl OidcSettings {
+    /// The highest role the values of the role claim map to; `None` when none maps (or the claim is absent).
+    pub fn role_of(&self, claims: &Value) -> Option<Role> {
+        let values: Vec<&str> = match &claims[self.role_claim.as_str()] {
+            Value::String(value) => vec![value.as_str()],
+            Value::Array(values) => values.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        self.roles
+            .iter()
+            .filter(|(value, _)| values.contains(&value.as_str()))
+            .map(|(_, role)| *role)
+            .max()
+    }
+
+    /// How to name a person in logs and pages: their e-mail address, else their subject.
+    pub fn name_of(claims: &Value) -> String {
+        claims["email"]
+            .as_str()
+            .or_else(|| claims["sub"].as_str())
+            .unwrap_or("unknown")
+            .to_owned()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JwtSetupError {
     #[error("cannot read the OpenID configuration of {issuer}: {reason}")]
@@ -185,25 +210,8 @@ impl JwtVerifier {
         let claims = decode::<Value>(token, &key, &validation)
             .map_err(|err| JwtError::Invalid(err.kind_name()))?
             .claims;
-        let subject = claims["email"]
-            .as_str()
-            .or_else(|| claims["sub"].as_str())
-            .unwrap_or("unknown")
-            .to_owned();
-        let values: Vec<&str> = match &claims[self.settings.role_claim.as_str()] {
-            Value::String(value) => vec![value.as_str()],
-            Value::Array(values) => values.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        let role = self
-            .settings
-            .roles
-            .iter()
-            .filter(|(value, _)| values.contains(&value.as_str()))
-            .map(|(_, role)| *role)
-            .max()
-            .ok_or(JwtError::NoRole)?;
-        Ok((subject, role))
+        let role = self.settings.role_of(&claims).ok_or(JwtError::NoRole)?;
+        Ok((OidcSettings::name_of(&claims), role))
     }
 }
 

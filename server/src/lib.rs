@@ -17,6 +17,7 @@ pub mod staleness;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod web;
 pub mod webhooks;
 
 /// The schema migrations, embedded at build time.

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use crate::catalogs::Catalogs;
 use crate::http::{self, AppState};
 use crate::jwt::JwtVerifier;
+use crate::web::WebConfig;
 
 pub struct Application {
     address: SocketAddr,
@@ -26,41 +27,44 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// What the server runs with, besides its listener and database.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub catalogs: Arc<Catalogs>,
+    /// Tells `/readyz` whether the migrations have run; the server answers `/healthz` before.
+    pub migrated: Arc<AtomicBool>,
+    pub stale_after: Duration,
+    pub jwt: Option<Arc<JwtVerifier>>,
+    pub web: Arc<WebConfig>,
+}
+
 impl Application {
     /// Binds `address` and prepares the server over a migrated pool.
-    /// `migrated` tells `/readyz` whether the migrations have run; the server answers `/healthz` before.
-    pub fn build(
-        address: SocketAddr,
-        pool: PgPool,
-        catalogs: Arc<Catalogs>,
-        migrated: Arc<AtomicBool>,
-        stale_after: Duration,
-        jwt: Option<Arc<JwtVerifier>>,
-    ) -> std::io::Result<Self> {
+    pub fn build(address: SocketAddr, pool: PgPool, services: Services) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address)?;
-        Self::with_listener(listener, pool, catalogs, migrated, stale_after, jwt)
+        Self::with_listener(listener, pool, services)
     }
 
     pub fn with_listener(
         listener: TcpListener,
         pool: PgPool,
-        catalogs: Arc<Catalogs>,
-        migrated: Arc<AtomicBool>,
-        stale_after: Duration,
-        jwt: Option<Arc<JwtVerifier>>,
+        services: Services,
     ) -> std::io::Result<Self> {
         let address = listener.local_addr()?;
         let state = AppState {
             pool,
-            catalogs,
-            migrated,
-            stale_after,
-            jwt,
+            catalogs: services.catalogs,
+            migrated: services.migrated,
+            stale_after: services.stale_after,
+            jwt: services.jwt,
+            web: services.web,
         };
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(crate::web::security::headers())
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
                 .app_data(web::Data::new(state.clone()))
+                .configure(crate::web::routes)
                 .configure(http::routes)
         })
         .listen(listener)?

@@ -58,8 +58,13 @@ fn command(database_url: Option<&str>) -> Command {
     let mut command = Command::new(SERVER);
     command
         .env_remove("DATABASE_URL")
-        .env_remove("KUBEWARD_DATA_DIR")
-        .env_remove("KUBEWARD_BIND");
+        // The server keeps files (its session key) in its data directory: never the machine's.
+        .env(
+            "KUBEWARD_DATA_DIR",
+            std::env::temp_dir().join("kubeward-binary-tests"),
+        )
+        .env_remove("KUBEWARD_BIND")
+        .env_remove("KUBEWARD_OIDC_ISSUER");
     if let Some(url) = database_url {
         command.env("DATABASE_URL", url);
     }
@@ -168,6 +173,11 @@ mod http_probe {
     use std::net::TcpStream;
 
     pub fn status_of(url: &str) -> Option<u16> {
+        get(url)?.split(' ').nth(1)?.parse().ok()
+    }
+
+    /// The whole answer, head and body.
+    pub fn get(url: &str) -> Option<String> {
         let rest = url.strip_prefix("http://")?;
         let (host, path) = rest.split_once('/')?;
         let mut stream = TcpStream::connect(host).ok()?;
@@ -178,7 +188,7 @@ mod http_probe {
         .ok()?;
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
-        response.split(' ').nth(1)?.parse().ok()
+        Some(response)
     }
 }
 
@@ -573,5 +583,37 @@ fn api_tokens_are_created_listed_and_revoked_from_the_cli() {
         &["token", "revoke", &uuid::Uuid::now_v7().to_string()],
     );
     assert_eq!(unknown.status.code(), Some(1));
+    drop_database(&name);
+}
+
+#[test]
+fn without_oidc_the_server_refuses_to_listen_beyond_loopback() {
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    for address in ["0.0.0.0:0", "[::]:0"] {
+        let output = cli(Some(&url), &data, &["serve", "--bind", address]);
+        assert_eq!(output.status.code(), Some(1), "{address}");
+        let message = stderr(&output);
+        assert!(message.contains("local mode"), "{message}");
+        assert!(message.contains("--oidc-issuer"), "{message}");
+    }
+    // On loopback, local mode serves the pages with its banner.
+    let mut serve = command(Some(&url));
+    serve.env("KUBEWARD_DATA_DIR", &data);
+    let running = Running::start(serve, &[]);
+    let page = http_probe::get(&format!("{}/", running.base)).unwrap();
+    assert!(page.contains("Local mode: authentication is off"), "{page}");
+    running.stop();
+    let key = std::fs::read_to_string(data.join("session.key")).unwrap();
+    assert_eq!(
+        key.trim().len(),
+        128,
+        "a 64-byte key, in hex, kept for the next start"
+    );
+    let mode = std::fs::metadata(data.join("session.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
     drop_database(&name);
 }

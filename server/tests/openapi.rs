@@ -506,7 +506,6 @@ async fn unknown_paths_and_methods_are_problems_too(pool: PgPool) {
     for (method, path, status) in [
         ("GET", "/api/v1/nope", 404),
         ("GET", "/api/v1/clusters//agent-tokens", 404),
-        ("GET", "/%3Cscript%3E", 404),
         ("GET", "/api/v1/reports", 405),
         ("POST", "/healthz", 405),
         ("PUT", "/api/v1/openapi.json", 405),
@@ -533,4 +532,17 @@ async fn unknown_paths_and_methods_are_problems_too(pool: PgPool) {
         let problem: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(problem["status"], status, "{method} {path}");
     }
+    // Outside the API, browsers get a page.
+    let response = server
+        .client
+        .get(server.url("/%3Cscript%3E"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    assert!(!response.text().await.unwrap().contains("<script>"));
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub stale_after: std::time::Duration,
     /// Verifies OIDC JWT bearer tokens when an issuer is configured.
     pub jwt: Option<Arc<crate::jwt::JwtVerifier>>,
+    /// The pages' login and sessions.
+    pub web: Arc<crate::web::WebConfig>,
 }
 
 /// Who may call what: every guarded API path with the role each of its methods needs. The routes below and
@@ -138,8 +140,13 @@ async fn method_not_allowed() -> Result<actix_web::HttpResponse, problem::ApiErr
     Err(problem::ApiError::MethodNotAllowed)
 }
 
-/// Any path no route serves.
-async fn not_found() -> Result<actix_web::HttpResponse, problem::ApiError> {
+/// Any path no route serves: a problem for the API, an HTML page for browsers.
+async fn not_found(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    use actix_web::ResponseError;
     // The path is not echoed: the answer should not carry what a caller made up.
-    Err(problem::ApiError::NotFound("this path".to_owned()))
+    if request.path().starts_with("/api/") {
+        problem::ApiError::NotFound("this path".to_owned()).error_response()
+    } else {
+        crate::web::error::PageError::NotFound("this page".to_owned()).error_response()
+    }
 }

@@ -8,8 +8,10 @@ pub mod node_events;
 pub mod nodes;
 pub mod results;
 pub mod scans;
+pub mod standing;
 pub mod tokens;
 pub mod trends;
+pub mod web_sessions;
 pub mod webhooks;
 
 /// Whether a database error is the violation of a unique constraint.

@@ -43,17 +43,35 @@ impl TestServer {
         pool: PgPool,
         jwt: Option<Arc<kubeward_server::jwt::JwtVerifier>>,
     ) -> Self {
+        let web = kubeward_server::web::WebConfig::local(actix_web::cookie::Key::generate());
+        Self::start_with(pool, jwt, web).await
+    }
+
+    /// A server with the given page authentication (local mode, or an OIDC login).
+    pub async fn start_with(
+        pool: PgPool,
+        jwt: Option<Arc<kubeward_server::jwt::JwtVerifier>>,
+        web: kubeward_server::web::WebConfig,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(listener, pool, jwt, web).await
+    }
+
+    pub async fn start_on(
+        listener: TcpListener,
+        pool: PgPool,
+        jwt: Option<Arc<kubeward_server::jwt::JwtVerifier>>,
+        web: kubeward_server::web::WebConfig,
+    ) -> Self {
         let catalogs = Arc::new(Catalogs::builtin().unwrap());
-        let application = Application::with_listener(
-            listener,
-            pool.clone(),
+        let services = kubeward_server::startup::Services {
             catalogs,
-            Arc::new(AtomicBool::new(true)),
-            std::time::Duration::from_secs(24 * 3600),
+            migrated: Arc::new(AtomicBool::new(true)),
+            stale_after: std::time::Duration::from_secs(24 * 3600),
             jwt,
-        )
-        .unwrap();
+            web: Arc::new(web),
+        };
+        let application = Application::with_listener(listener, pool.clone(), services).unwrap();
         let base = format!("http://{}", application.address());
         tokio::spawn(application.run_until_stopped());
         TestServer {

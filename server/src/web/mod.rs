@@ -1,0 +1,81 @@
+//! The HTML reports for auditors: OIDC login and sessions, the pages, their charts, and the security headers
+//! every page carries. Pages are server-rendered (askama) and complete without JavaScript. Who may see which
+//! page is declared once, in [`PAGE_RULES`]; HTML error pages are made in [`error`] alone.
+
+pub mod access;
+pub mod charts;
+pub mod error;
+pub mod login;
+pub mod pages;
+pub mod security;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::cookie::Key;
+use actix_web::web;
+
+use crate::domain::role::Role;
+
+/// How the pages authenticate people.
+pub struct WebConfig {
+    /// The OIDC login; `None` in local mode (no issuer configured: loopback only, authentication off).
+    pub login: Option<Arc<login::OidcLogin>>,
+    /// Encrypts and authenticates the session and login cookies.
+    pub cookie_key: Key,
+    /// Mark cookies `Secure`: the server is reached over HTTPS.
+    pub secure_cookies: bool,
+    /// A session ends after this long without a request,
+    pub idle_timeout: Duration,
+    /// and after this long in any case.
+    pub absolute_timeout: Duration,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("local_mode", &self.login.is_none())
+            .field("secure_cookies", &self.secure_cookies)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebConfig {
+    /// Local mode: no login, every visitor is a local admin (the server then listens on loopback only).
+    pub fn local(cookie_key: Key) -> Self {
+        WebConfig {
+            login: None,
+            cookie_key,
+            secure_cookies: false,
+            idle_timeout: Duration::from_secs(3600),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// Who may see which page: the least role each needs. Paths are actix patterns; a page missing here is
+/// refused to everyone.
+pub const PAGE_RULES: &[(&str, Role)] = &[
+    ("/", Role::Viewer),
+    ("/clusters/{cluster}", Role::Viewer),
+    ("/clusters/{cluster}/nodes/{node}", Role::Viewer),
+];
+
+/// The page routes, the login flow and the stylesheet.
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/static/kubeward.css", web::get().to(security::stylesheet))
+        .route("/login", web::get().to(login::start))
+        .route("/auth/callback", web::get().to(login::callback))
+        .route("/logout", web::post().to(login::logout))
+        .route("/logged-out", web::get().to(login::logged_out))
+        .service(access::page("/").route(web::get().to(pages::fleet::show)))
+        .service(access::page("/clusters/{cluster}").route(web::get().to(pages::cluster::show)))
+        .service(
+            access::page("/clusters/{cluster}/nodes/{node}")
+                .route(web::get().to(pages::node::show)),
+        );
+}

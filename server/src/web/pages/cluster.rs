@@ -1,0 +1,312 @@
+//! `/clusters/{cluster}`: the score over 30, 90 or 365 days, per benchmark section, every node with its score
+//! and staleness, the open findings with their age, and what opened and resolved recently.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use kubeward_benchmark::catalog::compare_ids;
+use serde::Deserialize;
+
+use super::{AsOf, Layout, SCORE_DEFINITION, age, day_text, encode, percent, time_text};
+use crate::domain::cluster::ClusterName;
+use crate::http::AppState;
+use crate::storage::findings::{self, FindingFilter};
+use crate::storage::standing::{self, Counts};
+use crate::web::charts::{self, ScoreChart};
+use crate::web::error::PageError;
+use crate::web::security;
+use crate::web::session::Visitor;
+
+/// Open findings listed on the page; the findings list has the rest.
+const FINDINGS_SHOWN: i64 = 500;
+/// "Recently" is this many days.
+const RECENT_DAYS: i64 = 14;
+
+#[derive(Debug, Deserialize)]
+pub struct ClusterQuery {
+    at: Option<String>,
+    range: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct RangeLink {
+    pub days: i64,
+    pub link: String,
+    pub active: bool,
+}
+
+#[derive(Debug)]
+pub struct SectionRow {
+    pub id: String,
+    pub title: String,
+    pub score: String,
+    pub counts: Counts,
+}
+
+#[derive(Debug)]
+pub struct NodeRow {
+    pub name: String,
+    pub link: String,
+    pub roles: String,
+    pub score: String,
+    pub counts: Counts,
+    pub last_report: String,
+    pub stale: bool,
+}
+
+#[derive(Debug)]
+pub struct FindingRow {
+    pub node: String,
+    pub node_link: String,
+    pub check: String,
+    pub title: String,
+    pub opened: String,
+    pub age: String,
+    pub ticket: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct TransitionRow {
+    pub at: String,
+    pub kind: String,
+    pub node: String,
+    pub node_link: String,
+    pub check: String,
+    pub title: String,
+}
+
+#[derive(Template)]
+#[template(path = "cluster.html")]
+struct ClusterPage {
+    layout: Layout,
+    name: String,
+    labels: Vec<String>,
+    score: String,
+    definition: &'static str,
+    counts: Counts,
+    nodes_reporting: i64,
+    stale_nodes: i64,
+    last_report: String,
+    chart: ScoreChart,
+    ranges: Vec<RangeLink>,
+    range_days: i64,
+    sections: Vec<SectionRow>,
+    nodes: Vec<NodeRow>,
+    findings: Vec<FindingRow>,
+    more_findings: bool,
+    opened: Vec<TransitionRow>,
+    resolved: Vec<TransitionRow>,
+    recent_days: i64,
+}
+
+fn section_counts(value: &serde_json::Value) -> BTreeMap<String, Counts> {
+    let mut sections = BTreeMap::new();
+    if let Some(object) = value.as_object() {
+        for (section, counts) in object {
+            let get = |key: &str| counts[key].as_i64().unwrap_or(0);
+            sections.insert(
+                section.clone(),
+                Counts {
+                    pass: get("pass"),
+                    fail: get("fail"),
+                    warn: get("warn"),
+                    manual: get("manual"),
+                    not_applicable: get("not_applicable"),
+                    error: get("error"),
+                    automated_pass: get("automated_pass"),
+                },
+            );
+        }
+    }
+    sections
+}
+
+fn add(total: &mut Counts, more: &Counts) {
+    total.pass += more.pass;
+    total.fail += more.fail;
+    total.warn += more.warn;
+    total.manual += more.manual;
+    total.not_applicable += more.not_applicable;
+    total.error += more.error;
+    total.automated_pass += more.automated_pass;
+}
+
+pub async fn show(
+    path: web::Path<String>,
+    query: web::Query<ClusterQuery>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let name = ClusterName::parse(&path)
+        .map_err(|_| PageError::NotFound("this cluster".to_owned()))?
+        .to_string();
+    let as_of = AsOf::parse(query.at.as_deref())?;
+    let range_days = match query.range.as_deref() {
+        None | Some("90") => 90,
+        Some("30") => 30,
+        Some("365") => 365,
+        Some(_) => {
+            return Err(PageError::BadRequest(
+                "range= must be 30, 90 or 365".to_owned(),
+            ));
+        }
+    };
+    let layout = Layout::new(format!("Cluster {name}"), &visitor, &as_of);
+    let moment = layout.moment();
+    let day = moment.date();
+    let mut conn = state.pool.acquire().await?;
+    let cluster = standing::clusters(&mut conn, day, moment - state.stale_after, Some(&name))
+        .await?
+        .pop()
+        .ok_or_else(|| PageError::NotFound(format!("cluster {name}")))?;
+    let first_day = day - time::Duration::days(range_days - 1);
+    let daily = standing::daily_scores(&mut conn, first_day, day, Some(cluster.id)).await?;
+    let nodes = standing::nodes(&mut conn, cluster.id, day).await?;
+    let filter = FindingFilter {
+        cluster: Some(name.clone()),
+        state: Some("open"),
+        ..FindingFilter::default()
+    };
+    let open = match &as_of {
+        None => findings::page(&mut conn, &filter, 0, FINDINGS_SHOWN + 1).await?,
+        Some(as_of) => {
+            findings::page_as_of(&mut conn, &filter, as_of.end, 0, FINDINGS_SHOWN + 1).await?
+        }
+    };
+    let recent = standing::transitions(
+        &mut conn,
+        cluster.id,
+        None,
+        moment - time::Duration::days(RECENT_DAYS),
+        moment,
+        200,
+    )
+    .await?;
+    drop(conn);
+
+    let mut series = vec![None; usize::try_from(range_days).unwrap_or(0)];
+    for point in &daily {
+        let slot = usize::try_from((point.day - first_day).whole_days()).ok();
+        if let Some(value) = slot.and_then(|slot| series.get_mut(slot)) {
+            *value = point.counts.score();
+        }
+    }
+    let mut by_section: BTreeMap<String, Counts> = BTreeMap::new();
+    for node in &nodes {
+        for (section, counts) in section_counts(&node.section_counts) {
+            add(by_section.entry(section).or_default(), &counts);
+        }
+    }
+    let mut sections: Vec<SectionRow> = by_section
+        .into_iter()
+        .map(|(id, counts)| SectionRow {
+            title: state
+                .catalogs
+                .section_title(&id)
+                .unwrap_or("(unknown section)")
+                .to_owned(),
+            score: percent(counts.score()),
+            counts,
+            id,
+        })
+        .collect();
+    sections.sort_by(|a, b| compare_ids(&a.id, &b.id));
+    let stale_before = moment - state.stale_after;
+    let node_link = |node: &str| {
+        layout.link(&format!(
+            "/clusters/{}/nodes/{}",
+            encode(&name),
+            encode(node)
+        ))
+    };
+    let node_rows = nodes
+        .iter()
+        .map(|node| NodeRow {
+            link: node_link(&node.name),
+            name: node.name.clone(),
+            roles: node.roles.join(", "),
+            score: percent(node.counts.score()),
+            counts: node.counts,
+            last_report: time_text(node.last_report),
+            stale: node.last_report < stale_before,
+        })
+        .collect();
+    let title_of = |check: &str| {
+        state
+            .catalogs
+            .check_title(check)
+            .unwrap_or("(unknown check)")
+            .to_owned()
+    };
+    let more_findings = open.len() as i64 > FINDINGS_SHOWN;
+    let findings = open
+        .iter()
+        .take(usize::try_from(FINDINGS_SHOWN).unwrap_or(0))
+        .map(|finding| FindingRow {
+            node_link: node_link(&finding.node),
+            node: finding.node.clone(),
+            title: title_of(&finding.check_id),
+            check: finding.check_id.clone(),
+            opened: time_text(finding.state_since),
+            age: age(finding.state_since, moment),
+            ticket: finding.ticket_key.clone(),
+        })
+        .collect();
+    let transition = |event: &standing::Transition| TransitionRow {
+        at: time_text(event.at),
+        kind: event.kind.clone(),
+        node_link: node_link(&event.node),
+        node: event.node.clone(),
+        title: title_of(&event.check_id),
+        check: event.check_id.clone(),
+    };
+    let opened = recent
+        .iter()
+        .filter(|event| event.kind != "resolved")
+        .map(transition)
+        .collect();
+    let resolved = recent
+        .iter()
+        .filter(|event| event.kind == "resolved")
+        .map(transition)
+        .collect();
+    let ranges = [30, 90, 365]
+        .into_iter()
+        .map(|days| RangeLink {
+            days,
+            link: layout.link(&format!("/clusters/{}?range={days}", encode(&name))),
+            active: days == range_days,
+        })
+        .collect();
+    let page = ClusterPage {
+        labels: cluster
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        score: percent(cluster.counts.score()),
+        definition: SCORE_DEFINITION,
+        counts: cluster.counts,
+        nodes_reporting: cluster.nodes,
+        stale_nodes: cluster.stale_nodes,
+        last_report: cluster
+            .last_report
+            .map(time_text)
+            .unwrap_or_else(|| "never".to_owned()),
+        chart: charts::score_chart(&series, day_text(first_day), day_text(day)),
+        ranges,
+        range_days,
+        sections,
+        nodes: node_rows,
+        findings,
+        more_findings,
+        opened,
+        resolved,
+        recent_days: RECENT_DAYS,
+        name,
+        layout,
+    };
+    Ok(security::page(StatusCode::OK, page.render()?))
+}

@@ -1,0 +1,196 @@
+//! `/`: every cluster with its score, trend, counts by status, nodes reporting and stale, and last report;
+//! sortable, filterable by label, today or as of a past day.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{AsOf, Layout, SCORE_DEFINITION, percent, time_text};
+use crate::http::AppState;
+use crate::storage::standing::{self, Counts};
+use crate::web::charts::{self, Sparkline};
+use crate::web::error::PageError;
+use crate::web::security;
+use crate::web::session::Visitor;
+
+/// Days in a row's sparkline.
+const TREND_DAYS: i64 = 30;
+
+#[derive(Debug, Deserialize)]
+pub struct FleetQuery {
+    at: Option<String>,
+    label: Option<String>,
+    sort: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ClusterRow {
+    pub name: String,
+    pub link: String,
+    pub labels: Vec<String>,
+    pub score: Option<f64>,
+    pub score_text: String,
+    pub trend: Sparkline,
+    pub counts: Counts,
+    pub nodes: i64,
+    pub stale_nodes: i64,
+    pub last_report: String,
+}
+
+/// A sort the table offers, with its link.
+#[derive(Debug)]
+pub struct SortLink {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub link: String,
+    pub active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "fleet.html")]
+struct FleetPage {
+    layout: Layout,
+    rows: Vec<ClusterRow>,
+    sorts: Vec<SortLink>,
+    label: String,
+    definition: &'static str,
+    fleet_score: String,
+    totals: Counts,
+    total_nodes: i64,
+    total_stale: i64,
+}
+
+const SORTS: &[(&str, &str)] = &[
+    ("name", "Name"),
+    ("score", "Score (worst first)"),
+    ("fail", "Failures (most first)"),
+    ("stale", "Stale nodes (most first)"),
+];
+
+pub async fn show(
+    query: web::Query<FleetQuery>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let as_of = AsOf::parse(query.at.as_deref())?;
+    let layout = Layout::new("Fleet", &visitor, &as_of);
+    let label = query.label.clone().unwrap_or_default();
+    if label.chars().count() > 300 || label.chars().any(char::is_control) {
+        return Err(PageError::BadRequest(
+            "label= must be key=value or key, without control characters".to_owned(),
+        ));
+    }
+    let sort = query.sort.as_deref().unwrap_or("name");
+    if !SORTS.iter().any(|(key, _)| *key == sort) {
+        return Err(PageError::BadRequest(
+            "sort= must be name, score, fail or stale".to_owned(),
+        ));
+    }
+    let moment = layout.moment();
+    let day = moment.date();
+    let first_day = day - time::Duration::days(TREND_DAYS - 1);
+    let mut conn = state.pool.acquire().await?;
+    let clusters = standing::clusters(&mut conn, day, moment - state.stale_after, None).await?;
+    let daily = standing::daily_scores(&mut conn, first_day, day, None).await?;
+    drop(conn);
+
+    let mut series: HashMap<i64, Vec<Option<f64>>> = HashMap::new();
+    for point in &daily {
+        let slot = (point.day - first_day).whole_days();
+        let values = series
+            .entry(point.cluster_id)
+            .or_insert_with(|| vec![None; TREND_DAYS as usize]);
+        if let Some(value) = usize::try_from(slot)
+            .ok()
+            .and_then(|slot| values.get_mut(slot))
+        {
+            *value = point.counts.score();
+        }
+    }
+    let (key, value) = match label.split_once('=') {
+        Some((key, value)) => (key.trim(), Some(value.trim())),
+        None => (label.trim(), None),
+    };
+    let mut rows: Vec<ClusterRow> = clusters
+        .into_iter()
+        .filter(|cluster| {
+            key.is_empty()
+                || cluster
+                    .labels
+                    .iter()
+                    .any(|(k, v)| k == key && value.is_none_or(|wanted| v == wanted))
+        })
+        .map(|cluster| {
+            let score = cluster.counts.score();
+            let trend = series.remove(&cluster.id).unwrap_or_default();
+            ClusterRow {
+                link: layout.link(&format!("/clusters/{}", super::encode(&cluster.name))),
+                labels: cluster
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+                score,
+                score_text: percent(score),
+                trend: charts::sparkline(&trend),
+                counts: cluster.counts,
+                nodes: cluster.nodes,
+                stale_nodes: cluster.stale_nodes,
+                last_report: cluster
+                    .last_report
+                    .map(time_text)
+                    .unwrap_or_else(|| "never".to_owned()),
+                name: cluster.name,
+            }
+        })
+        .collect();
+    match sort {
+        "score" => rows.sort_by(|a, b| {
+            a.score
+                .unwrap_or(f64::INFINITY)
+                .total_cmp(&b.score.unwrap_or(f64::INFINITY))
+        }),
+        "fail" => rows.sort_by_key(|row| std::cmp::Reverse(row.counts.fail)),
+        "stale" => rows.sort_by_key(|row| std::cmp::Reverse(row.stale_nodes)),
+        _ => {}
+    }
+    let mut totals = Counts::default();
+    for row in &rows {
+        totals.pass += row.counts.pass;
+        totals.fail += row.counts.fail;
+        totals.warn += row.counts.warn;
+        totals.manual += row.counts.manual;
+        totals.not_applicable += row.counts.not_applicable;
+        totals.error += row.counts.error;
+        totals.automated_pass += row.counts.automated_pass;
+    }
+    let label_query = if label.is_empty() {
+        String::new()
+    } else {
+        format!("&label={}", super::encode(&label))
+    };
+    let sorts = SORTS
+        .iter()
+        .map(|(key, name)| SortLink {
+            key,
+            label: name,
+            link: layout.link(&format!("/?sort={key}{label_query}")),
+            active: *key == sort,
+        })
+        .collect();
+    let page = FleetPage {
+        fleet_score: percent(totals.score()),
+        total_nodes: rows.iter().map(|row| row.nodes).sum(),
+        total_stale: rows.iter().map(|row| row.stale_nodes).sum(),
+        totals,
+        rows,
+        sorts,
+        label,
+        definition: SCORE_DEFINITION,
+        layout,
+    };
+    Ok(security::page(StatusCode::OK, page.render()?))
+}

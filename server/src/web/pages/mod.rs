@@ -1,0 +1,155 @@
+//! The pages, and what they share: the layout (who is looking, the as-of banner), the `?at=` date that links
+//! keep, and small formatting helpers. Templates live in `templates/`; askama escapes every value, so a string
+//! from a node is always shown as text.
+
+pub mod cluster;
+pub mod fleet;
+pub mod node;
+
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
+
+use super::error::PageError;
+use super::session::Visitor;
+
+/// The end of a past day the pages show the fleet at (`?at=YYYY-MM-DD`).
+#[derive(Debug, Clone)]
+pub struct AsOf {
+    pub day: Date,
+    /// The last instant of that day, UTC.
+    pub end: OffsetDateTime,
+    pub text: String,
+}
+
+impl AsOf {
+    /// `None` for "now"; a day in the future or malformed is refused.
+    pub fn parse(text: Option<&str>) -> Result<Option<AsOf>, PageError> {
+        let Some(text) = text.filter(|text| !text.is_empty()) else {
+            return Ok(None);
+        };
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let invalid = || PageError::BadRequest("at= must be a day such as 2026-11-01".to_owned());
+        let day = Date::parse(text, &format).map_err(|_| invalid())?;
+        if day > OffsetDateTime::now_utc().date() {
+            return Err(PageError::BadRequest(
+                "at= is in the future; the pages show what was, not what will be".to_owned(),
+            ));
+        }
+        let end = day.next_day().ok_or_else(invalid)?.midnight().assume_utc()
+            - time::Duration::nanoseconds(1);
+        Ok(Some(AsOf {
+            day,
+            end,
+            text: day_text(day),
+        }))
+    }
+}
+
+/// What every page's frame needs.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub title: String,
+    pub visitor: Option<Visitor>,
+    pub as_of: Option<AsOf>,
+}
+
+impl Layout {
+    pub fn new(title: impl Into<String>, visitor: &Visitor, as_of: &Option<AsOf>) -> Self {
+        Layout {
+            title: title.into(),
+            visitor: Some(visitor.clone()),
+            as_of: as_of.clone(),
+        }
+    }
+
+    /// A page without a visitor: errors, the signed-out page.
+    pub fn bare(title: impl Into<String>) -> Self {
+        Layout {
+            title: title.into(),
+            visitor: None,
+            as_of: None,
+        }
+    }
+
+    /// A link to `path` that keeps the as-of date.
+    pub fn link(&self, path: &str) -> String {
+        match &self.as_of {
+            None => path.to_owned(),
+            Some(as_of) if path.contains('?') => format!("{path}&at={}", as_of.text),
+            Some(as_of) => format!("{path}?at={}", as_of.text),
+        }
+    }
+
+    /// The moment the page shows.
+    pub fn moment(&self) -> OffsetDateTime {
+        self.as_of
+            .as_ref()
+            .map_or_else(OffsetDateTime::now_utc, |as_of| as_of.end)
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                (byte as char).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Where to go after a login: a path on this server, never another site (`//host`, `https://...`).
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
+        {
+            path.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+pub fn day_text(day: Date) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    day.format(&format).unwrap_or_default()
+}
+
+/// A time for people: `2026-11-30 14:05 UTC`.
+pub fn time_text(time: OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// A time for machines (in `datetime` attributes).
+pub fn machine_time(time: OffsetDateTime) -> String {
+    time.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A score as a percentage, or a dash when nothing applied.
+pub fn percent(score: Option<f64>) -> String {
+    score.map_or_else(|| "–".to_owned(), |score| format!("{:.1}%", score * 100.0))
+}
+
+/// How long ago, in whole days, as people say it.
+pub fn age(since: OffsetDateTime, now: OffsetDateTime) -> String {
+    let days = (now - since).whole_days();
+    match days {
+        ..=0 => "today".to_owned(),
+        1 => "1 day".to_owned(),
+        days => format!("{days} days"),
+    }
+}
+
+/// The definition shown beside every score.
+pub const SCORE_DEFINITION: &str = "Score: the passing share of the applicable automated checks \
+     (automated passes ÷ (automated passes + fails)) over each node's last scan. Manual and \
+     not-applicable checks are counted apart and do not move the score.";

@@ -1,0 +1,213 @@
+//! `/clusters/{cluster}/nodes/{node}`: the latest result of every check, grouped by section, with title,
+//! level, status, evidence and remediation; and the node's history of changes.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use kubeward_benchmark::catalog::compare_ids;
+use kubeward_benchmark::report::BenchmarkRef;
+use serde::Deserialize;
+
+use super::{AsOf, Layout, encode, percent, time_text};
+use crate::domain::cluster::ClusterName;
+use crate::http::AppState;
+use crate::storage::{scans, standing};
+use crate::web::error::PageError;
+use crate::web::security;
+use crate::web::session::Visitor;
+
+#[derive(Debug, Deserialize)]
+pub struct NodeQuery {
+    at: Option<String>,
+}
+
+/// One piece of evidence as the page shows it: every field is text from the node, escaped by the template.
+#[derive(Debug)]
+pub struct EvidenceLine {
+    pub subject: String,
+    pub observed: String,
+    pub expected: String,
+    pub source: String,
+}
+
+#[derive(Debug)]
+pub struct ResultRow {
+    pub check: String,
+    pub title: String,
+    pub level: String,
+    pub status: String,
+    pub evidence: Vec<EvidenceLine>,
+    pub detail: Option<String>,
+    pub remediation: String,
+}
+
+#[derive(Debug)]
+pub struct SectionGroup {
+    pub id: String,
+    pub title: String,
+    pub results: Vec<ResultRow>,
+}
+
+#[derive(Debug)]
+pub struct HistoryRow {
+    pub at: String,
+    pub kind: String,
+    pub check: String,
+    pub title: String,
+}
+
+#[derive(Template)]
+#[template(path = "node.html")]
+struct NodePage {
+    layout: Layout,
+    cluster: String,
+    cluster_link: String,
+    name: String,
+    roles: String,
+    score: String,
+    last_report: String,
+    stale: bool,
+    scan_id: String,
+    benchmark: String,
+    sections: Vec<SectionGroup>,
+    history: Vec<HistoryRow>,
+}
+
+fn text_of(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn evidence_lines(value: &serde_json::Value) -> Vec<EvidenceLine> {
+    value
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| EvidenceLine {
+                    subject: text_of(&item["subject"]),
+                    observed: text_of(&item["observed"]),
+                    expected: text_of(&item["expected"]),
+                    source: text_of(&item["source"]),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn show(
+    path: web::Path<(String, String)>,
+    query: web::Query<NodeQuery>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let (cluster, node) = path.into_inner();
+    let cluster = ClusterName::parse(&cluster)
+        .map_err(|_| PageError::NotFound("this cluster".to_owned()))?
+        .to_string();
+    let as_of = AsOf::parse(query.at.as_deref())?;
+    let layout = Layout::new(format!("Node {node}"), &visitor, &as_of);
+    let moment = layout.moment();
+    let mut conn = state.pool.acquire().await?;
+    let standing = standing::clusters(
+        &mut conn,
+        moment.date(),
+        moment - state.stale_after,
+        Some(&cluster),
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| PageError::NotFound(format!("cluster {cluster}")))?;
+    let found = standing::nodes(&mut conn, standing.id, moment.date())
+        .await?
+        .into_iter()
+        .find(|candidate| candidate.name == node)
+        .ok_or_else(|| PageError::NotFound(format!("node {node} of {cluster} at that time")))?;
+    let (scan, mut results) = scans::results(&mut conn, found.scan_id)
+        .await?
+        .ok_or_else(|| PageError::NotFound(format!("the last scan of {node}")))?;
+    let changes = standing::transitions(
+        &mut conn,
+        standing.id,
+        Some(found.id),
+        time::OffsetDateTime::UNIX_EPOCH,
+        moment,
+        500,
+    )
+    .await?;
+    drop(conn);
+
+    results.sort_by(|a, b| compare_ids(&a.check_id, &b.check_id));
+    let catalog = state.catalogs.get(&BenchmarkRef {
+        id: scan.benchmark_id.clone(),
+        version: scan.benchmark_version.clone(),
+    });
+    let mut sections: Vec<SectionGroup> = Vec::new();
+    for result in results {
+        let check = catalog.and_then(|catalog| catalog.check(&result.check_id));
+        let section = check.map_or_else(
+            || {
+                result
+                    .check_id
+                    .rsplit_once('.')
+                    .map_or("?", |(head, _)| head)
+                    .to_owned()
+            },
+            |check| check.section.clone(),
+        );
+        if sections.last().is_none_or(|group| group.id != section) {
+            sections.push(SectionGroup {
+                title: state
+                    .catalogs
+                    .section_title(&section)
+                    .unwrap_or("(unknown section)")
+                    .to_owned(),
+                id: section,
+                results: Vec::new(),
+            });
+        }
+        if let Some(group) = sections.last_mut() {
+            group.results.push(ResultRow {
+                title: check
+                    .map_or_else(|| "(unknown check)".to_owned(), |check| check.title.clone()),
+                level: check.map_or_else(String::new, |check| format!("L{}", check.level)),
+                remediation: check.map_or_else(String::new, |check| check.remediation.clone()),
+                status: result.status,
+                evidence: evidence_lines(&result.evidence),
+                detail: result.detail,
+                check: result.check_id,
+            });
+        }
+    }
+    let history = changes
+        .iter()
+        .map(|event| HistoryRow {
+            at: time_text(event.at),
+            kind: event.kind.clone(),
+            title: state
+                .catalogs
+                .check_title(&event.check_id)
+                .unwrap_or("(unknown check)")
+                .to_owned(),
+            check: event.check_id.clone(),
+        })
+        .collect();
+    let page = NodePage {
+        cluster_link: layout.link(&format!("/clusters/{}", encode(&cluster))),
+        cluster,
+        roles: found.roles.join(", "),
+        score: percent(found.counts.score()),
+        last_report: time_text(found.last_report),
+        stale: found.last_report < moment - state.stale_after,
+        scan_id: found.scan_id.to_string(),
+        benchmark: format!("{} {}", scan.benchmark_id, scan.benchmark_version),
+        sections,
+        history,
+        name: node,
+        layout,
+    };
+    Ok(security::page(StatusCode::OK, page.render()?))
+}
