@@ -185,6 +185,45 @@ fn the_server_takes_its_database_from_a_secret_and_runs_unprivileged() {
         "kubeward-database"
     );
     assert!(database["value"].is_null(), "no database URL in plain text");
+    // It listens beyond loopback, so it must be configured for OpenID Connect, with its secrets in files.
+    assert!(
+        server["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|arg| arg == "--bind=0.0.0.0:8080")
+    );
+    for (name, key) in [
+        ("KUBEWARD_OIDC_ISSUER", "issuer"),
+        ("KUBEWARD_OIDC_CLIENT_ID", "client-id"),
+        ("KUBEWARD_PUBLIC_URL", "public-url"),
+        ("KUBEWARD_OIDC_ROLES", "roles"),
+    ] {
+        let reference = &env(server, name)["valueFrom"]["configMapKeyRef"];
+        assert_eq!(reference["name"], "kubeward-oidc", "{name}");
+        assert_eq!(reference["key"], key, "{name}");
+    }
+    let mount = server["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mount| mount["name"] == "secrets")
+        .unwrap();
+    assert_eq!(mount["readOnly"], true);
+    let directory = mount["mountPath"].as_str().unwrap();
+    for (name, file) in [
+        ("KUBEWARD_OIDC_CLIENT_SECRET_FILE", "oidc-client-secret"),
+        ("KUBEWARD_SESSION_KEY_FILE", "session-key"),
+    ] {
+        assert_eq!(
+            env(server, name)["value"],
+            format!("{directory}/{file}"),
+            "{name}"
+        );
+    }
+    let volume = &deployment["spec"]["template"]["spec"]["volumes"][0];
+    assert_eq!(volume["name"], "secrets");
+    assert_eq!(volume["secret"]["secretName"], "kubeward-server");
     assert_eq!(server["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(server["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(
@@ -213,5 +252,42 @@ fn the_server_takes_its_database_from_a_secret_and_runs_unprivileged() {
             service["metadata"]["name"].as_str().unwrap()
         )),
         "{server_url}"
+    );
+}
+
+#[test]
+fn docker_compose_signs_the_server_in_at_its_own_provider_under_one_issuer_name() {
+    let text = std::fs::read_to_string(base().join("../../docker-compose.yml")).unwrap();
+    let compose: Value = serde_yaml_ng::from_str(&text).unwrap();
+    let server = &compose["services"]["server"]["environment"];
+    let oidc = &compose["services"]["oidc"];
+    let issuer = server["KUBEWARD_OIDC_ISSUER"].as_str().unwrap();
+    assert_eq!(oidc["environment"]["ISSUER"], issuer);
+    let public_url = server["KUBEWARD_PUBLIC_URL"].as_str().unwrap();
+    assert_eq!(
+        oidc["environment"]["REDIRECT_URI"],
+        format!("{public_url}/auth/callback")
+    );
+    assert_eq!(
+        oidc["environment"]["POST_LOGOUT_REDIRECT_URI"],
+        format!("{public_url}/logged-out")
+    );
+    // The issuer's host name reaches the provider from the server's container too.
+    let host = issuer
+        .trim_start_matches("http://")
+        .split(':')
+        .next()
+        .unwrap();
+    let aliases = oidc["networks"]["default"]["aliases"].as_array().unwrap();
+    assert!(aliases.iter().any(|alias| alias == host), "{aliases:?}");
+    assert_eq!(
+        compose["services"]["server"]["depends_on"]["oidc"]["condition"],
+        "service_healthy"
+    );
+    assert!(
+        server["KUBEWARD_OIDC_ROLES"]
+            .as_str()
+            .unwrap()
+            .contains("kubeward-auditors=auditor")
     );
 }

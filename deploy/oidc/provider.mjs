@@ -17,7 +17,7 @@ const provider = new Provider(issuer, {
       client_id: process.env.CLIENT_ID ?? 'kubeward',
       client_secret: process.env.CLIENT_SECRET ?? 'kubeward-local-secret',
       redirect_uris: [process.env.REDIRECT_URI ?? 'http://localhost:8080/auth/callback'],
-      post_logout_redirect_uris: [process.env.POST_LOGOUT_REDIRECT_URI ?? 'http://localhost:8080/'],
+      post_logout_redirect_uris: [process.env.POST_LOGOUT_REDIRECT_URI ?? 'http://localhost:8080/logged-out'],
       grant_types: ['authorization_code'],
       response_types: ['code'],
     },

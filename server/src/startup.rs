@@ -59,9 +59,16 @@ impl Application {
             jwt: services.jwt,
             web: services.web,
         };
+        let form_targets: Vec<String> = state
+            .web
+            .login
+            .as_ref()
+            .and_then(|login| login.end_session_origin())
+            .into_iter()
+            .collect();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(crate::web::security::headers())
+                .wrap(crate::web::security::headers(&form_targets))
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
                 .app_data(web::Data::new(state.clone()))
                 .configure(crate::web::routes)

@@ -111,6 +111,12 @@ impl OidcLogin {
         })
     }
 
+    /// The origin of the provider's logout page, which the sign-out form leads to.
+    pub fn end_session_origin(&self) -> Option<String> {
+        let url = self.end_session.as_ref()?.url();
+        Some(url.origin().ascii_serialization()).filter(|origin| origin != "null")
+    }
+
     /// The role and name of a person from their verified claims, asking the userinfo endpoint when the ID
     /// token does not carry the role claim.
     async fn identify(

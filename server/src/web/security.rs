@@ -5,13 +5,27 @@ use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::DefaultHeaders;
 
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The policy; `form_targets` are origins a form may end up at besides this server (the identity provider's
+/// logout page, which the sign-out form is redirected to: browsers apply `form-action` to redirects too).
+pub fn content_security_policy(form_targets: &[String]) -> String {
+    let mut form_action = "'self'".to_owned();
+    for origin in form_targets {
+        form_action.push(' ');
+        form_action.push_str(origin);
+    }
+    format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action {form_action}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+}
 
 /// The security headers, for every response of the server.
-pub fn headers() -> DefaultHeaders {
+pub fn headers(form_targets: &[String]) -> DefaultHeaders {
     DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY))
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            content_security_policy(form_targets),
+        ))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "no-referrer"))

@@ -10,6 +10,8 @@
     reason = "a test should stop loudly at the first unexpected error"
 )]
 
+pub mod provider;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -1,0 +1,478 @@
+//! The report pages at the route level: who may see what (sessions by role, expired, ended, forged), the
+//! login flow's first and last steps against a real OpenID provider, logout, the security headers, the as-of
+//! view, and node-supplied text rendered inert.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop loudly at the first unexpected error"
+)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, CookieJar, Key};
+use common::provider::{CLIENT_ID, CLIENT_SECRET, Provider};
+use common::{TestServer, at, report};
+use kubeward_benchmark::Status;
+use kubeward_server::domain::role::Role;
+use kubeward_server::jwt::OidcSettings;
+use kubeward_server::storage::web_sessions::{self, NewSession};
+use kubeward_server::web::login::OidcLogin;
+use kubeward_server::web::session::{self, LOGIN_COOKIE, SESSION_COOKIE};
+use kubeward_server::web::{PAGE_RULES, WebConfig};
+use sqlx::PgPool;
+use time::OffsetDateTime;
+
+/// A server with an OIDC login against a real provider, and the key its cookies are sealed with.
+struct OidcServer {
+    server: TestServer,
+    key: Key,
+    provider: Provider,
+    client: reqwest::Client,
+}
+
+async fn oidc_server(pool: PgPool) -> OidcServer {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let public_url = format!("http://{}", listener.local_addr().unwrap());
+    let provider = Provider::start(&public_url);
+    let settings = OidcSettings {
+        issuer: provider.issuer.clone(),
+        audience: CLIENT_ID.to_owned(),
+        role_claim: "groups".to_owned(),
+        roles: vec![("kubeward-auditors".to_owned(), Role::Auditor)],
+    };
+    let login = OidcLogin::discover(
+        settings,
+        Some(CLIENT_SECRET.to_owned()),
+        &public_url,
+        vec!["email".to_owned(), "groups".to_owned()],
+    )
+    .await
+    .unwrap();
+    let key = Key::generate();
+    let web = WebConfig {
+        login: Some(Arc::new(login)),
+        cookie_key: key.clone(),
+        secure_cookies: false,
+        idle_timeout: Duration::from_secs(3600),
+        absolute_timeout: Duration::from_secs(12 * 3600),
+    };
+    let server = TestServer::start_on(listener, pool, None, web).await;
+    OidcServer {
+        server,
+        key,
+        provider,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+/// A session made directly in the database, and the cookie that carries it.
+async fn session_cookie(
+    pool: &PgPool,
+    key: &Key,
+    role: Role,
+    expires_in: time::Duration,
+) -> (String, Vec<u8>) {
+    let id = session::random_token();
+    let hash = session::id_hash(&id);
+    let mut conn = pool.acquire().await.unwrap();
+    web_sessions::insert(
+        &mut conn,
+        &NewSession {
+            id_hash: &hash,
+            subject: &format!("{role}-subject"),
+            display_name: &format!("{role}@example.com"),
+            role: role.as_str(),
+            csrf_token: &format!("form-token-of-{role}"),
+            id_token: None,
+            expires_at: OffsetDateTime::now_utc() + expires_in,
+        },
+    )
+    .await
+    .unwrap();
+    let sealed = session::sealed(&WebConfig::local(key.clone()), SESSION_COOKIE, id, None);
+    (format!("{SESSION_COOKIE}={}", sealed.value()), hash)
+}
+
+async fn seed(server: &TestServer) {
+    let (_, agent) = server.enroll("prod").await;
+    let status = server
+        .post(&agent, &report("cp-1", at(0), &[("1.2.15", Status::Fail)]))
+        .await
+        .status();
+    assert_eq!(status, 201);
+}
+
+const PAGES: &[&str] = &["/", "/clusters/prod", "/clusters/prod/nodes/cp-1"];
+
+#[test]
+fn every_page_rule_is_exercised_here() {
+    let ruled: Vec<&str> = PAGE_RULES.iter().map(|(path, _)| *path).collect();
+    assert_eq!(
+        ruled,
+        [
+            "/",
+            "/clusters/{cluster}",
+            "/clusters/{cluster}/nodes/{node}"
+        ]
+    );
+    assert!(PAGE_RULES.iter().all(|(_, role)| *role == Role::Viewer));
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn pages_need_a_live_session_and_carry_the_security_headers(pool: PgPool) {
+    let oidc = oidc_server(pool.clone()).await;
+    seed(&oidc.server).await;
+    let live = |role| session_cookie(&pool, &oidc.key, role, time::Duration::hours(1));
+    let (viewer, _) = live(Role::Viewer).await;
+    let (auditor, _) = live(Role::Auditor).await;
+    let (admin, _) = live(Role::Admin).await;
+    let (expired, _) =
+        session_cookie(&pool, &oidc.key, Role::Admin, time::Duration::seconds(-1)).await;
+    let (ended, ended_hash) = live(Role::Admin).await;
+    let mut conn = pool.acquire().await.unwrap();
+    web_sessions::end(&mut conn, &ended_hash).await.unwrap();
+    let (idle, idle_hash) = live(Role::Admin).await;
+    sqlx::query(
+        "UPDATE web_sessions SET last_seen_at = now() - interval '2 hours' WHERE id_hash = $1",
+    )
+    .bind(&idle_hash)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Sealed with another key: a cookie this server did not make.
+    let (forged, _) = session_cookie(
+        &pool,
+        &Key::generate(),
+        Role::Admin,
+        time::Duration::hours(1),
+    )
+    .await;
+    let get = |path: &str, cookie: Option<&str>| {
+        let mut request = oidc.client.get(oidc.server.url(path));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    for path in PAGES {
+        for cookie in [
+            None,
+            Some(&expired),
+            Some(&ended),
+            Some(&idle),
+            Some(&forged),
+        ] {
+            let response = get(path, cookie.map(String::as_str)).await.unwrap();
+            assert_eq!(response.status(), 303, "{path} {cookie:?}");
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            let next = path.replace('/', "%2F");
+            assert_eq!(location, format!("/login?next={next}"), "{path}");
+        }
+        for (cookie, name) in [
+            (&viewer, "viewer@example.com"),
+            (&auditor, "auditor@example.com"),
+            (&admin, "admin@example.com"),
+        ] {
+            let response = get(path, Some(cookie)).await.unwrap();
+            assert_eq!(response.status(), 200, "{path} as {name}");
+            let headers = response.headers().clone();
+            assert_eq!(headers["cache-control"], "no-store");
+            assert_eq!(headers["x-frame-options"], "DENY");
+            assert_eq!(headers["x-content-type-options"], "nosniff");
+            let policy = headers["content-security-policy"].to_str().unwrap();
+            assert!(policy.contains("default-src 'none'"), "{policy}");
+            assert!(
+                !policy.contains("script-src"),
+                "no script is ever allowed: {policy}"
+            );
+            let html = response.text().await.unwrap();
+            assert!(html.contains(name), "{path}");
+            assert!(!html.contains("Local mode"), "{path}");
+            assert!(!html.contains("<script"), "{path}");
+            // The sign-out form carries this session's token.
+            let role = name.split('@').next().unwrap();
+            assert!(
+                html.contains(&format!("value=\"form-token-of-{role}\"")),
+                "{path}"
+            );
+        }
+    }
+    let missing = get("/clusters/nope", Some(&viewer)).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains("Cluster nope was not found.")
+    );
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn the_login_starts_a_code_flow_with_pkce_state_and_nonce(pool: PgPool) {
+    let oidc = oidc_server(pool).await;
+    let response = oidc
+        .client
+        .get(
+            oidc.server
+                .url("/login?next=%2Fclusters%2Fprod%3Fat%3D2026-11-01"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let location = reqwest::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(&oidc.provider.issuer));
+    let query: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    assert_eq!(query["response_type"], "code");
+    assert_eq!(query["client_id"], CLIENT_ID);
+    assert_eq!(query["redirect_uri"], oidc.server.url("/auth/callback"));
+    assert_eq!(query["code_challenge_method"], "S256");
+    assert!(query["code_challenge"].len() >= 43);
+    assert!(query["state"].len() >= 16 && query["nonce"].len() >= 16);
+    let scopes: Vec<&str> = query["scope"].split(' ').collect();
+    assert!(
+        scopes.contains(&"openid") && scopes.contains(&"groups"),
+        "{scopes:?}"
+    );
+
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(set_cookie.starts_with(&format!("{LOGIN_COOKIE}=")));
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let pending = open_cookie(&oidc.key, &set_cookie);
+    assert_eq!(pending["next"], "/clusters/prod?at=2026-11-01");
+    assert_eq!(pending["state"], query["state"].as_str());
+    assert!(
+        !set_cookie.contains(&query["state"]),
+        "the login cookie is encrypted"
+    );
+
+    // After the login, only a path on this server: never another site.
+    for next in [
+        "%2F%2Fevil.example%2F",
+        "https%3A%2F%2Fevil.example%2F",
+        "%2F%5Cevil.example",
+    ] {
+        let response = oidc
+            .client
+            .get(oidc.server.url(&format!("/login?next={next}")))
+            .send()
+            .await
+            .unwrap();
+        let set_cookie = response.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(open_cookie(&oidc.key, &set_cookie)["next"], "/", "{next}");
+    }
+}
+
+/// The JSON inside a sealed cookie from a `Set-Cookie` header.
+fn open_cookie(key: &Key, set_cookie: &str) -> serde_json::Value {
+    let cookie = Cookie::parse(set_cookie.to_owned()).unwrap();
+    let name = cookie.name().to_owned();
+    let mut jar = CookieJar::new();
+    jar.add_original(cookie);
+    let value = jar.private(key).get(&name).unwrap().value().to_owned();
+    serde_json::from_str(&value).unwrap()
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn the_callback_refuses_answers_that_are_not_its_own_login(pool: PgPool) {
+    let oidc = oidc_server(pool.clone()).await;
+    let started = oidc
+        .client
+        .get(oidc.server.url("/login"))
+        .send()
+        .await
+        .unwrap();
+    let login_cookie = started.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    for (query, cookie, expected) in [
+        ("code=abc&state=whatever", None, "another browser"),
+        (
+            "code=abc&state=not-the-state",
+            Some(&login_cookie),
+            "state mismatch",
+        ),
+        (
+            "error=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state=x",
+            Some(&login_cookie),
+            "(scriptalert1script)",
+        ),
+    ] {
+        let mut request = oidc
+            .client
+            .get(oidc.server.url(&format!("/auth/callback?{query}")));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(expected), "{query}: {html}");
+        assert!(!html.contains("<script>"), "{query}");
+    }
+    assert_eq!(common::count(&pool, "web_sessions").await, 0);
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn logout_needs_the_session_form_token_and_ends_the_session(pool: PgPool) {
+    let oidc = oidc_server(pool.clone()).await;
+    let (cookie, _) =
+        session_cookie(&pool, &oidc.key, Role::Viewer, time::Duration::hours(1)).await;
+    let post = |csrf: &str| {
+        oidc.client
+            .post(oidc.server.url("/logout"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf)])
+            .send()
+    };
+    let refused = post("form-token-of-someone-else").await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let page = oidc
+        .client
+        .get(oidc.server.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.status(),
+        200,
+        "a refused logout leaves the session alone"
+    );
+
+    let done = post("form-token-of-viewer").await.unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/logged-out");
+    let removal = done.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        removal.starts_with(&format!("{SESSION_COOKIE}=;")),
+        "{removal}"
+    );
+    let after = oidc
+        .client
+        .get(oidc.server.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303, "the old cookie no longer opens a page");
+    let signed_out = oidc
+        .client
+        .get(oidc.server.url("/logged-out"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), 200);
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn node_supplied_text_is_rendered_inert(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let mut hostile = report("cp-1", at(0), &[("1.2.15", Status::Fail)]);
+    for result in &mut hostile.results {
+        if result.check == "1.2.15" {
+            result.evidence[0].subject = "\"><img src=x onerror=alert(1)>".to_owned();
+            result.evidence[0].observed = "<script>alert('evidence')</script>".to_owned();
+            result.detail = Some("'; DROP TABLE findings; -- <b>bold</b>".to_owned());
+        }
+    }
+    assert_eq!(server.post(&agent, &hostile).await.status(), 201);
+    let html = server
+        .client
+        .get(server.url("/clusters/prod/nodes/cp-1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("&#60;script&#62;alert(&#39;evidence&#39;)&#60;/script&#62;"),
+        "{html}"
+    );
+    assert!(html.contains("&#34;&#62;&#60;img src=x onerror=alert(1)&#62;"));
+    assert!(html.contains("&#60;b&#62;bold&#60;/b&#62;"));
+    assert!(!html.contains("<script>alert"));
+    assert!(!html.contains("<img src=x"));
+    assert!(!html.contains("<b>bold"));
+    assert_eq!(
+        common::count(&pool, "findings").await,
+        1,
+        "the SQL in the detail stayed text"
+    );
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn pages_show_the_fleet_as_of_a_past_day_and_links_keep_the_date(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    // 1.2.15 fails on 2026-09-21 (hour 0) and is fixed on 2026-09-23 (hour 48).
+    for (hour, failing) in [(0, true), (48, false)] {
+        let statuses: &[(&str, Status)] = if failing {
+            &[("1.2.15", Status::Fail)]
+        } else {
+            &[]
+        };
+        let status = server
+            .post(&agent, &report("cp-1", at(hour), statuses))
+            .await
+            .status();
+        assert_eq!(status, 201);
+    }
+    let get = |path: String| {
+        let request = server.client.get(server.url(&path));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, then) = get("/clusters/prod?at=2026-09-22".to_owned()).await;
+    assert_eq!(status, 200);
+    assert!(
+        then.contains("As of the end of <time datetime=\"2026-09-22\">"),
+        "{then}"
+    );
+    assert!(
+        then.contains("API server profiling is off"),
+        "the finding was open then"
+    );
+    assert!(then.contains("href=\"/clusters/prod/nodes/cp-1?at=2026-09-22\""));
+    assert!(then.contains("href=\"/?at=2026-09-22\""));
+    let (_, now) = get("/clusters/prod".to_owned()).await;
+    assert!(!now.contains("As of the end"));
+    assert!(now.contains("No open finding."), "fixed since");
+    let (_, node_then) = get("/clusters/prod/nodes/cp-1?at=2026-09-22".to_owned()).await;
+    assert!(node_then.contains("<span class=\"status fail\">fail</span>"));
+    let (_, fleet_then) = get("/?at=2026-09-22".to_owned()).await;
+    assert!(fleet_then.contains("href=\"/clusters/prod?at=2026-09-22\""));
+    let (status, before) = get("/clusters/prod/nodes/cp-1?at=2026-09-01".to_owned()).await;
+    assert_eq!(status, 404, "the node had not reported yet: {before}");
+    for bad in ["2026-13-01", "yesterday", "%3Cscript%3E", "9999-01-01"] {
+        let (status, html) = get(format!("/?at={bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(!html.contains("<script>"));
+    }
+}
