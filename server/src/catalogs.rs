@@ -38,6 +38,13 @@ impl Catalogs {
         })
     }
 
+    /// A check in any known catalog.
+    pub fn find_check(&self, check: &str) -> Option<&kubeward_benchmark::catalog::Check> {
+        self.by_benchmark
+            .values()
+            .find_map(|catalog| catalog.check(check))
+    }
+
     /// A check's title in any known catalog.
     pub fn check_title(&self, check: &str) -> Option<&str> {
         self.by_benchmark

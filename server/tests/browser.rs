@@ -1,6 +1,7 @@
 //! End to end in a real browser: headless Chromium driven over WebDriver (chromedriver) against the real
-//! server and a real OpenID provider. An auditor logs in, walks from the fleet to a node's evidence, looks at a
-//! past day, signs out (here and at the provider); a person with no group gets the 403 page. Screenshots of
+//! server and a real OpenID provider. An auditor logs in, walks from the fleet to a node's evidence and on to
+//! one check across the fleet, exports the findings as CSV, looks at a past day, signs out (here and at the
+//! provider); a person with no group gets the 403 page. Screenshots of
 //! the pages are kept in `target/e2e-screenshots/`.
 
 #![allow(
@@ -263,6 +264,49 @@ async fn an_auditor_walks_from_the_fleet_to_a_nodes_evidence_today_and_in_the_pa
         wait_for_path(&browser, "/clusters/prod/nodes/cp-1").await;
         assert_eq!(text_of(&browser, "h1").await, "Node cp-1");
         screenshot(&browser, "node").await;
+        // Node → one check across the fleet.
+        browser
+            .find(Locator::LinkText("1.2.15"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_path(&browser, "/checks/1.2.15").await;
+        assert_eq!(text_of(&browser, "h1").await, "Check 1.2.15");
+        screenshot(&browser, "check").await;
+
+        // The findings list and its CSV export, fetched with the browser's own session.
+        browser
+            .find(Locator::LinkText("Findings"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_path(&browser, "/findings").await;
+        assert!(text_of(&browser, "table.findings").await.contains("1.1.1"));
+        screenshot(&browser, "findings").await;
+        let href = browser
+            .find(Locator::LinkText("CSV"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        let session = browser.get_named_cookie("kubeward_session").await.unwrap();
+        let export = reqwest::Client::new()
+            .get(server.url(&href))
+            .header("cookie", format!("kubeward_session={}", session.value()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(export.status(), 200);
+        assert_eq!(export.headers()["content-type"], "text/csv; charset=utf-8");
+        let csv = export.text().await.unwrap();
+        assert!(csv.starts_with("id,cluster,node,check"), "{csv}");
+        assert!(csv.contains(",prod,cp-1,1.1.1,"), "{csv}");
 
         // The past: 1.2.15 was failing, with its evidence shown as text, and links keep the day.
         browser

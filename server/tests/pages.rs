@@ -109,20 +109,42 @@ async fn seed(server: &TestServer) {
     assert_eq!(status, 201);
 }
 
-const PAGES: &[&str] = &["/", "/clusters/prod", "/clusters/prod/nodes/cp-1"];
+/// Every page, by its rule's pattern and a real path to it.
+const PAGES: &[(&str, &str)] = &[
+    ("/", "/"),
+    ("/clusters/{cluster}", "/clusters/prod"),
+    (
+        "/clusters/{cluster}/nodes/{node}",
+        "/clusters/prod/nodes/cp-1",
+    ),
+    ("/findings", "/findings"),
+    ("/checks/{check}", "/checks/1.2.15"),
+];
+/// Pages that need more than the viewer role.
+const AUDITOR_PAGES: &[(&str, &str)] = &[
+    ("/findings/export.csv", "/findings/export.csv"),
+    ("/findings/export.json", "/findings/export.json"),
+];
 
 #[test]
 fn every_page_rule_is_exercised_here() {
-    let ruled: Vec<&str> = PAGE_RULES.iter().map(|(path, _)| *path).collect();
-    assert_eq!(
-        ruled,
-        [
-            "/",
-            "/clusters/{cluster}",
-            "/clusters/{cluster}/nodes/{node}"
-        ]
-    );
-    assert!(PAGE_RULES.iter().all(|(_, role)| *role == Role::Viewer));
+    let mut ruled: Vec<&str> = PAGE_RULES.iter().map(|(path, _)| *path).collect();
+    // The scan diff needs two scans; it has a test of its own below.
+    let mut tested: Vec<&str> = PAGES
+        .iter()
+        .chain(AUDITOR_PAGES)
+        .map(|(rule, _)| *rule)
+        .chain(["/clusters/{cluster}/nodes/{node}/diff"])
+        .collect();
+    ruled.sort_unstable();
+    tested.sort_unstable();
+    assert_eq!(ruled, tested);
+    for (rule, _) in AUDITOR_PAGES {
+        assert_eq!(
+            kubeward_server::web::access::rule_for(rule),
+            Some(Role::Auditor)
+        );
+    }
 }
 
 #[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
@@ -161,7 +183,7 @@ async fn pages_need_a_live_session_and_carry_the_security_headers(pool: PgPool) 
         }
         request.send()
     };
-    for path in PAGES {
+    for (_, path) in PAGES.iter().chain(AUDITOR_PAGES) {
         for cookie in [
             None,
             Some(&expired),
@@ -174,6 +196,28 @@ async fn pages_need_a_live_session_and_carry_the_security_headers(pool: PgPool) 
             let location = response.headers()["location"].to_str().unwrap().to_owned();
             let next = path.replace('/', "%2F");
             assert_eq!(location, format!("/login?next={next}"), "{path}");
+        }
+        if AUDITOR_PAGES.iter().any(|(_, page)| page == path) {
+            let refused = get(path, Some(&viewer)).await.unwrap();
+            assert_eq!(refused.status(), 403, "{path} as a viewer");
+            assert!(
+                refused
+                    .text()
+                    .await
+                    .unwrap()
+                    .contains("needs the auditor role")
+            );
+            for cookie in [&auditor, &admin] {
+                let response = get(path, Some(cookie)).await.unwrap();
+                assert_eq!(response.status(), 200, "{path}");
+                assert_eq!(response.headers()["cache-control"], "no-store");
+                let disposition = response.headers()["content-disposition"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                assert!(disposition.starts_with("attachment"), "{disposition}");
+            }
+            continue;
         }
         for (cookie, name) in [
             (&viewer, "viewer@example.com"),
@@ -475,4 +519,172 @@ async fn pages_show_the_fleet_as_of_a_past_day_and_links_keep_the_date(pool: PgP
         assert_eq!(status, 400, "{bad}");
         assert!(!html.contains("<script>"));
     }
+}
+
+/// A local-mode server (its visitor is an admin) with findings on two nodes, one with hostile evidence.
+async fn fleet_with_findings(pool: &PgPool) -> TestServer {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let mut old = report(
+        "cp-1",
+        at(0),
+        &[("1.2.15", Status::Fail), ("1.1.1", Status::Fail)],
+    );
+    for result in &mut old.results {
+        if result.check == "1.1.1" {
+            result.evidence[0].observed =
+                "=HYPERLINK(\"http://evil.example\",\"click\")".to_owned();
+        }
+    }
+    assert_eq!(server.post(&agent, &old).await.status(), 201);
+    let mut newer = report(
+        "cp-1",
+        at(48),
+        &[("1.1.1", Status::Fail), ("4.2.1", Status::Fail)],
+    );
+    for result in &mut newer.results {
+        if result.check == "1.1.1" {
+            // What a spreadsheet would run, first in its cell of an export.
+            result.evidence[0].subject = "=cmd|' /C calc'!A0".to_owned();
+        }
+    }
+    assert_eq!(server.post(&agent, &newer).await.status(), 201);
+    let worker = report("worker-1", at(47), &[("4.2.1", Status::Fail)]);
+    assert_eq!(server.post(&agent, &worker).await.status(), 201);
+    server
+}
+
+async fn text(server: &TestServer, path: &str) -> (u16, String) {
+    let response = server.client.get(server.url(path)).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn the_findings_list_filters_and_exports_exactly_its_rows(pool: PgPool) {
+    let server = fleet_with_findings(&pool).await;
+    // Open now: 1.1.1 and 4.2.1 on cp-1, 4.2.1 on worker-1; 1.2.15 resolved at hour 48.
+    let rows = |html: &str| html.matches("<tr>\n<td>prod</td>").count();
+    let (status, open) = text(&server, "/findings").await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&open), 3, "{open}");
+    let (_, resolved) = text(&server, "/findings?state=resolved").await;
+    assert_eq!(rows(&resolved), 1);
+    assert!(resolved.contains("API server profiling is off"));
+    let (_, worker) = text(&server, "/findings?node=worker-1&state=all").await;
+    assert_eq!(rows(&worker), 1);
+    let (_, section) = text(&server, "/findings?section=4.2").await;
+    assert_eq!(rows(&section), 2);
+    // Every open finding is weeks old by now (the reports are from September 2026).
+    let (_, old) = text(&server, "/findings?min_age=30").await;
+    assert_eq!(rows(&old), 3);
+    let (_, recent) = text(&server, "/findings?min_age=3650").await;
+    assert_eq!(rows(&recent), 0);
+    let (_, then) = text(&server, "/findings?at=2026-09-21").await;
+    assert_eq!(
+        rows(&then),
+        2,
+        "as of the first day: 1.2.15 and 1.1.1 on cp-1"
+    );
+
+    let csv = server
+        .client
+        .get(server.url("/findings/export.csv?state=open"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let disposition = csv.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"kubeward-findings-"),
+        "{disposition}"
+    );
+    let body = csv.text().await.unwrap();
+    assert!(body.starts_with("id,cluster,node,check,title"));
+    // A header and the rows the page shows (the evidence cell of 1.1.1 is quoted, so count record starts).
+    assert_eq!(body.matches("\r\n").count(), 1 + 3, "{body}");
+    assert!(body.contains(",'=cmd|"), "formulas are neutralised: {body}");
+    assert!(!body.contains(",=cmd") && !body.contains("\"=cmd"));
+
+    let json: Vec<serde_json::Value> = server
+        .client
+        .get(server.url("/findings/export.json?state=open"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json.len(), 3);
+    let mut checks: Vec<&str> = json
+        .iter()
+        .map(|line| line["check"].as_str().unwrap())
+        .collect();
+    checks.sort_unstable();
+    assert_eq!(checks, ["1.1.1", "4.2.1", "4.2.1"]);
+    for bad in [
+        "/findings?state=closed",
+        "/findings?min_age=-1",
+        "/findings?section=%3Cscript%3E",
+        "/findings?cursor=x",
+        "/findings/export.csv?at=tomorrow",
+    ] {
+        let (status, html) = text(&server, bad).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(!html.contains("<script>"), "{bad}");
+    }
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn the_check_page_shows_one_check_across_the_fleet(pool: PgPool) {
+    let server = fleet_with_findings(&pool).await;
+    let (status, html) = text(&server, "/checks/4.2.1").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<h1>Check 4.2.1</h1>"), "{html}");
+    assert!(html.contains("href=\"/clusters/prod/nodes/worker-1\""));
+    assert!(html.contains("href=\"/clusters/prod/nodes/cp-1\""));
+    let (status, _) = text(&server, "/checks/9.9.9").await;
+    assert_eq!(status, 404);
+    let (status, html) = text(&server, "/checks/%3Cscript%3E").await;
+    assert_eq!(status, 404);
+    assert!(!html.contains("<script>"));
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn the_scan_diff_shows_what_opened_resolved_and_changed(pool: PgPool) {
+    let server = fleet_with_findings(&pool).await;
+    let (status, html) = text(&server, "/clusters/prod/nodes/cp-1/diff").await;
+    assert_eq!(status, 200, "{html}");
+    let section = |title: &str| {
+        let start = html
+            .find(title)
+            .unwrap_or_else(|| panic!("{title}: {html}"));
+        let rest = &html[start..];
+        rest[..rest.find("</table>").unwrap()].to_owned()
+    };
+    let opened = section("<h2>Opened (1)</h2>");
+    assert!(opened.contains(">4.2.1</a>"), "{opened}");
+    let resolved = section("<h2>Resolved (1)</h2>");
+    assert!(resolved.contains(">1.2.15</a>"), "{resolved}");
+    let evidence = section("<h2>Evidence changed, same status (1)</h2>");
+    assert!(evidence.contains(">1.1.1</a>"), "{evidence}");
+    assert!(
+        evidence.contains("=HYPERLINK(&#34;"),
+        "shown as text: {evidence}"
+    );
+    // Scans of another node are not shown through this one.
+    let (foreign,): (uuid::Uuid,) = sqlx::query_as(
+        "SELECT s.scan_id FROM scans s JOIN nodes n ON n.id = s.node_id WHERE n.name = 'worker-1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let path = format!("/clusters/prod/nodes/cp-1/diff?from={foreign}&to={foreign}");
+    assert_eq!(text(&server, &path).await.0, 404);
+    let (status, _) = text(&server, "/clusters/prod/nodes/cp-1/diff?from=nope&to=nope").await;
+    assert_eq!(status, 400);
+    let (status, _) = text(&server, "/clusters/prod/nodes/worker-1/diff").await;
+    assert_eq!(status, 404, "one scan: nothing to compare");
 }

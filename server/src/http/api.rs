@@ -277,6 +277,7 @@ pub async fn list_findings(
         section,
         state: state_filter,
         since: time_param(&params, "since")?,
+        before: None,
         id: None,
     };
     let mut conn = state.pool.acquire().await?;

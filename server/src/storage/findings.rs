@@ -236,6 +236,8 @@ pub struct FindingFilter {
     pub section: Option<String>,
     pub state: Option<&'static str>,
     pub since: Option<OffsetDateTime>,
+    /// Only findings in their state since this time or earlier (at least so old).
+    pub before: Option<OffsetDateTime>,
     pub id: Option<i64>,
 }
 
@@ -330,6 +332,7 @@ pub async fn page_as_of(
                  AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
                  AND ($5::text IS NULL OR (CASE WHEN last_event.kind = 'resolved' THEN 'resolved' ELSE 'open' END) = $5)
                  AND ($6::timestamptz IS NULL OR last_event.at >= $6)
+                 AND ($11::timestamptz IS NULL OR last_event.at <= $11)
                  AND ($7::bigint IS NULL OR f.id = $7)
                  AND f.id > $8
                ORDER BY f.id
@@ -364,7 +367,8 @@ pub async fn page_as_of(
         filter.id,
         after,
         limit,
-        at
+        at,
+        filter.before
     )
     .fetch_all(conn)
     .await
@@ -395,6 +399,7 @@ pub async fn page(
                  AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
                  AND ($5::text IS NULL OR f.state = $5)
                  AND ($6::timestamptz IS NULL OR f.state_since >= $6)
+                 AND ($10::timestamptz IS NULL OR f.state_since <= $10)
                  AND ($7::bigint IS NULL OR f.id = $7)
                  AND f.id > $8
                ORDER BY f.id
@@ -427,7 +432,8 @@ pub async fn page(
         filter.since,
         filter.id,
         after,
-        limit
+        limit,
+        filter.before
     )
     .fetch_all(conn)
     .await

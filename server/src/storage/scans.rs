@@ -239,3 +239,28 @@ pub async fn results(
     .await?;
     Ok(Some((scan, results)))
 }
+
+/// A node's scans that finished by `until`, newest first, at most `limit`: (scan id, finished at).
+#[tracing::instrument(skip_all, fields(node.id = node_id))]
+pub async fn latest_of_node(
+    conn: &mut PgConnection,
+    node_id: i64,
+    until: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<(Uuid, OffsetDateTime)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT scan_id, finished_at FROM scans
+           WHERE node_id = $1 AND finished_at <= $2
+           ORDER BY finished_at DESC, scan_id DESC
+           LIMIT $3"#,
+        node_id,
+        until,
+        limit
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.scan_id, row.finished_at))
+        .collect())
+}

@@ -98,3 +98,40 @@ pub async fn check_daily(
     .fetch_all(conn)
     .await
 }
+
+/// One cluster's spread of a check on one day.
+#[derive(Debug, Clone)]
+pub struct ClusterCheckDay {
+    pub cluster: String,
+    pub day: Date,
+    pub nodes: i64,
+    pub failing_nodes: i64,
+}
+
+/// How many nodes of each cluster failed a check each day, over the nodes that reported that day.
+#[tracing::instrument(skip_all, fields(check = check))]
+pub async fn check_daily_by_cluster(
+    conn: &mut PgConnection,
+    check: &str,
+    from: Date,
+    to: Date,
+) -> Result<Vec<ClusterCheckDay>, sqlx::Error> {
+    sqlx::query_as!(
+        ClusterCheckDay,
+        r#"SELECT c.name AS cluster, d.day AS "day!", count(*) AS "nodes!",
+                  count(*) FILTER (WHERE r.status IN ('fail', 'warn')) AS "failing_nodes!"
+           FROM node_days d
+           JOIN nodes n ON n.id = d.node_id
+           JOIN clusters c ON c.id = n.cluster_id
+           JOIN result_sets rs ON rs.id = d.result_set_id
+           JOIN check_results r ON r.id = (rs.result_map ->> $1)::bigint
+           WHERE d.day BETWEEN $2 AND $3
+           GROUP BY c.name, d.day
+           ORDER BY c.name, d.day"#,
+        check,
+        from,
+        to
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -62,6 +62,12 @@ pub const PAGE_RULES: &[(&str, Role)] = &[
     ("/", Role::Viewer),
     ("/clusters/{cluster}", Role::Viewer),
     ("/clusters/{cluster}/nodes/{node}", Role::Viewer),
+    ("/clusters/{cluster}/nodes/{node}/diff", Role::Viewer),
+    ("/findings", Role::Viewer),
+    ("/checks/{check}", Role::Viewer),
+    // Exports are the auditor's: they leave kubeward with the evidence.
+    ("/findings/export.csv", Role::Auditor),
+    ("/findings/export.json", Role::Auditor),
 ];
 
 /// The page routes, the login flow and the stylesheet.
@@ -77,5 +83,18 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             access::page("/clusters/{cluster}/nodes/{node}")
                 .route(web::get().to(pages::node::show)),
+        )
+        .service(
+            access::page("/clusters/{cluster}/nodes/{node}/diff")
+                .route(web::get().to(pages::diff::show)),
+        )
+        .service(access::page("/findings").route(web::get().to(pages::findings::show)))
+        .service(access::page("/checks/{check}").route(web::get().to(pages::check::show)))
+        .service(
+            access::page("/findings/export.csv").route(web::get().to(pages::findings::export_csv)),
+        )
+        .service(
+            access::page("/findings/export.json")
+                .route(web::get().to(pages::findings::export_json)),
         );
 }

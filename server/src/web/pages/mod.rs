@@ -2,7 +2,10 @@
 //! keep, and small formatting helpers. Templates live in `templates/`; askama escapes every value, so a string
 //! from a node is always shown as text.
 
+pub mod check;
 pub mod cluster;
+pub mod diff;
+pub mod findings;
 pub mod fleet;
 pub mod node;
 

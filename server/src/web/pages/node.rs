@@ -62,6 +62,8 @@ struct NodePage {
     layout: Layout,
     cluster: String,
     cluster_link: String,
+    diff_link: String,
+    findings_link: String,
     name: String,
     roles: String,
     score: String,
@@ -197,6 +199,16 @@ pub async fn show(
         .collect();
     let page = NodePage {
         cluster_link: layout.link(&format!("/clusters/{}", encode(&cluster))),
+        diff_link: layout.link(&format!(
+            "/clusters/{}/nodes/{}/diff",
+            encode(&cluster),
+            encode(&node)
+        )),
+        findings_link: layout.link(&format!(
+            "/findings?cluster={}&node={}&state=all",
+            encode(&cluster),
+            encode(&node)
+        )),
         cluster,
         roles: found.roles.join(", "),
         score: percent(found.counts.score()),

@@ -1,0 +1,157 @@
+//! `/checks/{check}`: one check across the fleet: how many nodes failed it over time, per cluster, and which
+//! nodes fail it now (or on the as-of day) with their evidence.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::findings::FindingLine;
+use super::{AsOf, Layout, day_text, encode};
+use crate::http::AppState;
+use crate::storage::findings::{self, FindingFilter};
+use crate::storage::trends;
+use crate::web::charts::{self, ScoreChart, Sparkline};
+use crate::web::error::PageError;
+use crate::web::security;
+use crate::web::session::Visitor;
+
+const DAYS: i64 = 90;
+const FAILING_SHOWN: i64 = 500;
+
+#[derive(Debug, Deserialize)]
+pub struct CheckQuery {
+    at: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ClusterSpread {
+    pub cluster: String,
+    pub link: String,
+    pub failing: i64,
+    pub nodes: i64,
+    pub trend: Sparkline,
+}
+
+#[derive(Template)]
+#[template(path = "check.html")]
+struct CheckPage {
+    layout: Layout,
+    id: String,
+    title: String,
+    section: String,
+    level: u8,
+    assessment: &'static str,
+    remediation: String,
+    chart: ScoreChart,
+    clusters: Vec<ClusterSpread>,
+    failing: Vec<FindingLine>,
+    days: i64,
+}
+
+pub async fn show(
+    path: web::Path<String>,
+    query: web::Query<CheckQuery>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let id = path.into_inner();
+    let check = state
+        .catalogs
+        .find_check(&id)
+        .ok_or_else(|| PageError::NotFound(format!("check {id}")))?
+        .clone();
+    let as_of = AsOf::parse(query.at.as_deref())?;
+    let layout = Layout::new(format!("Check {}", check.id), &visitor, &as_of);
+    let moment = layout.moment();
+    let day = moment.date();
+    let first_day = day - time::Duration::days(DAYS - 1);
+    let mut conn = state.pool.acquire().await?;
+    let spread = trends::check_daily_by_cluster(&mut conn, &check.id, first_day, day).await?;
+    let filter = FindingFilter {
+        check: Some(check.id.clone()),
+        state: Some("open"),
+        ..FindingFilter::default()
+    };
+    let open = match &as_of {
+        None => findings::page(&mut conn, &filter, 0, FAILING_SHOWN).await?,
+        Some(as_of) => {
+            findings::page_as_of(&mut conn, &filter, as_of.end, 0, FAILING_SHOWN).await?
+        }
+    };
+    drop(conn);
+
+    // The fleet's share of reporting nodes failing, and each cluster's, day by day.
+    let slots = usize::try_from(DAYS).unwrap_or(0);
+    let mut fleet = vec![(0i64, 0i64); slots];
+    let mut by_cluster: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
+    let mut latest: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for point in &spread {
+        let Some(slot) = usize::try_from((point.day - first_day).whole_days())
+            .ok()
+            .filter(|slot| *slot < slots)
+        else {
+            continue;
+        };
+        fleet[slot].0 += point.failing_nodes;
+        fleet[slot].1 += point.nodes;
+        let share = (point.nodes > 0).then(|| point.failing_nodes as f64 / point.nodes as f64);
+        by_cluster
+            .entry(point.cluster.clone())
+            .or_insert_with(|| vec![None; slots])[slot] = share;
+        latest.insert(point.cluster.clone(), (point.failing_nodes, point.nodes));
+    }
+    let fleet_share: Vec<Option<f64>> = fleet
+        .iter()
+        .map(|(failing, nodes)| (*nodes > 0).then(|| *failing as f64 / *nodes as f64))
+        .collect();
+    let mut chart = charts::score_chart(&fleet_share, day_text(first_day), day_text(day));
+    chart.label = chart
+        .label
+        .replace("score", "share of reporting nodes failing");
+    let clusters = by_cluster
+        .into_iter()
+        .map(|(cluster, series)| {
+            let (failing, nodes) = latest.get(&cluster).copied().unwrap_or_default();
+            let mut trend = charts::sparkline(&series);
+            trend.label = trend.label.replace("score", "share failing");
+            ClusterSpread {
+                link: layout.link(&format!("/clusters/{}", encode(&cluster))),
+                cluster,
+                failing,
+                nodes,
+                trend,
+            }
+        })
+        .collect();
+    let failing = open
+        .iter()
+        .map(|row| FindingLine::for_page(row, &state.catalogs, moment, &layout))
+        .collect();
+    let page = CheckPage {
+        title: check.title.clone(),
+        section: format!(
+            "{} {}",
+            check.section,
+            state
+                .catalogs
+                .section_title(&check.section)
+                .unwrap_or_default()
+        ),
+        level: check.level,
+        assessment: match check.assessment {
+            kubeward_benchmark::catalog::Assessment::Automated => "Automated",
+            kubeward_benchmark::catalog::Assessment::Manual => "Manual",
+        },
+        remediation: check.remediation.clone(),
+        id: check.id.clone(),
+        chart,
+        clusters,
+        failing,
+        days: DAYS,
+        layout,
+    };
+    Ok(security::page(StatusCode::OK, page.render()?))
+}
