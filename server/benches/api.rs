@@ -1,10 +1,14 @@
-//! Read API latency on a large generated fleet: findings and the event feed.
+//! Read latency on a large generated fleet: the API's findings and event feed, and the report pages.
 //!
 //! Run with `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p kubeward-server --bench api`.
 //! It creates a scratch database, fills it in-process through the real ingest path with a fleet of
 //! KUBEWARD_BENCH_CLUSTERS (200) clusters × KUBEWARD_BENCH_NODES (50) nodes × KUBEWARD_BENCH_DAYS (90) days of
 //! daily scans from the fleet generator, serves it with the real server on a local port, and times 300
-//! requests of each kind from a client on the same machine. Target: p95 ≤ 50 ms for findings and events.
+//! requests of each API kind and 60 of each page from a client on the same machine. Targets: p95 ≤ 50 ms
+//! for findings and events, ≤ 150 ms for the fleet, cluster and node pages.
+//!
+//! KUBEWARD_BENCH_KEEP=1 keeps the filled database and prints its name; KUBEWARD_BENCH_DATABASE=<name> then
+//! measures that database again without filling it.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -112,7 +116,7 @@ async fn time_requests(
     Ok(times)
 }
 
-async fn run(database_url: &str) -> BenchResult<bool> {
+async fn run(database_url: &str, reuse: bool) -> BenchResult<bool> {
     let (clusters_count, nodes, days) = (
         setting("KUBEWARD_BENCH_CLUSTERS", 200),
         setting("KUBEWARD_BENCH_NODES", 50),
@@ -125,7 +129,11 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     kubeward_server::MIGRATOR.run(&pool).await?;
     let catalogs = Arc::new(Catalogs::builtin()?);
     let started = Instant::now();
-    let stored = fill(&pool, &catalogs, clusters_count, nodes, days).await?;
+    let stored = if reuse {
+        0
+    } else {
+        fill(&pool, &catalogs, clusters_count, nodes, days).await?
+    };
     let fill_time = started.elapsed();
     sqlx::query("VACUUM (ANALYZE)").execute(&pool).await?;
     let counts: (i64, i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM findings), (SELECT count(*) FROM finding_events), (SELECT count(*) FROM findings WHERE state = 'open')")
@@ -215,9 +223,56 @@ async fn run(database_url: &str) -> BenchResult<bool> {
         by_kind.push((*name, time_requests(&client, token.reveal(), &paths).await?));
     }
 
+    // The pages, today and as of a past day, on random clusters and nodes.
+    let sample: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.name, n.name FROM nodes n JOIN clusters c ON c.id = n.cluster_id ORDER BY random() LIMIT 60",
+    )
+    .fetch_all(&pool)
+    .await?;
+    let past = {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        (OffsetDateTime::now_utc() - time::Duration::days(30))
+            .date()
+            .format(&format)?
+    };
+    let mut page_paths: Vec<(&str, Vec<String>)> = vec![
+        ("fleet page", Vec::new()),
+        ("cluster page", Vec::new()),
+        ("node page", Vec::new()),
+    ];
+    for (index, (cluster, node)) in sample.iter().enumerate() {
+        // Every other request looks at the past.
+        let at = if index % 2 == 0 {
+            String::new()
+        } else {
+            format!("?at={past}")
+        };
+        page_paths[0].1.push(format!("{base}/{at}"));
+        page_paths[1]
+            .1
+            .push(format!("{base}/clusters/{cluster}{at}"));
+        page_paths[2]
+            .1
+            .push(format!("{base}/clusters/{cluster}/nodes/{node}{at}"));
+    }
+    let mut pages = Vec::new();
+    for (name, paths) in &page_paths {
+        time_requests(&client, token.reveal(), &paths[..3]).await?;
+        pages.push((*name, time_requests(&client, token.reveal(), paths).await?));
+    }
+
     println!(
-        "fleet: {clusters_count} clusters × {nodes} nodes × {days} days = {stored} scans ingested in {:.0} s; {} findings ({} open), {} events",
-        fill_time.as_secs_f64(),
+        "fleet: {clusters_count} clusters × {nodes} nodes × {days} days = {} scans{}; {} findings ({} open), {} events",
+        if reuse {
+            "(reused)".to_owned()
+        } else {
+            stored.to_string()
+        },
+        if reuse {
+            String::new()
+        } else {
+            format!(" ingested in {:.0} s", fill_time.as_secs_f64())
+        },
         counts.0,
         counts.2,
         counts.1
@@ -243,12 +298,30 @@ async fn run(database_url: &str) -> BenchResult<bool> {
             times.len()
         );
     }
-    let met = percentile(&findings, 0.95) <= Duration::from_millis(50)
+    let api_met = percentile(&findings, 0.95) <= Duration::from_millis(50)
         && percentile(&events, 0.95) <= Duration::from_millis(50);
     println!(
         "target p95 <= 50 ms for findings and events: {}",
-        if met { "met" } else { "MISSED" }
+        if api_met { "met" } else { "MISSED" }
     );
+    for (name, times) in &pages {
+        println!(
+            "{name} (half today, half as of {past}): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests)",
+            percentile(times, 0.5).as_secs_f64() * 1e3,
+            percentile(times, 0.95).as_secs_f64() * 1e3,
+            percentile(times, 0.99).as_secs_f64() * 1e3,
+            times.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            times.len()
+        );
+    }
+    let pages_met = pages
+        .iter()
+        .all(|(_, times)| percentile(times, 0.95) <= Duration::from_millis(150));
+    println!(
+        "target p95 <= 150 ms for the fleet, cluster and node pages: {}",
+        if pages_met { "met" } else { "MISSED" }
+    );
+    let met = api_met && pages_met;
     pool.close().await;
     Ok(met)
 }
@@ -258,7 +331,10 @@ fn main() -> std::process::ExitCode {
         eprintln!("set DATABASE_URL to a PostgreSQL server (a scratch database is created on it)");
         return std::process::ExitCode::from(2);
     };
-    let name = format!("kubeward_apibench_{}", uuid::Uuid::now_v7().simple());
+    let reuse = std::env::var("KUBEWARD_BENCH_DATABASE").ok();
+    let name = reuse
+        .clone()
+        .unwrap_or_else(|| format!("kubeward_apibench_{}", uuid::Uuid::now_v7().simple()));
     let server = base
         .rsplit_once('/')
         .map_or(base.as_str(), |(server, _)| server)
@@ -271,14 +347,18 @@ fn main() -> std::process::ExitCode {
         .and_then(|runtime| {
             runtime.block_on(async {
                 use sqlx::migrate::MigrateDatabase;
-                sqlx::Postgres::create_database(&url)
+                if reuse.is_none() {
+                    sqlx::Postgres::create_database(&url)
+                        .await
+                        .map_err(|err| err.to_string())?;
+                }
+                run(&url, reuse.is_some())
                     .await
-                    .map_err(|err| err.to_string())?;
-                run(&url).await.map_err(|err| err.to_string())
+                    .map_err(|err| err.to_string())
             })
         });
     // KUBEWARD_BENCH_KEEP=1 keeps the filled database for EXPLAIN and for the next run.
-    if std::env::var_os("KUBEWARD_BENCH_KEEP").is_some() {
+    if std::env::var_os("KUBEWARD_BENCH_KEEP").is_some() || reuse.is_some() {
         eprintln!("kept the database {name}");
     } else {
         let _ = std::process::Command::new("psql")

@@ -28,11 +28,24 @@ impl StalenessWatcher {
         }
     }
 
-    /// Runs until the task is dropped.
+    /// Runs until the task is dropped. Once an hour it also forgets browser sessions that ended more than a
+    /// day ago, which is housekeeping of the same kind: time passing, not requests.
     pub async fn run(self) {
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
             if let Err(err) = self.sweep().await {
                 tracing::error!(error = %err, "the staleness check failed; trying again later");
+            }
+            if last_prune.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                last_prune = Some(std::time::Instant::now());
+                match self.pool.acquire().await {
+                    Ok(mut conn) => match crate::storage::web_sessions::prune(&mut conn).await {
+                        Ok(0) => {}
+                        Ok(count) => tracing::info!(sessions = count, "forgot ended sessions"),
+                        Err(err) => tracing::warn!(error = %err, "cannot prune ended sessions"),
+                    },
+                    Err(err) => tracing::warn!(error = %err, "cannot prune ended sessions"),
+                }
             }
             tokio::time::sleep(self.every).await;
         }

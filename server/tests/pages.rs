@@ -688,3 +688,31 @@ async fn the_scan_diff_shows_what_opened_resolved_and_changed(pool: PgPool) {
     let (status, _) = text(&server, "/clusters/prod/nodes/worker-1/diff").await;
     assert_eq!(status, 404, "one scan: nothing to compare");
 }
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn sessions_that_ended_more_than_a_day_ago_are_forgotten(pool: PgPool) {
+    let key = Key::generate();
+    let (_, live) = session_cookie(&pool, &key, Role::Viewer, time::Duration::hours(1)).await;
+    let (_, ended) = session_cookie(&pool, &key, Role::Viewer, time::Duration::hours(1)).await;
+    let (_, expired) = session_cookie(&pool, &key, Role::Viewer, time::Duration::days(-2)).await;
+    let (_, just_ended) = session_cookie(&pool, &key, Role::Viewer, time::Duration::hours(1)).await;
+    sqlx::query("UPDATE web_sessions SET ended_at = now() - interval '2 days' WHERE id_hash = $1")
+        .bind(&ended)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    web_sessions::end(&mut conn, &just_ended).await.unwrap();
+    assert_eq!(web_sessions::prune(&mut conn).await.unwrap(), 2);
+    let left: Vec<(Vec<u8>,)> =
+        sqlx::query_as("SELECT id_hash FROM web_sessions ORDER BY created_at")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let left: Vec<Vec<u8>> = left.into_iter().map(|(hash,)| hash).collect();
+    assert!(
+        left.contains(&live) && left.contains(&just_ended),
+        "{left:?}"
+    );
+    assert!(!left.contains(&expired) && !left.contains(&ended));
+}
