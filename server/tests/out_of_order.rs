@@ -191,4 +191,69 @@ async fn any_arrival_order_ends_in_the_same_findings_as_time_order(pool: PgPool)
             "transitions differ for history {history:?} delivered as {order:?}"
         );
     }
+    assert_summaries_agree(&pool).await;
+}
+
+/// The fleet page's summaries equal what they summarise, however the scans arrived: `cluster_days` is the sum
+/// of `node_days` per cluster and day, and each node's `last_result_set_id` is its newest scan's.
+async fn assert_summaries_agree(pool: &PgPool) {
+    let differences: i64 = sqlx::query_scalar(
+        r#"WITH expected AS (
+               SELECT n.cluster_id, d.day, count(*)::int AS nodes, sum(rs.pass_count)::bigint AS pass,
+                      sum(rs.fail_count)::bigint AS fail, sum(rs.warn_count)::bigint AS warn,
+                      sum(rs.manual_count)::bigint AS manual,
+                      sum(rs.not_applicable_count)::bigint AS not_applicable,
+                      sum(rs.error_count)::bigint AS error,
+                      coalesce(sum(rs.automated_pass_count), 0)::bigint AS automated_pass
+               FROM node_days d JOIN nodes n ON n.id = d.node_id JOIN result_sets rs ON rs.id = d.result_set_id
+               GROUP BY n.cluster_id, d.day
+           )
+           SELECT count(*) FROM (
+               (SELECT * FROM expected EXCEPT SELECT * FROM cluster_days)
+               UNION ALL
+               (SELECT * FROM cluster_days EXCEPT SELECT * FROM expected)
+           ) difference"#,
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(differences, 0, "cluster_days drifted from node_days");
+    let wrong_latest: i64 = sqlx::query_scalar(
+        r#"SELECT count(*) FROM nodes n
+           WHERE n.last_result_set_id IS DISTINCT FROM (
+               SELECT s.result_set_id FROM scans s WHERE s.node_id = n.id
+               ORDER BY s.finished_at DESC, s.scan_id DESC LIMIT 1)"#,
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        wrong_latest, 0,
+        "a node's newest result set is not its newest scan's"
+    );
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn fleet_summaries_stay_exact_under_late_and_repeated_scans_across_days(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let mut rng = StdRng::seed_from_u64(0x7375_6d73);
+    for cluster in ["alpha", "beta"] {
+        let (_, token) = server.enroll(cluster).await;
+        let mut reports = Vec::new();
+        for node in ["cp-1", "worker-1", "worker-2"] {
+            let history = random_history(&mut rng, 12);
+            // Scans every 7 hours: several a day, over four days, so that days fill, change and are replaced.
+            for (index, statuses) in history.iter().enumerate() {
+                reports.push(report(node, at(index as i64 * 7), statuses));
+            }
+        }
+        reports.shuffle(&mut rng);
+        deliver(&server, &token, &reports).await;
+    }
+    assert_summaries_agree(&pool).await;
+    let days: i64 = sqlx::query_scalar("SELECT count(DISTINCT day) FROM cluster_days")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(days >= 4, "the scans span several days: {days}");
 }

@@ -111,7 +111,10 @@ pub async fn timeline(conn: &mut PgConnection, node_id: i64) -> Result<Vec<ScanR
     .await
 }
 
-/// Keeps, for each node and UTC day, the last scan of that day.
+/// Keeps, for each node and UTC day, the last scan of that day, with the cluster's sums for that day
+/// (`cluster_days`) and the node's newest result set. The sums change by the written row's counts less those
+/// of the row it replaced, in the same statement, so they always equal a sum over `node_days`; ingests of one
+/// node are serialised by its row lock (see `nodes::upsert`).
 #[tracing::instrument(skip_all, fields(node.id = node_id))]
 pub async fn record_day(
     conn: &mut PgConnection,
@@ -121,16 +124,59 @@ pub async fn record_day(
     result_set_id: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        r#"INSERT INTO node_days (node_id, day, result_set_id, finished_at, scan_id)
-           VALUES ($1, ($2 AT TIME ZONE 'UTC')::date, $3, $2, $4)
-           ON CONFLICT (node_id, day) DO UPDATE
-               SET result_set_id = excluded.result_set_id, finished_at = excluded.finished_at,
-                   scan_id = excluded.scan_id
-               WHERE (node_days.finished_at, node_days.scan_id) < (excluded.finished_at, excluded.scan_id)"#,
+        r#"WITH previous AS (
+               SELECT result_set_id FROM node_days
+               WHERE node_id = $1 AND day = ($2 AT TIME ZONE 'UTC')::date
+           ), written AS (
+               INSERT INTO node_days (node_id, day, result_set_id, finished_at, scan_id)
+               VALUES ($1, ($2 AT TIME ZONE 'UTC')::date, $3, $2, $4)
+               ON CONFLICT (node_id, day) DO UPDATE
+                   SET result_set_id = excluded.result_set_id, finished_at = excluded.finished_at,
+                       scan_id = excluded.scan_id
+                   WHERE (node_days.finished_at, node_days.scan_id) < (excluded.finished_at, excluded.scan_id)
+               RETURNING day, result_set_id
+           ), change AS (
+               SELECT w.day,
+                      CASE WHEN p.result_set_id IS NULL THEN 1 ELSE 0 END AS nodes,
+                      n.pass_count - coalesce(o.pass_count, 0) AS pass,
+                      n.fail_count - coalesce(o.fail_count, 0) AS fail,
+                      n.warn_count - coalesce(o.warn_count, 0) AS warn,
+                      n.manual_count - coalesce(o.manual_count, 0) AS manual,
+                      n.not_applicable_count - coalesce(o.not_applicable_count, 0) AS not_applicable,
+                      n.error_count - coalesce(o.error_count, 0) AS error,
+                      coalesce(n.automated_pass_count, 0) - coalesce(o.automated_pass_count, 0) AS automated_pass
+               FROM written w
+               JOIN result_sets n ON n.id = w.result_set_id
+               LEFT JOIN previous p ON true
+               LEFT JOIN result_sets o ON o.id = p.result_set_id
+           )
+           INSERT INTO cluster_days (cluster_id, day, nodes, pass, fail, warn, manual, not_applicable, error,
+                                     automated_pass)
+           SELECT (SELECT cluster_id FROM nodes WHERE id = $1), day, nodes, pass, fail, warn, manual,
+                  not_applicable, error, automated_pass
+           FROM change
+           ON CONFLICT (cluster_id, day) DO UPDATE SET
+               nodes = cluster_days.nodes + excluded.nodes,
+               pass = cluster_days.pass + excluded.pass,
+               fail = cluster_days.fail + excluded.fail,
+               warn = cluster_days.warn + excluded.warn,
+               manual = cluster_days.manual + excluded.manual,
+               not_applicable = cluster_days.not_applicable + excluded.not_applicable,
+               error = cluster_days.error + excluded.error,
+               automated_pass = cluster_days.automated_pass + excluded.automated_pass"#,
         node_id,
         finished_at,
         result_set_id,
         scan_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    // The node's upsert has already moved last_seen to the newest scan; this one is it if the times agree.
+    sqlx::query!(
+        "UPDATE nodes SET last_result_set_id = $3 WHERE id = $1 AND last_seen = $2",
+        node_id,
+        finished_at,
+        result_set_id
     )
     .execute(conn)
     .await?;

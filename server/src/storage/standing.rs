@@ -42,13 +42,14 @@ pub struct ClusterStanding {
 }
 
 /// Every cluster (or one) as it stood at the end of `day`; `stale_before` is that moment minus the staleness
-/// limit.
+/// limit. `now` reads each node's newest scan from its row instead of looking it up day by day.
 #[tracing::instrument(skip_all)]
 pub async fn clusters(
     conn: &mut PgConnection,
     day: Date,
     stale_before: OffsetDateTime,
     only: Option<&str>,
+    now: bool,
 ) -> Result<Vec<ClusterStanding>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"SELECT c.id, c.name, c.labels,
@@ -64,11 +65,15 @@ pub async fn clusters(
                   coalesce(sum(rs.automated_pass_count), 0)::bigint AS "automated_pass!"
            FROM clusters c
            LEFT JOIN nodes n ON n.cluster_id = c.id
+           -- Now: the node's newest scan, kept on its row. As of a past day: its last scan by then.
            LEFT JOIN LATERAL (
-               SELECT d.node_id, d.finished_at, d.result_set_id FROM node_days d
-               WHERE d.node_id = n.id AND d.day <= $1
-               ORDER BY d.day DESC
-               LIMIT 1
+               SELECT n.id AS node_id, n.last_seen AS finished_at, n.last_result_set_id AS result_set_id
+               WHERE $4 AND n.last_result_set_id IS NOT NULL
+               UNION ALL
+               (SELECT d.node_id, d.finished_at, d.result_set_id FROM node_days d
+                WHERE NOT $4 AND d.node_id = n.id AND d.day <= $1
+                ORDER BY d.day DESC
+                LIMIT 1)
            ) last ON true
            LEFT JOIN result_sets rs ON rs.id = last.result_set_id
            WHERE ($3::text IS NULL OR c.name = $3)
@@ -76,7 +81,8 @@ pub async fn clusters(
            ORDER BY c.name"#,
         day,
         stale_before,
-        only
+        only,
+        now
     )
     .fetch_all(conn)
     .await?;
@@ -110,7 +116,8 @@ pub struct DailyScore {
     pub counts: Counts,
 }
 
-/// Every cluster's daily counts from `from` to `to`, over the nodes that reported each day, in one pass.
+/// Every cluster's daily counts from `from` to `to`, over the nodes that reported each day, from the
+/// `cluster_days` sums.
 #[tracing::instrument(skip_all)]
 pub async fn daily_scores(
     conn: &mut PgConnection,
@@ -119,18 +126,10 @@ pub async fn daily_scores(
     only: Option<i64>,
 ) -> Result<Vec<DailyScore>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"SELECT n.cluster_id, d.day,
-                  sum(rs.pass_count)::bigint AS "pass!", sum(rs.fail_count)::bigint AS "fail!",
-                  sum(rs.warn_count)::bigint AS "warn!", sum(rs.manual_count)::bigint AS "manual!",
-                  sum(rs.not_applicable_count)::bigint AS "not_applicable!",
-                  sum(rs.error_count)::bigint AS "error!",
-                  coalesce(sum(rs.automated_pass_count), 0)::bigint AS "automated_pass!"
-           FROM node_days d
-           JOIN nodes n ON n.id = d.node_id
-           JOIN result_sets rs ON rs.id = d.result_set_id
-           WHERE d.day BETWEEN $1 AND $2 AND ($3::bigint IS NULL OR n.cluster_id = $3)
-           GROUP BY n.cluster_id, d.day
-           ORDER BY n.cluster_id, d.day"#,
+        r#"SELECT cluster_id, day, pass, fail, warn, manual, not_applicable, error, automated_pass
+           FROM cluster_days
+           WHERE day BETWEEN $1 AND $2 AND ($3::bigint IS NULL OR cluster_id = $3) AND nodes > 0
+           ORDER BY cluster_id, day"#,
         from,
         to,
         only

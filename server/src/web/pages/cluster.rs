@@ -157,10 +157,16 @@ pub async fn show(
     let moment = layout.moment();
     let day = moment.date();
     let mut conn = state.pool.acquire().await?;
-    let cluster = standing::clusters(&mut conn, day, moment - state.stale_after, Some(&name))
-        .await?
-        .pop()
-        .ok_or_else(|| PageError::NotFound(format!("cluster {name}")))?;
+    let cluster = standing::clusters(
+        &mut conn,
+        day,
+        moment - state.stale_after,
+        Some(&name),
+        as_of.is_none(),
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| PageError::NotFound(format!("cluster {name}")))?;
     let first_day = day - time::Duration::days(range_days - 1);
     let daily = standing::daily_scores(&mut conn, first_day, day, Some(cluster.id)).await?;
     let nodes = standing::nodes(&mut conn, cluster.id, day).await?;

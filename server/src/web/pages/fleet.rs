@@ -93,7 +93,14 @@ pub async fn show(
     let day = moment.date();
     let first_day = day - time::Duration::days(TREND_DAYS - 1);
     let mut conn = state.pool.acquire().await?;
-    let clusters = standing::clusters(&mut conn, day, moment - state.stale_after, None).await?;
+    let clusters = standing::clusters(
+        &mut conn,
+        day,
+        moment - state.stale_after,
+        None,
+        as_of.is_none(),
+    )
+    .await?;
     let daily = standing::daily_scores(&mut conn, first_day, day, None).await?;
     drop(conn);
 

@@ -119,6 +119,7 @@ pub async fn show(
         moment.date(),
         moment - state.stale_after,
         Some(&cluster),
+        as_of.is_none(),
     )
     .await?
     .pop()
