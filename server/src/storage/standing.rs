@@ -65,13 +65,19 @@ pub async fn clusters(
                   coalesce(sum(rs.automated_pass_count), 0)::bigint AS "automated_pass!"
            FROM clusters c
            LEFT JOIN nodes n ON n.cluster_id = c.id
-           -- Now: the node's newest scan, kept on its row. As of a past day: its last scan by then.
+           -- As of a past day, most nodes have a row for that very day: read them all at once.
+           LEFT JOIN node_days on_day ON NOT $4 AND on_day.day = $1 AND on_day.node_id = n.id
+           -- Now: the node's newest scan, kept on its row. As of a past day: that day's row, or else the node's
+           -- last scan before it (a node that was silent that day).
            LEFT JOIN LATERAL (
                SELECT n.id AS node_id, n.last_seen AS finished_at, n.last_result_set_id AS result_set_id
                WHERE $4 AND n.last_result_set_id IS NOT NULL
                UNION ALL
+               SELECT on_day.node_id, on_day.finished_at, on_day.result_set_id
+               WHERE NOT $4 AND on_day.node_id IS NOT NULL
+               UNION ALL
                (SELECT d.node_id, d.finished_at, d.result_set_id FROM node_days d
-                WHERE NOT $4 AND d.node_id = n.id AND d.day <= $1
+                WHERE NOT $4 AND on_day.node_id IS NULL AND d.node_id = n.id AND d.day < $1
                 ORDER BY d.day DESC
                 LIMIT 1)
            ) last ON true
