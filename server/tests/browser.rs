@@ -15,18 +15,13 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::cookie::Key;
-use common::provider::{CLIENT_ID, CLIENT_SECRET, Provider};
-use common::{TestServer, report};
+use common::provider::server_with_login;
+use common::report;
 use fantoccini::{Client, ClientBuilder, Locator};
 use kubeward_benchmark::Status;
-use kubeward_server::domain::role::Role;
-use kubeward_server::jwt::OidcSettings;
-use kubeward_server::web::WebConfig;
-use kubeward_server::web::login::OidcLogin;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -177,31 +172,7 @@ async fn wait_for_path(browser: &Client, path: &str) {
 
 #[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
 async fn an_auditor_walks_from_the_fleet_to_a_nodes_evidence_today_and_in_the_past(pool: PgPool) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let public_url = format!("http://{}", listener.local_addr().unwrap());
-    let provider = Provider::start(&public_url);
-    let settings = OidcSettings {
-        issuer: provider.issuer.clone(),
-        audience: CLIENT_ID.to_owned(),
-        role_claim: "groups".to_owned(),
-        roles: vec![("kubeward-auditors".to_owned(), Role::Auditor)],
-    };
-    let login = OidcLogin::discover(
-        settings,
-        Some(CLIENT_SECRET.to_owned()),
-        &public_url,
-        vec!["email".to_owned(), "groups".to_owned()],
-    )
-    .await
-    .unwrap();
-    let web = WebConfig {
-        login: Some(Arc::new(login)),
-        cookie_key: Key::generate(),
-        secure_cookies: false,
-        idle_timeout: Duration::from_secs(3600),
-        absolute_timeout: Duration::from_secs(3600),
-    };
-    let server = TestServer::start_on(listener, pool, None, web).await;
+    let (server, provider) = server_with_login(pool, Key::generate()).await;
 
     // prod/cp-1 failed 1.2.15 three days ago, with hostile evidence, and was fixed yesterday.
     let (_, agent) = server.enroll("prod").await;

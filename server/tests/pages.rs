@@ -9,18 +9,12 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::time::Duration;
-
 use actix_web::cookie::{Cookie, CookieJar, Key};
-use common::provider::{CLIENT_ID, CLIENT_SECRET, Provider};
+use common::provider::{CLIENT_ID, Provider, server_with_login};
 use common::{TestServer, at, report};
 use kubeward_benchmark::Status;
 use kubeward_server::domain::role::Role;
-use kubeward_server::jwt::OidcSettings;
 use kubeward_server::storage::web_sessions::{self, NewSession};
-use kubeward_server::web::login::OidcLogin;
 use kubeward_server::web::session::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use kubeward_server::web::{PAGE_RULES, WebConfig};
 use sqlx::PgPool;
@@ -35,32 +29,8 @@ struct OidcServer {
 }
 
 async fn oidc_server(pool: PgPool) -> OidcServer {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let public_url = format!("http://{}", listener.local_addr().unwrap());
-    let provider = Provider::start(&public_url);
-    let settings = OidcSettings {
-        issuer: provider.issuer.clone(),
-        audience: CLIENT_ID.to_owned(),
-        role_claim: "groups".to_owned(),
-        roles: vec![("kubeward-auditors".to_owned(), Role::Auditor)],
-    };
-    let login = OidcLogin::discover(
-        settings,
-        Some(CLIENT_SECRET.to_owned()),
-        &public_url,
-        vec!["email".to_owned(), "groups".to_owned()],
-    )
-    .await
-    .unwrap();
     let key = Key::generate();
-    let web = WebConfig {
-        login: Some(Arc::new(login)),
-        cookie_key: key.clone(),
-        secure_cookies: false,
-        idle_timeout: Duration::from_secs(3600),
-        absolute_timeout: Duration::from_secs(12 * 3600),
-    };
-    let server = TestServer::start_on(listener, pool, None, web).await;
+    let (server, provider) = server_with_login(pool, key.clone()).await;
     OidcServer {
         server,
         key,

@@ -71,3 +71,41 @@ impl Drop for Provider {
         let _ = self.child.wait();
     }
 }
+
+/// A server of the pages whose login is this kind of provider: binds the server's listener first (the provider
+/// must know where to send people back), starts the provider, discovers it, and starts the server. The group
+/// `kubeward-auditors` maps to the auditor role.
+pub async fn server_with_login(
+    pool: sqlx::PgPool,
+    key: actix_web::cookie::Key,
+) -> (super::TestServer, Provider) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let public_url = format!("http://{}", listener.local_addr().expect("its address"));
+    let provider = Provider::start(&public_url);
+    let settings = kubeward_server::jwt::OidcSettings {
+        issuer: provider.issuer.clone(),
+        audience: CLIENT_ID.to_owned(),
+        role_claim: "groups".to_owned(),
+        roles: vec![(
+            "kubeward-auditors".to_owned(),
+            kubeward_server::domain::role::Role::Auditor,
+        )],
+    };
+    let login = kubeward_server::web::login::OidcLogin::discover(
+        settings,
+        Some(CLIENT_SECRET.to_owned()),
+        &public_url,
+        vec!["email".to_owned(), "groups".to_owned()],
+    )
+    .await
+    .expect("the provider is discovered");
+    let web = kubeward_server::web::WebConfig {
+        login: Some(std::sync::Arc::new(login)),
+        cookie_key: key,
+        secure_cookies: false,
+        idle_timeout: Duration::from_secs(3600),
+        absolute_timeout: Duration::from_secs(12 * 3600),
+    };
+    let server = super::TestServer::start_on(listener, pool, None, web).await;
+    (server, provider)
+}

@@ -15,7 +15,6 @@ use super::{AsOf, Layout, encode, time_text};
 use crate::domain::cluster::ClusterName;
 use crate::http::AppState;
 use crate::storage::scans::{self, ScanResult};
-use crate::storage::standing;
 use crate::web::error::PageError;
 use crate::web::security;
 use crate::web::session::Visitor;
@@ -96,21 +95,7 @@ pub async fn show(
     let layout = Layout::new(format!("Changes on {node}"), &visitor, &as_of);
     let moment = layout.moment();
     let mut conn = state.pool.acquire().await?;
-    let standing = standing::clusters(
-        &mut conn,
-        moment.date(),
-        moment - state.stale_after,
-        Some(&cluster),
-        as_of.is_none(),
-    )
-    .await?
-    .pop()
-    .ok_or_else(|| PageError::NotFound(format!("cluster {cluster}")))?;
-    let found = standing::nodes(&mut conn, standing.id, moment.date())
-        .await?
-        .into_iter()
-        .find(|candidate| candidate.name == node)
-        .ok_or_else(|| PageError::NotFound(format!("node {node} of {cluster} at that time")))?;
+    let (_, found) = super::node_then(&mut conn, &state, &layout, &cluster, &node).await?;
     let (from, to) = match (query.from.as_deref(), query.to.as_deref()) {
         (Some(from), Some(to)) => (scan_id("from", from)?, scan_id("to", to)?),
         (None, None) => {

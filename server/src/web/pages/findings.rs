@@ -314,6 +314,18 @@ pub async fn show(
     Ok(security::page(StatusCode::OK, page.render()?))
 }
 
+/// The filters of an export and every finding they match.
+async fn exported(
+    query: &FindingsQuery,
+    state: &AppState,
+    visitor: &Visitor,
+) -> Result<(Filters, Vec<FindingLine>), PageError> {
+    let filters = Filters::parse(query)?;
+    let layout = Layout::new("Findings", visitor, &filters.as_of);
+    let lines = everything(&filters, state, &layout).await?;
+    Ok((filters, lines))
+}
+
 /// Every finding the filters match, for the exports.
 async fn everything(
     filters: &Filters,
@@ -365,9 +377,7 @@ pub async fn export_csv(
     state: web::Data<AppState>,
     visitor: web::ReqData<Visitor>,
 ) -> Result<HttpResponse, PageError> {
-    let filters = Filters::parse(&query)?;
-    let layout = Layout::new("Findings", &visitor, &filters.as_of);
-    let lines = everything(&filters, &state, &layout).await?;
+    let (filters, lines) = exported(&query, &state, &visitor).await?;
     let mut csv = String::from(
         "id,cluster,node,check,title,section,level,state,state_since,age_days,first_seen,reopened,ticket_key,ticket_url,evidence\r\n",
     );
@@ -406,9 +416,7 @@ pub async fn export_json(
     state: web::Data<AppState>,
     visitor: web::ReqData<Visitor>,
 ) -> Result<HttpResponse, PageError> {
-    let filters = Filters::parse(&query)?;
-    let layout = Layout::new("Findings", &visitor, &filters.as_of);
-    let lines = everything(&filters, &state, &layout).await?;
+    let (filters, lines) = exported(&query, &state, &visitor).await?;
     let body =
         serde_json::to_string_pretty(&lines).map_err(|err| PageError::Internal(Box::new(err)))?;
     Ok(attachment(

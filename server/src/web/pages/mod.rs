@@ -14,6 +14,8 @@ use time::{Date, OffsetDateTime};
 
 use super::error::PageError;
 use super::session::Visitor;
+use crate::http::AppState;
+use crate::storage::standing::{self, ClusterStanding, NodeStanding};
 
 /// The end of a past day the pages show the fleet at (`?at=YYYY-MM-DD`).
 #[derive(Debug, Clone)]
@@ -156,3 +158,30 @@ pub fn age(since: OffsetDateTime, now: OffsetDateTime) -> String {
 pub const SCORE_DEFINITION: &str = "Score: the passing share of the applicable automated checks \
      (automated passes ÷ (automated passes + fails)) over each node's last scan. Manual and \
      not-applicable checks are counted apart and do not move the score.";
+
+/// A node and its cluster as they stood at the page's moment; 404 when either was unknown then.
+pub async fn node_then(
+    conn: &mut sqlx::PgConnection,
+    state: &AppState,
+    layout: &Layout,
+    cluster: &str,
+    node: &str,
+) -> Result<(ClusterStanding, NodeStanding), PageError> {
+    let moment = layout.moment();
+    let standing = standing::clusters(
+        &mut *conn,
+        moment.date(),
+        moment - state.stale_after,
+        Some(cluster),
+        layout.as_of.is_none(),
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| PageError::NotFound(format!("cluster {cluster}")))?;
+    let found = standing::nodes(conn, standing.id, moment.date())
+        .await?
+        .into_iter()
+        .find(|candidate| candidate.name == node)
+        .ok_or_else(|| PageError::NotFound(format!("node {node} of {cluster} at that time")))?;
+    Ok((standing, found))
+}

@@ -114,21 +114,7 @@ pub async fn show(
     let layout = Layout::new(format!("Node {node}"), &visitor, &as_of);
     let moment = layout.moment();
     let mut conn = state.pool.acquire().await?;
-    let standing = standing::clusters(
-        &mut conn,
-        moment.date(),
-        moment - state.stale_after,
-        Some(&cluster),
-        as_of.is_none(),
-    )
-    .await?
-    .pop()
-    .ok_or_else(|| PageError::NotFound(format!("cluster {cluster}")))?;
-    let found = standing::nodes(&mut conn, standing.id, moment.date())
-        .await?
-        .into_iter()
-        .find(|candidate| candidate.name == node)
-        .ok_or_else(|| PageError::NotFound(format!("node {node} of {cluster} at that time")))?;
+    let (standing, found) = super::node_then(&mut conn, &state, &layout, &cluster, &node).await?;
     let (scan, mut results) = scans::results(&mut conn, found.scan_id)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("the last scan of {node}")))?;
