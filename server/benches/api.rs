@@ -152,6 +152,7 @@ async fn run(database_url: &str, reuse: bool) -> BenchResult<bool> {
             web: Arc::new(kubeward_server::web::WebConfig::local(
                 actix_web::cookie::Key::generate(),
             )),
+            limits: kubeward_server::governance::Limits::default(),
         },
     )?;
     let base = format!("http://{}", application.address());

@@ -45,6 +45,13 @@ impl Catalogs {
             .find_map(|catalog| catalog.check(check))
     }
 
+    /// Every check of every known catalog (a check in two catalogs comes twice).
+    pub fn all_checks(&self) -> impl Iterator<Item = &kubeward_benchmark::catalog::Check> {
+        self.by_benchmark
+            .values()
+            .flat_map(|catalog| catalog.checks.iter())
+    }
+
     /// A check's title in any known catalog.
     pub fn check_title(&self, check: &str) -> Option<&str> {
         self.by_benchmark

@@ -15,6 +15,8 @@ use uuid::Uuid;
 
 use crate::catalogs::Catalogs;
 use crate::database::{Database, DatabaseUrl, default_data_dir};
+use crate::domain::actor::Actor;
+use crate::domain::audit::Action as Audited;
 use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::role::Role;
 use crate::domain::token::NewAgentToken;
@@ -53,6 +55,39 @@ pub enum Command {
     Token(TokenCommand),
     /// Print the API's OpenAPI 3.1 document (the same as GET /api/v1/openapi.json).
     Openapi,
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain: exit 0 when intact; otherwise exit 1 and name the first broken record.
+    /// Prints the last record's id and hash: keep them outside kubeward and pass them to --expect later to
+    /// detect a rewrite of everything after them.
+    Verify {
+        /// A record id and hash kept from an earlier run, `ID:HEX`: that record must still be there unchanged.
+        #[arg(long, value_parser = parse_expected_record)]
+        expect: Option<(i64, Vec<u8>)>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+fn parse_expected_record(text: &str) -> Result<(i64, Vec<u8>), String> {
+    let (id, hash) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not ID:HASH"))?;
+    let id = id
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| format!("{id:?} is not a record id"))?;
+    let hash = hex::decode(hash)
+        .ok()
+        .filter(|hash| hash.len() == 32)
+        .ok_or_else(|| "the hash must be 64 hex digits".to_owned())?;
+    Ok((id, hash))
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +196,12 @@ pub struct ServeArgs {
     /// A session ends this long after its login in any case.
     #[arg(long, env = "KUBEWARD_SESSION_MAX", default_value = "12h", value_parser = parse_duration)]
     pub session_max: Duration,
+    /// How many days ahead an exception may end, at most.
+    #[arg(long, env = "KUBEWARD_EXCEPTION_MAX_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3660))]
+    pub exception_max_days: i64,
+    /// How many days ahead an attestation may answer for, at most.
+    #[arg(long, env = "KUBEWARD_ATTESTATION_MAX_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3660))]
+    pub attestation_max_days: i64,
 }
 
 fn parse_role_mapping(text: &str) -> Result<(String, Role), String> {
@@ -266,6 +307,27 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Openapi => {
             print!("{}", crate::http::openapi::pretty());
             Ok(())
+        }
+        Command::Audit(AuditCommand::Verify { expect, database }) => {
+            with_database(&database, |pool| async move {
+                let mut conn = pool.acquire().await?;
+                match crate::storage::audit::verify(&mut conn, expect).await? {
+                    Ok(verified) => {
+                        println!(
+                            "audit trail intact: {} records; last record {}:{}",
+                            verified.records,
+                            verified.records,
+                            hex::encode(verified.head_hash)
+                        );
+                        Ok(())
+                    }
+                    Err((broken, last_good, _)) => Err(format!(
+                        "audit trail broken: {broken} (records 1 to {last_good} are intact)"
+                    )
+                    .into()),
+                }
+            })
+            .await
         }
     };
     match result {
@@ -391,6 +453,10 @@ async fn serve(args: ServeArgs) -> CommandResult {
         stale_after: args.stale_after,
         jwt,
         web,
+        limits: crate::governance::Limits {
+            exception_max_days: args.exception_max_days,
+            attestation_max_days: args.attestation_max_days,
+        },
     };
     let application = match Application::build(args.bind, database.pool.clone(), services) {
         Ok(application) => application,
@@ -456,6 +522,14 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
                     .await?
                     .ok_or_else(|| format!("a cluster named {name} exists already"))?;
                 let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
+                crate::storage::audit::append(
+                    &mut tx,
+                    &Actor::command_line(),
+                    Audited::ClusterEnroll,
+                    Some(&format!("cluster {name}")),
+                    &serde_json::json!({ "labels": labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "agent_token": token_id }),
+                )
+                .await?;
                 tx.commit().await?;
                 tracing::info!(cluster.name = %name, token.id = %token_id, "enrolled cluster {name}");
                 println!("cluster {name} enrolled; agent token {token_id} (shown once, keep it secret):");
@@ -472,6 +546,14 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
                     .await?
                     .ok_or_else(|| format!("no cluster named {name}"))?;
                 let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
+                crate::storage::audit::append(
+                    &mut tx,
+                    &Actor::command_line(),
+                    Audited::AgentTokenIssue,
+                    Some(&format!("agent token {token_id}")),
+                    &serde_json::json!({ "cluster": name.to_string() }),
+                )
+                .await?;
                 tx.commit().await?;
                 tracing::info!(cluster.name = %name, token.id = %token_id, "issued an agent token for {name}");
                 println!("agent token {token_id} for cluster {name} (shown once, keep it secret):");
@@ -482,9 +564,18 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
         }
         ClusterCommand::RevokeToken { token_id, database } => {
             with_database(&database, |pool| async move {
-                let mut conn = pool.acquire().await?;
-                match tokens::revoke(&mut conn, token_id).await? {
+                let mut tx = pool.begin().await?;
+                match tokens::revoke(&mut tx, token_id).await? {
                     tokens::Revocation::Revoked => {
+                        crate::storage::audit::append(
+                            &mut tx,
+                            &Actor::command_line(),
+                            Audited::AgentTokenRevoke,
+                            Some(&format!("agent token {token_id}")),
+                            &serde_json::json!({}),
+                        )
+                        .await?;
+                        tx.commit().await?;
                         tracing::info!(token.id = %token_id, "revoked agent token");
                         println!("agent token {token_id} revoked");
                         Ok(())
@@ -569,10 +660,19 @@ async fn token(command: TokenCommand) -> CommandResult {
                 Some(OffsetDateTime::now_utc() + parse_duration(&expires)?)
             };
             with_database(&database, |pool| async move {
-                let mut conn = pool.acquire().await?;
+                let mut tx = pool.begin().await?;
                 let token = NewAgentToken::generate_api();
                 let token_id = Uuid::now_v7();
-                api_tokens::insert(&mut conn, token_id, &name, role, &token.hash(), expires_at).await?;
+                api_tokens::insert(&mut tx, token_id, &name, role, &token.hash(), expires_at).await?;
+                crate::storage::audit::append(
+                    &mut tx,
+                    &Actor::command_line(),
+                    Audited::ApiTokenIssue,
+                    Some(&format!("API token {token_id}")),
+                    &serde_json::json!({ "name": name, "role": role.as_str(), "expires_at": expires_at.map(crate::http::views::time_text) }),
+                )
+                .await?;
+                tx.commit().await?;
                 tracing::info!(token.id = %token_id, token.name = %name, role = %role, "issued an API token");
                 let until = expires_at.map_or_else(|| "never expires".to_owned(), |at| format!("expires {}", format_time(at)));
                 println!("API token {token_id} \"{name}\" with role {role}, {until} (shown once, keep it secret):");
@@ -610,8 +710,17 @@ async fn token(command: TokenCommand) -> CommandResult {
         }
         TokenCommand::Revoke { token_id, database } => {
             with_database(&database, |pool| async move {
-                let mut conn = pool.acquire().await?;
-                if api_tokens::revoke(&mut conn, token_id).await? {
+                let mut tx = pool.begin().await?;
+                if api_tokens::revoke(&mut tx, token_id).await? {
+                    crate::storage::audit::append(
+                        &mut tx,
+                        &Actor::command_line(),
+                        Audited::ApiTokenRevoke,
+                        Some(&format!("API token {token_id}")),
+                        &serde_json::json!({}),
+                    )
+                    .await?;
+                    tx.commit().await?;
                     tracing::info!(token.id = %token_id, "revoked API token");
                     println!("API token {token_id} revoked");
                     Ok(())

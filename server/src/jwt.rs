@@ -181,8 +181,8 @@ impl JwtVerifier {
             .and_then(|jwk| DecodingKey::from_jwk(jwk).ok())
     }
 
-    /// Verifies a token; returns who it names and the role its claims map to.
-    pub async fn verify(&self, token: &str) -> Result<(String, Role), JwtError> {
+    /// Verifies a token; returns how to name its holder, their subject, and the role its claims map to.
+    pub async fn verify(&self, token: &str) -> Result<(String, String, Role), JwtError> {
         let invalid = |reason: &str| JwtError::Invalid(reason.to_owned());
         let header = decode_header(token).map_err(|_| invalid("malformed"))?;
         if !self.algorithms.contains(&header.alg) {
@@ -211,7 +211,8 @@ impl JwtVerifier {
             .map_err(|err| JwtError::Invalid(err.kind_name()))?
             .claims;
         let role = self.settings.role_of(&claims).ok_or(JwtError::NoRole)?;
-        Ok((OidcSettings::name_of(&claims), role))
+        let subject = claims["sub"].as_str().unwrap_or_default().to_owned();
+        Ok((OidcSettings::name_of(&claims), subject, role))
     }
 }
 

@@ -10,6 +10,7 @@ pub mod database;
 pub mod demo;
 pub mod domain;
 pub mod embedded_postgres;
+pub mod governance;
 pub mod http;
 pub mod ingest;
 pub mod jwt;

@@ -1,5 +1,5 @@
 //! The staleness watcher: notices nodes that stopped reporting and raises one `node.stale` event per
-//! silence for the webhook worker to deliver. Several replicas may run it; the database keeps each event
+//! silence for the webhook worker to deliver; on the same beat, announces exceptions that reached their end. Several replicas may run it; the database keeps each event
 //! single (see `storage::node_events::raise_stale`).
 
 use std::time::Duration;
@@ -35,6 +35,10 @@ impl StalenessWatcher {
         loop {
             if let Err(err) = self.sweep().await {
                 tracing::error!(error = %err, "the staleness check failed; trying again later");
+            }
+            // Exceptions reaching their end are time passing too: announce them on the feed.
+            if let Err(err) = crate::governance::sweep_expiries(&self.pool).await {
+                tracing::error!(error = %err, "the exception expiry check failed; trying again later");
             }
             if last_prune.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
                 last_prune = Some(std::time::Instant::now());

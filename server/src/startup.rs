@@ -36,6 +36,7 @@ pub struct Services {
     pub stale_after: Duration,
     pub jwt: Option<Arc<JwtVerifier>>,
     pub web: Arc<WebConfig>,
+    pub limits: crate::governance::Limits,
 }
 
 impl Application {
@@ -58,6 +59,7 @@ impl Application {
             stale_after: services.stale_after,
             jwt: services.jwt,
             web: services.web,
+            limits: services.limits,
         };
         let form_targets: Vec<String> = state
             .web

@@ -159,7 +159,8 @@ impl WebhookWorker {
                 id: event.id,
                 kind: format!("finding.{}", event.kind),
                 at: time_text(event.at),
-                scan_id: Some(event.scan_id),
+                scan_id: event.scan_id,
+                exception_id: event.exception_id,
             },
             finding: DeliveredFinding {
                 links: Links {
@@ -224,6 +225,7 @@ async fn node_payload(
             kind: format!("node.{}", event.kind),
             at: time_text(event.at),
             scan_id: None,
+            exception_id: None,
         },
         node: StaleNode {
             id: event.node_id,

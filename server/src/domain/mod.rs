@@ -1,6 +1,10 @@
 //! Domain types parsed at the edge: handlers and the CLI turn raw strings into these, never passing raw
-//! strings down.
+//! strings down. The rules of exceptions and of the audit chain live here as pure functions.
 
+pub mod actor;
+pub mod audit;
 pub mod cluster;
+pub mod exception;
 pub mod role;
+pub mod scope;
 pub mod token;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::problem::ApiError;
+use crate::domain::actor::Actor;
 use crate::domain::role::Role;
 use crate::domain::token::{PresentedToken, TokenKind};
 use crate::storage::{api_tokens, tokens};
@@ -26,6 +27,42 @@ pub struct Principal {
     pub token_id: Uuid,
     pub name: String,
     pub role: Role,
+    /// Stable across the ways one person calls: `oidc:<sub>` for a JWT, `api-token:<id>` for an API token.
+    pub actor_id: String,
+}
+
+impl Principal {
+    /// The caller as the audit trail names them, with the request's origin.
+    pub fn actor(&self, request: &actix_web::HttpRequest) -> Actor {
+        Actor {
+            id: self.actor_id.clone(),
+            name: self.name.clone(),
+            source: source_of(request),
+        }
+    }
+}
+
+/// Where a request came from: the peer address, and what a proxy claims it forwarded for (recorded as a claim,
+/// since any client can send the header).
+pub fn source_of(request: &actix_web::HttpRequest) -> Option<String> {
+    let peer = request.peer_addr().map(|addr| addr.ip().to_string());
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect::<String>()
+        })
+        .filter(|value| !value.is_empty());
+    match (peer, forwarded) {
+        (Some(peer), Some(forwarded)) => Some(format!("{peer} (forwarded for {forwarded})")),
+        (peer, None) => peer,
+        (None, Some(forwarded)) => Some(format!("forwarded for {forwarded}")),
+    }
 }
 
 /// The rule of a guarded path; a path without one allows no method.
@@ -88,7 +125,7 @@ async fn enforce(
     let Some(token) = PresentedToken::parse(&raw) else {
         // Not one of ours: an OIDC JWT from the configured issuer, or nothing.
         let verifier = state.jwt.clone().ok_or(ApiError::Unauthorized)?;
-        let (name, role) = verifier.verify(&raw).await.map_err(|err| match err {
+        let (name, subject, role) = verifier.verify(&raw).await.map_err(|err| match err {
             crate::jwt::JwtError::NoRole => ApiError::Forbidden,
             crate::jwt::JwtError::Invalid(reason) => {
                 tracing::info!(reason, "refused a JWT bearer token");
@@ -102,6 +139,7 @@ async fn enforce(
             token_id: Uuid::nil(),
             name,
             role,
+            actor_id: format!("oidc:{subject}"),
         });
         return next.call(request).await;
     };
@@ -117,6 +155,7 @@ async fn enforce(
                 token_id,
                 name,
                 role,
+                actor_id: format!("api-token:{token_id}"),
             }
         }
         TokenKind::Agent => {

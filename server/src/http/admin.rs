@@ -15,10 +15,20 @@ use super::views::{
     NewAgentTokenIssued, NewApiToken, NewApiTokenIssued, NewCluster, NewWebhook, Webhook,
     WebhookPage, time_text,
 };
+use crate::domain::audit::Action as Audited;
 use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::role::Role;
 use crate::domain::token::NewAgentToken;
-use crate::storage::{api_tokens, clusters, tokens};
+use crate::storage::{api_tokens, audit, clusters, tokens};
+
+/// The host of a URL (what the audit trail keeps of a webhook's address).
+fn url_host(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .map(|authority| authority.rsplit('@').next().unwrap_or(authority).to_owned())
+        .unwrap_or_default()
+}
 
 /// `POST /api/v1/clusters`: enroll a cluster; the answer holds its first agent token.
 #[utoipa::path(
@@ -46,6 +56,14 @@ pub async fn enroll(
         .await?
         .ok_or_else(|| ApiError::Exists(format!("cluster {name}")))?;
     let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
+    audit::append(
+        &mut tx,
+        &who.actor(&request),
+        Audited::ClusterEnroll,
+        Some(&format!("cluster {name}")),
+        &serde_json::json!({ "labels": new.labels, "agent_token": token_id }),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "enrolled cluster {name}");
     Ok(HttpResponse::Created().json(Enrollment {
@@ -73,6 +91,7 @@ pub async fn enroll(
     responses((status = 201, description = "A new agent token, shown once", body = NewAgentTokenIssued))
 )]
 pub async fn issue_agent_token(
+    request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
     who: web::ReqData<Principal>,
@@ -83,6 +102,14 @@ pub async fn issue_agent_token(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("cluster {name}")))?;
     let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
+    audit::append(
+        &mut tx,
+        &who.actor(&request),
+        Audited::AgentTokenIssue,
+        Some(&format!("agent token {token_id}")),
+        &serde_json::json!({ "cluster": name.to_string() }),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "issued an agent token for {name}");
     Ok(HttpResponse::Created().json(NewAgentTokenIssued {
@@ -103,19 +130,28 @@ fn token_id(path: &str) -> Result<Uuid, ApiError> {
     responses((status = 204, description = "Revoked"))
 )]
 pub async fn revoke_agent_token(
+    request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
     who: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(&path)?;
-    let mut conn = state.pool.acquire().await?;
-    match tokens::revoke(&mut conn, id).await? {
-        tokens::Revocation::NotFound => Err(ApiError::NotFound(format!("agent token {id}"))),
-        _ => {
-            tracing::info!(token.id = %id, by = %who.name, "revoked agent token");
-            Ok(HttpResponse::NoContent().finish())
-        }
+    let mut tx = state.pool.begin().await?;
+    let revocation = tokens::revoke(&mut tx, id).await?;
+    if matches!(revocation, tokens::Revocation::NotFound) {
+        return Err(ApiError::NotFound(format!("agent token {id}")));
     }
+    audit::append(
+        &mut tx,
+        &who.actor(&request),
+        Audited::AgentTokenRevoke,
+        Some(&format!("agent token {id}")),
+        &serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(token.id = %id, by = %who.name, "revoked agent token");
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `POST /api/v1/api-tokens`: issue an API token.
@@ -154,8 +190,21 @@ pub async fn issue_api_token(
     };
     let token = NewAgentToken::generate_api();
     let id = Uuid::now_v7();
-    let mut conn = state.pool.acquire().await?;
-    api_tokens::insert(&mut conn, id, name, role, &token.hash(), expires_at).await?;
+    let mut tx = state.pool.begin().await?;
+    api_tokens::insert(&mut tx, id, name, role, &token.hash(), expires_at).await?;
+    audit::append(
+        &mut tx,
+        &who.actor(&request),
+        Audited::ApiTokenIssue,
+        Some(&format!("API token {id}")),
+        &serde_json::json!({
+            "name": name,
+            "role": role.as_str(),
+            "expires_at": expires_at.map(time_text),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(token.id = %id, role = %role, by = %who.name, "issued an API token");
     Ok(HttpResponse::Created().json(NewApiTokenIssued {
         id,
@@ -196,15 +245,25 @@ pub async fn list_api_tokens(state: web::Data<AppState>) -> Result<HttpResponse,
     responses((status = 204, description = "Revoked"))
 )]
 pub async fn revoke_api_token(
+    request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
     who: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(&path)?;
-    let mut conn = state.pool.acquire().await?;
-    if !api_tokens::revoke(&mut conn, id).await? {
+    let mut tx = state.pool.begin().await?;
+    if !api_tokens::revoke(&mut tx, id).await? {
         return Err(ApiError::NotFound(format!("API token {id}")));
     }
+    audit::append(
+        &mut tx,
+        &who.actor(&request),
+        Audited::ApiTokenRevoke,
+        Some(&format!("API token {id}")),
+        &serde_json::json!({}),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(token.id = %id, by = %who.name, "revoked API token");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -214,6 +273,9 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "finding.opened",
     "finding.resolved",
     "finding.reopened",
+    "finding.waived",
+    "finding.waiver_expired",
+    "finding.waiver_revoked",
     "node.stale",
 ];
 
@@ -257,9 +319,19 @@ pub async fn subscribe(
         ));
     }
     let id = Uuid::now_v7();
-    let mut conn = state.pool.acquire().await?;
+    let mut tx = state.pool.begin().await?;
     let created_at =
-        crate::storage::webhooks::insert(&mut conn, id, &new.url, &new.secret, &events).await?;
+        crate::storage::webhooks::insert(&mut tx, id, &new.url, &new.secret, &events).await?;
+    // The URL's host only: a query string may hold a credential, and the secret is never recorded.
+    audit::append(
+        &mut tx,
+        &who.actor(&request),
+        Audited::WebhookCreate,
+        Some(&format!("webhook {id}")),
+        &serde_json::json!({ "host": url_host(&new.url), "events": events }),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(webhook.id = %id, events = ?events, by = %who.name, "subscribed a webhook");
     Ok(HttpResponse::Created().json(Webhook {
         id,
@@ -296,6 +368,7 @@ pub async fn list_webhooks(state: web::Data<AppState>) -> Result<HttpResponse, A
     responses((status = 204, description = "Unsubscribed; its pending deliveries are dropped"))
 )]
 pub async fn unsubscribe(
+    request: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
     who: web::ReqData<Principal>,
@@ -305,6 +378,14 @@ pub async fn unsubscribe(
     if !crate::storage::webhooks::delete(&mut tx, id).await? {
         return Err(ApiError::NotFound(format!("webhook {id}")));
     }
+    audit::append(
+        &mut tx,
+        &who.actor(&request),
+        Audited::WebhookDelete,
+        Some(&format!("webhook {id}")),
+        &serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(webhook.id = %id, by = %who.name, "deleted a webhook");
     Ok(HttpResponse::NoContent().finish())

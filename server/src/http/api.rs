@@ -68,7 +68,7 @@ pub(super) fn limit(params: &HashMap<String, String>) -> Result<i64, ApiError> {
 }
 
 /// Cursors are the last id of a page, as a decimal number; only ones this server handed out are accepted.
-fn id_cursor(params: &HashMap<String, String>) -> Result<i64, ApiError> {
+pub(super) fn id_cursor(params: &HashMap<String, String>) -> Result<i64, ApiError> {
     match params.get("cursor") {
         None => Ok(0),
         Some(text) => text
@@ -345,6 +345,7 @@ pub async fn link_ticket(
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
+    who: web::ReqData<super::access::Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let id = finding_id(&path)?;
     let link: TicketLink = json_body(&request, &body)?;
@@ -375,6 +376,14 @@ pub async fn link_ticket(
         ..FindingFilter::default()
     };
     let row = findings::page(&mut tx, &filter, 0, 1).await?.pop();
+    crate::storage::audit::append(
+        &mut tx,
+        &who.actor(&request),
+        crate::domain::audit::Action::TicketLink,
+        Some(&format!("finding {id}")),
+        &serde_json::json!({ "ticket_key": link.ticket_key, "ticket_url": link.ticket_url }),
+    )
+    .await?;
     tx.commit().await?;
     let row = row.ok_or_else(|| ApiError::NotFound(format!("finding {id}")))?;
     tracing::info!(finding.id = id, ticket = ?link.ticket_key, "linked finding {id} to a ticket");

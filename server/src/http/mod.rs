@@ -3,6 +3,8 @@
 pub mod access;
 pub mod admin;
 pub mod api;
+pub mod audit;
+pub mod governance;
 pub mod health;
 pub mod input;
 pub mod openapi;
@@ -35,6 +37,8 @@ pub struct AppState {
     pub jwt: Option<Arc<crate::jwt::JwtVerifier>>,
     /// The pages' login and sessions.
     pub web: Arc<crate::web::WebConfig>,
+    /// How far ahead exceptions and attestations may run.
+    pub limits: crate::governance::Limits,
 }
 
 /// Who may call what: every guarded API path with the role each of its methods needs. The routes below and
@@ -76,6 +80,34 @@ pub const ACCESS_RULES: &[(&str, Access)] = {
         ("/api/v1/events", Access(&[("GET", Viewer)])),
         ("/api/v1/scans", Access(&[("GET", Viewer)])),
         ("/api/v1/scans/{id}", Access(&[("GET", Viewer)])),
+        (
+            "/api/v1/exceptions",
+            Access(&[("GET", Viewer), ("POST", Admin)]),
+        ),
+        ("/api/v1/exceptions/{id}", Access(&[("GET", Viewer)])),
+        (
+            "/api/v1/exceptions/{id}/approve",
+            Access(&[("POST", Auditor)]),
+        ),
+        (
+            "/api/v1/exceptions/{id}/reject",
+            Access(&[("POST", Auditor)]),
+        ),
+        (
+            "/api/v1/exceptions/{id}/revoke",
+            Access(&[("POST", Auditor)]),
+        ),
+        (
+            "/api/v1/attestations",
+            Access(&[("GET", Viewer), ("POST", Auditor)]),
+        ),
+        ("/api/v1/attestations/{id}", Access(&[("GET", Viewer)])),
+        (
+            "/api/v1/attestations/{id}/revoke",
+            Access(&[("POST", Auditor)]),
+        ),
+        ("/api/v1/audit", Access(&[("GET", Auditor)])),
+        ("/api/v1/audit/verify", Access(&[("GET", Auditor)])),
     ]
 };
 
@@ -128,7 +160,39 @@ pub fn routes(config: &mut web::ServiceConfig) {
         )
         .service(guarded("/api/v1/events").route(web::get().to(api::list_events)))
         .service(guarded("/api/v1/scans").route(web::get().to(scans::list_scans)))
-        .service(guarded("/api/v1/scans/{id}").route(web::get().to(scans::get_scan)));
+        .service(guarded("/api/v1/scans/{id}").route(web::get().to(scans::get_scan)))
+        .service(
+            guarded("/api/v1/exceptions")
+                .route(web::get().to(governance::list_exceptions))
+                .route(web::post().to(governance::request_exception)),
+        )
+        .service(guarded("/api/v1/exceptions/{id}").route(web::get().to(governance::get_exception)))
+        .service(
+            guarded("/api/v1/exceptions/{id}/approve")
+                .route(web::post().to(governance::approve_exception)),
+        )
+        .service(
+            guarded("/api/v1/exceptions/{id}/reject")
+                .route(web::post().to(governance::reject_exception)),
+        )
+        .service(
+            guarded("/api/v1/exceptions/{id}/revoke")
+                .route(web::post().to(governance::revoke_exception)),
+        )
+        .service(
+            guarded("/api/v1/attestations")
+                .route(web::get().to(governance::list_attestations))
+                .route(web::post().to(governance::record_attestation)),
+        )
+        .service(
+            guarded("/api/v1/attestations/{id}").route(web::get().to(governance::get_attestation)),
+        )
+        .service(
+            guarded("/api/v1/attestations/{id}/revoke")
+                .route(web::post().to(governance::revoke_attestation)),
+        )
+        .service(guarded("/api/v1/audit").route(web::get().to(audit::list_records)))
+        .service(guarded("/api/v1/audit/verify").route(web::get().to(audit::verify)));
 }
 
 /// A resource without an access rule; a method it does not serve is a 405 problem.

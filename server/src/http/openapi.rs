@@ -58,6 +58,18 @@ pub struct PageParams {
         super::api::get_finding,
         super::api::link_ticket,
         super::api::list_events,
+        super::governance::list_exceptions,
+        super::governance::request_exception,
+        super::governance::get_exception,
+        super::governance::approve_exception,
+        super::governance::reject_exception,
+        super::governance::revoke_exception,
+        super::governance::list_attestations,
+        super::governance::record_attestation,
+        super::governance::get_attestation,
+        super::governance::revoke_attestation,
+        super::audit::list_records,
+        super::audit::verify,
         super::scans::list_scans,
         super::scans::get_scan,
     ),
@@ -138,6 +150,20 @@ fn describe(operation: &mut Operation, path: &str, role: Option<crate::domain::r
     if operation.request_body.is_some() {
         statuses.push((413, "The body is over the limit"));
         statuses.push((415, "The body is not application/json"));
+    }
+    if path.starts_with("/api/v1/exceptions/") && operation.request_body.is_some() {
+        // A rule of the action, not the role: the requester may not decide their own exception.
+        statuses.push((
+            403,
+            "The caller's role is not enough, or the caller requested this exception",
+        ));
+        statuses.push((
+            409,
+            "The exception's state does not allow this (settled, or past its end)",
+        ));
+    }
+    if path == "/api/v1/attestations/{id}/revoke" {
+        statuses.push((409, "The attestation has ended already"));
     }
     if path == "/api/v1/reports" || (path == "/api/v1/clusters" && role.is_some()) {
         statuses.push((

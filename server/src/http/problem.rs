@@ -15,6 +15,12 @@ pub enum ApiError {
     Forbidden,
     #[error("this method is not allowed here")]
     MethodNotAllowed,
+    /// The role is enough, but a rule of the action forbids it to this caller (approving one's own request).
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The resource's state does not allow the change (deciding a settled exception).
+    #[error("{0}")]
+    Refused(String),
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0} exists already")]
@@ -49,6 +55,8 @@ impl ApiError {
                 "urn:kubeward:problem:method-not-allowed",
                 "Method not allowed",
             ),
+            ApiError::NotAllowed(_) => ("urn:kubeward:problem:not-allowed", "Not allowed"),
+            ApiError::Refused(_) => ("urn:kubeward:problem:refused", "Refused"),
             ApiError::NotFound(_) => ("urn:kubeward:problem:not-found", "Not found"),
             ApiError::Exists(_) => ("urn:kubeward:problem:exists", "Exists already"),
             ApiError::BadParameter { .. } => {
@@ -84,6 +92,22 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<crate::governance::GovernanceError> for ApiError {
+    fn from(err: crate::governance::GovernanceError) -> Self {
+        use crate::governance::GovernanceError;
+        match err {
+            GovernanceError::Invalid { field, detail } => ApiError::BadParameter {
+                field: field.to_owned(),
+                detail,
+            },
+            GovernanceError::NotFound(what) => ApiError::NotFound(what),
+            GovernanceError::OwnRequest(detail) => ApiError::NotAllowed(detail),
+            GovernanceError::Refused(detail) => ApiError::Refused(detail),
+            GovernanceError::Database(err) => ApiError::from(err),
+        }
+    }
+}
+
 impl From<kubeward_benchmark::ReportError> for ApiError {
     fn from(err: kubeward_benchmark::ReportError) -> Self {
         match err {
@@ -104,7 +128,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::NotAllowed(_) => StatusCode::FORBIDDEN,
+            ApiError::Refused(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadParameter { .. } => StatusCode::BAD_REQUEST,

@@ -114,6 +114,9 @@ pub struct Finding {
     #[schema(value_type = Vec<Object>)]
     pub evidence: Vec<Value>,
     pub ticket: Option<Ticket>,
+    /// The approved exception waiving this open finding (at `at` when given): it is still failing, and counts
+    /// as a failure in scores, but the failure was accepted until the exception's end. Null when none.
+    pub exception_id: Option<i64>,
     /// The finding's page in the web UI.
     pub link: String,
 }
@@ -159,6 +162,7 @@ impl Finding {
             reopened: row.reopen_count,
             evidence,
             ticket,
+            exception_id: row.exception_id,
             link: format!("/findings/{}", row.id),
         }
     }
@@ -175,13 +179,18 @@ pub struct TicketLink {
     pub ticket_url: Option<String>,
 }
 
-/// A finding's transition.
+/// What happened to a finding: a transition seen in a scan, or a change of the exception waiving it
+/// (`waived` when one is approved, `waiver_expired` when it reaches its end and the finding is failing again,
+/// `waiver_revoked` when it is revoked).
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Opened,
     Resolved,
     Reopened,
+    Waived,
+    WaiverExpired,
+    WaiverRevoked,
 }
 
 impl EventKind {
@@ -189,6 +198,9 @@ impl EventKind {
         match text {
             "opened" => EventKind::Opened,
             "reopened" => EventKind::Reopened,
+            "waived" => EventKind::Waived,
+            "waiver_expired" => EventKind::WaiverExpired,
+            "waiver_revoked" => EventKind::WaiverRevoked,
             _ => EventKind::Resolved,
         }
     }
@@ -210,13 +222,17 @@ pub struct Event {
     /// Ids grow in commit order: polling from the last one never skips an event.
     pub id: i64,
     pub kind: EventKind,
-    /// When it happened on the node (the scan's finish time).
+    /// When it happened: the scan's finish time for a transition; the approval, revocation or end of the
+    /// exception for a waiver event.
     #[schema(format = DateTime)]
     pub at: String,
     /// When the server stored it.
     #[schema(format = DateTime)]
     pub recorded_at: String,
-    pub scan_id: Uuid,
+    /// The scan behind a transition; null for a waiver event.
+    pub scan_id: Option<Uuid>,
+    /// The exception behind a waiver event; null for a transition.
+    pub exception_id: Option<i64>,
     pub finding: EventFinding,
 }
 
@@ -228,6 +244,7 @@ impl Event {
             at: time_text(row.at),
             recorded_at: time_text(row.recorded_at),
             scan_id: row.scan_id,
+            exception_id: row.exception_id,
             finding: EventFinding {
                 id: row.finding_id,
                 cluster: row.cluster.clone(),
@@ -471,7 +488,8 @@ pub struct NewWebhook {
     /// 16 to 256 characters; deliveries are signed with it.
     #[schema(min_length = 16, max_length = 256)]
     pub secret: String,
-    /// Any of `finding.opened`, `finding.resolved`, `finding.reopened`, `node.stale`.
+    /// Any of `finding.opened`, `finding.resolved`, `finding.reopened`, `finding.waived`,
+    /// `finding.waiver_expired`, `finding.waiver_revoked`, `node.stale`.
     pub events: Vec<String>,
 }
 
@@ -537,15 +555,18 @@ pub struct Links {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveredEvent {
     pub id: i64,
-    /// `finding.opened`, `finding.resolved`, `finding.reopened` or `node.stale`; also in the
-    /// `Kubeward-Event` header.
+    /// `finding.opened`, `finding.resolved`, `finding.reopened`, `finding.waived`, `finding.waiver_expired`,
+    /// `finding.waiver_revoked` or `node.stale`; also in the `Kubeward-Event` header.
     #[serde(rename = "type")]
     pub kind: String,
     #[schema(format = DateTime)]
     pub at: String,
-    /// The scan that caused a finding event.
+    /// The scan that caused a finding's transition.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scan_id: Option<Uuid>,
+    /// The exception that caused a waiver event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception_id: Option<i64>,
 }
 
 /// A finding as a webhook delivers it: as the API shows it, with links.
@@ -581,4 +602,247 @@ pub struct StaleNode {
 pub struct NodeStaleDelivery {
     pub event: DeliveredEvent,
     pub node: StaleNode,
+}
+
+/// Where an exception or attestation applies; both null: the whole fleet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScopeView {
+    /// One cluster, or null for every cluster.
+    pub cluster: Option<String>,
+    /// A node-name glob (`*`, `?`), or null for every node.
+    pub nodes: Option<String>,
+}
+
+/// An exception: a failing check accepted over a scope, with a reason, an approver and an end.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExceptionView {
+    pub id: i64,
+    pub check: String,
+    pub title: Option<String>,
+    pub scope: ScopeView,
+    pub justification: String,
+    /// The last day it can be in force (UTC).
+    #[schema(format = Date)]
+    pub last_day: String,
+    /// The instant it ends (exclusive): the midnight after `last_day`.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// `requested`, `lapsed` (its end passed undecided), `in_force`, `expired`, `rejected` or `revoked`, at the
+    /// moment read (`at`, or now).
+    pub state: String,
+    pub requested_by: String,
+    #[schema(format = DateTime)]
+    pub requested_at: String,
+    pub decided_by: Option<String>,
+    #[schema(format = DateTime)]
+    pub decided_at: Option<String>,
+    pub decision_note: Option<String>,
+    pub revoked_by: Option<String>,
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+    pub revoke_reason: Option<String>,
+    /// The exception's page in the web UI.
+    pub link: String,
+}
+
+impl ExceptionView {
+    /// The exception as it stood at `at`: decisions taken later are not shown.
+    pub fn at(
+        row: &crate::storage::exceptions::ExceptionRow,
+        catalogs: &Catalogs,
+        at: OffsetDateTime,
+    ) -> Self {
+        let facts = row.facts();
+        let decided = row.decided_at.filter(|decided| *decided <= at);
+        let revoked = row.revoked_at.filter(|revoked| *revoked <= at);
+        ExceptionView {
+            id: row.id,
+            title: catalogs.check_title(&row.check_id).map(str::to_owned),
+            check: row.check_id.clone(),
+            scope: ScopeView {
+                cluster: row.cluster.clone(),
+                nodes: row.node_pattern.clone(),
+            },
+            justification: row.justification.clone(),
+            last_day: row
+                .expires_at
+                .date()
+                .previous_day()
+                .map(day_text)
+                .unwrap_or_default(),
+            expires_at: time_text(row.expires_at),
+            state: facts
+                .shown_at(at)
+                .unwrap_or(crate::domain::exception::Shown::Requested)
+                .as_str()
+                .to_owned(),
+            requested_by: row.requested_by.clone(),
+            requested_at: time_text(row.requested_at),
+            decided_by: decided.and(row.decided_by.clone()),
+            decided_at: decided.map(time_text),
+            decision_note: decided.and(row.decision_note.clone()),
+            revoked_by: revoked.and(row.revoked_by.clone()),
+            revoked_at: revoked.map(time_text),
+            revoke_reason: revoked.and(row.revoke_reason.clone()),
+            link: format!("/exceptions/{}", row.id),
+        }
+    }
+}
+
+page!(ExceptionPage, ExceptionView);
+
+/// The body of `POST /api/v1/exceptions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewExceptionBody {
+    /// The check id, such as `1.2.15`.
+    pub check: String,
+    /// One cluster, or absent for every cluster.
+    pub cluster: Option<String>,
+    /// A node-name glob (`*`, `?`), or absent for every node.
+    pub nodes: Option<String>,
+    /// Why the failure is accepted (1 to 4,000 characters).
+    pub justification: String,
+    /// The last day it may be in force (UTC), at most the server's maximum ahead (365 days by default).
+    #[schema(format = Date)]
+    pub expires_on: String,
+}
+
+/// The body of an approval, rejection or revocation: a note (required to reject or revoke).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    pub note: Option<String>,
+}
+
+/// An auditor's verdict on a manual check over a scope, for a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttestationView {
+    pub id: i64,
+    pub check: String,
+    pub title: Option<String>,
+    pub scope: ScopeView,
+    /// `pass` or `fail`.
+    pub verdict: String,
+    pub statement: String,
+    pub evidence_url: Option<String>,
+    #[schema(format = DateTime)]
+    pub valid_from: String,
+    /// The instant it stops answering (exclusive).
+    #[schema(format = DateTime)]
+    pub valid_until: String,
+    /// Whether it answered at the moment read (`at`, or now).
+    pub valid: bool,
+    pub attested_by: String,
+    #[schema(format = DateTime)]
+    pub attested_at: String,
+    pub revoked_by: Option<String>,
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub link: String,
+}
+
+impl AttestationView {
+    pub fn at(
+        row: &crate::storage::attestations::AttestationRow,
+        catalogs: &Catalogs,
+        at: OffsetDateTime,
+    ) -> Self {
+        let revoked = row.revoked_at.filter(|revoked| *revoked <= at);
+        AttestationView {
+            id: row.id,
+            title: catalogs.check_title(&row.check_id).map(str::to_owned),
+            check: row.check_id.clone(),
+            scope: ScopeView {
+                cluster: row.cluster.clone(),
+                nodes: row.node_pattern.clone(),
+            },
+            verdict: row.verdict.clone(),
+            statement: row.statement.clone(),
+            evidence_url: row.evidence_url.clone(),
+            valid_from: time_text(row.valid_from),
+            valid_until: time_text(row.valid_until),
+            valid: row.valid_at(at),
+            attested_by: row.attested_by.clone(),
+            attested_at: time_text(row.attested_at),
+            revoked_by: revoked.and(row.revoked_by.clone()),
+            revoked_at: revoked.map(time_text),
+            revoke_reason: revoked.and(row.revoke_reason.clone()),
+            link: format!("/attestations/{}", row.id),
+        }
+    }
+}
+
+page!(AttestationPage, AttestationView);
+
+/// The body of `POST /api/v1/attestations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAttestationBody {
+    /// The id of a check the benchmark marks Manual.
+    pub check: String,
+    pub cluster: Option<String>,
+    pub nodes: Option<String>,
+    /// `pass` or `fail`.
+    pub verdict: String,
+    /// What was examined and found (1 to 4,000 characters).
+    pub statement: String,
+    /// An http or https link to the evidence.
+    #[schema(format = "uri")]
+    pub evidence_url: Option<String>,
+    /// The first day it answers for (today or later; from now when absent).
+    #[schema(format = Date)]
+    pub valid_from: Option<String>,
+    /// The last day it answers for (UTC).
+    #[schema(format = Date)]
+    pub valid_until: String,
+}
+
+/// One record of the audit trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditRecordView {
+    /// Gap-free, from 1.
+    pub id: i64,
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// `oidc:<subject>`, `api-token:<id>`, `local`, `cli:<user>` or `system`.
+    pub actor_id: String,
+    pub actor: String,
+    /// The peer address of the request (and what a proxy claimed it forwarded for), or where a command ran.
+    pub source: Option<String>,
+    pub action: String,
+    pub target: Option<String>,
+    /// What was done, as recorded.
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    /// SHA-256 of the previous record's hash and this record, hex.
+    pub hash: String,
+    pub prev_hash: String,
+}
+
+impl AuditRecordView {
+    pub fn from_record(record: &crate::domain::audit::Record) -> Self {
+        let entry = &record.entry;
+        AuditRecordView {
+            id: entry.id,
+            at: time_text(entry.at),
+            actor_id: entry.actor_id.clone(),
+            actor: entry.actor_name.clone(),
+            source: entry.source.clone(),
+            action: entry.action.clone(),
+            target: entry.target.clone(),
+            detail: serde_json::from_str(&entry.detail).unwrap_or(Value::Null),
+            hash: hex::encode(&record.hash),
+            prev_hash: hex::encode(&record.prev_hash),
+        }
+    }
+}
+
+page!(AuditPage, AuditRecordView);
+
+/// A day as the API writes it.
+pub fn day_text(day: time::Date) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    day.format(&format).unwrap_or_default()
 }

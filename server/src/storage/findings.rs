@@ -130,9 +130,9 @@ pub async fn events_for_node(
 ) -> Result<Vec<EventRow>, sqlx::Error> {
     sqlx::query_as!(
         EventRow,
-        r#"SELECT e.id, e.finding_id, e.kind, e.at, e.scan_id
+        r#"SELECT e.id, e.finding_id, e.kind, e.at, e.scan_id AS "scan_id!"
            FROM finding_events e JOIN findings f ON f.id = e.finding_id
-           WHERE f.node_id = $1
+           WHERE f.node_id = $1 AND e.scan_id IS NOT NULL
            ORDER BY e.at, e.scan_id, e.id"#,
         node_id
     )
@@ -199,7 +199,10 @@ pub struct FeedEvent {
     pub finding_id: i64,
     pub kind: String,
     pub at: OffsetDateTime,
-    pub scan_id: Uuid,
+    /// The scan behind a transition; none for a waiver event.
+    pub scan_id: Option<Uuid>,
+    /// The exception behind a waiver event.
+    pub exception_id: Option<i64>,
     pub recorded_at: OffsetDateTime,
     pub cluster: String,
     pub node: String,
@@ -215,7 +218,8 @@ pub async fn events_after(
 ) -> Result<Vec<FeedEvent>, sqlx::Error> {
     sqlx::query_as!(
         FeedEvent,
-        r#"SELECT e.id, e.finding_id, e.kind, e.at, e.scan_id, e.recorded_at, c.name AS cluster, n.name AS node,
+        r#"SELECT e.id, e.finding_id, e.kind, e.at, e.scan_id, e.exception_id, e.recorded_at, c.name AS cluster,
+                  n.name AS node,
                   f.check_id
            FROM finding_events e JOIN findings f ON f.id = e.finding_id
            JOIN nodes n ON n.id = f.node_id JOIN clusters c ON c.id = f.cluster_id
@@ -258,6 +262,8 @@ pub struct FindingDetail {
     pub evidence: Option<serde_json::Value>,
     pub benchmark_id: Option<String>,
     pub benchmark_version: Option<String>,
+    /// The exception waiving this open finding at the moment read (the one in force that ends last).
+    pub exception_id: Option<i64>,
 }
 
 /// The cluster id and node ids a filter names, or `None` when a named one does not exist (nothing matches).
@@ -321,7 +327,7 @@ pub async fn page_as_of(
                FROM findings f
                CROSS JOIN LATERAL (
                    SELECT e.kind, e.at FROM finding_events e
-                   WHERE e.finding_id = f.id AND e.at <= $10
+                   WHERE e.finding_id = f.id AND e.at <= $10 AND e.scan_id IS NOT NULL
                    ORDER BY e.at DESC, e.scan_id DESC, e.id DESC
                    LIMIT 1
                ) last_event
@@ -343,7 +349,12 @@ pub async fn page_as_of(
                   latest.finished_at AS last_seen,
                   p.reopen_count AS "reopen_count!", p.ticket_key, p.ticket_url,
                   latest.evidence AS "evidence?", latest.benchmark_id AS "benchmark_id?",
-                  latest.benchmark_version AS "benchmark_version?"
+                  latest.benchmark_version AS "benchmark_version?",
+                  (SELECT e.id FROM exceptions e
+                   WHERE p.state = 'open' AND e.check_id = p.check_id
+                     AND exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, $10)
+                     AND scope_covers(e.cluster_id, e.node_like, p.cluster_id, n.name)
+                   ORDER BY e.expires_at DESC, e.id LIMIT 1) AS exception_id
            FROM page p
            JOIN nodes n ON n.id = p.node_id
            JOIN clusters c ON c.id = p.cluster_id
@@ -410,7 +421,12 @@ pub async fn page(
                   CASE WHEN p.state = 'open' THEN n.last_seen ELSE latest.finished_at END AS last_seen,
                   p.reopen_count AS "reopen_count!", p.ticket_key, p.ticket_url,
                   latest.evidence AS "evidence?", latest.benchmark_id AS "benchmark_id?",
-                  latest.benchmark_version AS "benchmark_version?"
+                  latest.benchmark_version AS "benchmark_version?",
+                  (SELECT e.id FROM exceptions e
+                   WHERE p.state = 'open' AND e.check_id = p.check_id
+                     AND exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, now())
+                     AND scope_covers(e.cluster_id, e.node_like, p.cluster_id, n.name)
+                   ORDER BY e.expires_at DESC, e.id LIMIT 1) AS exception_id
            FROM page p
            JOIN nodes n ON n.id = p.node_id
            JOIN clusters c ON c.id = p.cluster_id

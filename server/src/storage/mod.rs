@@ -2,10 +2,14 @@
 //! or a transaction chosen by the caller (handlers own transactions) and return rows made for their callers.
 
 pub mod api_tokens;
+pub mod attestations;
+pub mod audit;
 pub mod clusters;
+pub mod exceptions;
 pub mod findings;
 pub mod node_events;
 pub mod nodes;
+pub mod overlays;
 pub mod results;
 pub mod scans;
 pub mod standing;

@@ -124,3 +124,22 @@ pub async fn page_as_of(
     .fetch_all(conn)
     .await
 }
+
+/// The cluster and name of each node id given: `(node id, cluster, node)`.
+#[tracing::instrument(skip_all)]
+pub async fn names(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT n.id, c.name AS cluster, n.name FROM nodes n JOIN clusters c ON c.id = n.cluster_id
+           WHERE n.id = ANY($1) ORDER BY c.name, n.name"#,
+        ids
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.id, row.cluster, row.name))
+        .collect())
+}

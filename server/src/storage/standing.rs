@@ -17,13 +17,74 @@ pub struct Counts {
     pub not_applicable: i64,
     pub error: i64,
     pub automated_pass: i64,
+    /// Of `fail` and `warn`, the results an exception in force waived. They stay in `fail` and `warn`, so
+    /// the score counts them as failures: an accepted risk is not a pass.
+    pub waived_fail: i64,
+    pub waived_warn: i64,
+    /// Of `manual`, the results an attestation answered.
+    pub attested_pass: i64,
+    pub attested_fail: i64,
 }
 
 impl Counts {
-    /// Passing share of the applicable automated checks; `None` when none applied.
+    /// Passing share of the applicable automated checks; `None` when none applied. Waived failures are
+    /// failures here.
     pub fn score(&self) -> Option<f64> {
         let applicable = self.automated_pass + self.fail;
         (applicable > 0).then(|| self.automated_pass as f64 / applicable as f64)
+    }
+
+    /// Failures no exception covers.
+    pub fn unwaived_fail(&self) -> i64 {
+        self.fail - self.waived_fail
+    }
+
+    pub fn unwaived_warn(&self) -> i64 {
+        self.warn - self.waived_warn
+    }
+
+    pub fn waived(&self) -> i64 {
+        self.waived_fail + self.waived_warn
+    }
+
+    /// Manual results nobody has attested.
+    pub fn unattested_manual(&self) -> i64 {
+        self.manual - self.attested_pass - self.attested_fail
+    }
+
+    pub fn attested(&self) -> i64 {
+        self.attested_pass + self.attested_fail
+    }
+
+    /// Counts a waived result (its status stays counted where it was).
+    pub fn waive(&mut self, status: &str) {
+        match status {
+            "fail" => self.waived_fail += 1,
+            "warn" => self.waived_warn += 1,
+            _ => {}
+        }
+    }
+
+    /// Counts an attested manual result.
+    pub fn attest(&mut self, verdict: &str) {
+        match verdict {
+            "pass" => self.attested_pass += 1,
+            _ => self.attested_fail += 1,
+        }
+    }
+
+    pub fn add(&mut self, more: &Counts) {
+        self.pass += more.pass;
+        self.fail += more.fail;
+        self.warn += more.warn;
+        self.manual += more.manual;
+        self.not_applicable += more.not_applicable;
+        self.error += more.error;
+        self.automated_pass += more.automated_pass;
+        self.waived_fail += more.waived_fail;
+        self.waived_warn += more.waived_warn;
+        self.attested_pass += more.attested_pass;
+        self.attested_fail += more.attested_fail;
     }
 }
 
@@ -109,6 +170,7 @@ pub async fn clusters(
                 not_applicable: row.not_applicable,
                 error: row.error,
                 automated_pass: row.automated_pass,
+                ..Counts::default()
             },
         })
         .collect())
@@ -155,6 +217,7 @@ pub async fn daily_scores(
                 not_applicable: row.not_applicable,
                 error: row.error,
                 automated_pass: row.automated_pass,
+                ..Counts::default()
             },
         })
         .collect())
@@ -215,6 +278,7 @@ pub async fn nodes(
                 not_applicable: i64::from(row.not_applicable_count),
                 error: i64::from(row.error_count),
                 automated_pass: row.automated_pass_count.map_or(0, i64::from),
+                ..Counts::default()
             },
             section_counts: row.section_counts,
         })
@@ -229,7 +293,8 @@ pub struct Transition {
     pub check_id: String,
     pub kind: String,
     pub at: OffsetDateTime,
-    pub scan_id: Uuid,
+    /// None for a waiver event.
+    pub scan_id: Option<Uuid>,
 }
 
 /// A cluster's (or one node's) transitions between two moments, newest first, at most `limit`.

@@ -52,6 +52,7 @@ fn local_visitor(config: &WebConfig) -> Visitor {
     digest.update(b"kubeward local-mode form token\0");
     digest.update(config.cookie_key.master());
     Visitor {
+        actor_id: "local".to_owned(),
         name: "local".to_owned(),
         role: Role::Admin,
         csrf_token: hex::encode(digest.finalize()),
@@ -81,6 +82,7 @@ pub async fn visitor(
         return Ok(None);
     };
     Ok(Some(Visitor {
+        actor_id: format!("oidc:{}", row.subject),
         name: row.display_name,
         role,
         csrf_token: row.csrf_token,

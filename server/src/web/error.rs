@@ -38,6 +38,19 @@ impl From<sqlx::Error> for PageError {
     }
 }
 
+impl From<crate::governance::GovernanceError> for PageError {
+    fn from(err: crate::governance::GovernanceError) -> Self {
+        use crate::governance::GovernanceError;
+        match err {
+            GovernanceError::Invalid { detail, .. }
+            | GovernanceError::OwnRequest(detail)
+            | GovernanceError::Refused(detail) => PageError::BadRequest(detail),
+            GovernanceError::NotFound(what) => PageError::NotFound(what),
+            GovernanceError::Database(err) => PageError::from(err),
+        }
+    }
+}
+
 impl From<askama::Error> for PageError {
     fn from(err: askama::Error) -> Self {
         PageError::Internal(Box::new(err))

@@ -23,8 +23,11 @@ use super::error::PageError;
 use super::pages::{Layout, local_path};
 use super::session::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use super::{WebConfig, security};
+use crate::domain::actor::Actor;
+use crate::domain::audit::Action as Audited;
 use crate::http::AppState;
 use crate::jwt::OidcSettings;
+use crate::storage::audit;
 use crate::storage::web_sessions::{self, NewSession};
 
 type LoginClient = CoreClient<
@@ -309,14 +312,28 @@ pub async fn callback(
     let raw_claims = verified_payload(id_token)
         .ok_or_else(|| PageError::LoginFailed("the ID token is not valid".to_owned()))?;
     let (name, role) = login.identify(&raw_claims, tokens.access_token()).await?;
+    let person = Actor {
+        id: format!("oidc:{}", claims.subject().as_str()),
+        name: name.clone(),
+        source: crate::http::access::source_of(&request),
+    };
     let Some(role) = role else {
         tracing::info!(user = %name, "a login maps to no role");
+        let mut conn = state.pool.acquire().await?;
+        audit::append(
+            &mut conn,
+            &person,
+            Audited::LoginRefused,
+            None,
+            &serde_json::json!({ "reason": "no role" }),
+        )
+        .await?;
         let mut response = PageError::NoRole { name }.error_response();
         let _ = response.add_cookie(&session::removal(&state.web, LOGIN_COOKIE));
         return Ok(response);
     };
 
-    let mut conn = state.pool.acquire().await?;
+    let mut conn = state.pool.begin().await?;
     // A login always gets a new session id: whatever id the browser held before is ended, never promoted.
     if let Some(old) = session::opened(&state.web, &request, SESSION_COOKIE) {
         web_sessions::end(&mut conn, &session::id_hash(&old)).await?;
@@ -337,6 +354,15 @@ pub async fn callback(
         },
     )
     .await?;
+    audit::append(
+        &mut conn,
+        &person,
+        Audited::Login,
+        None,
+        &serde_json::json!({ "role": role.as_str() }),
+    )
+    .await?;
+    conn.commit().await?;
     tracing::info!(user = %name, role = %role, "signed in");
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, pending.next.clone()))
@@ -389,6 +415,18 @@ pub async fn logout(
         ));
     }
     web_sessions::end(&mut conn, &hash).await?;
+    audit::append(
+        &mut conn,
+        &Actor {
+            id: format!("oidc:{}", row.subject),
+            name: row.display_name.clone(),
+            source: crate::http::access::source_of(&request),
+        },
+        Audited::Logout,
+        None,
+        &serde_json::json!({}),
+    )
+    .await?;
     tracing::info!(user = %row.display_name, "signed out");
     let location = match (&login.end_session, &row.id_token) {
         (Some(endpoint), Some(id_token)) => {

@@ -68,6 +68,17 @@ pub const PAGE_RULES: &[(&str, Role)] = &[
     // Exports are the auditor's: they leave kubeward with the evidence.
     ("/findings/export.csv", Role::Auditor),
     ("/findings/export.json", Role::Auditor),
+    ("/exceptions", Role::Viewer),
+    ("/exceptions/new", Role::Admin),
+    ("/exceptions/{id}", Role::Viewer),
+    ("/exceptions/{id}/decide", Role::Auditor),
+    ("/attestations", Role::Viewer),
+    ("/attestations/new", Role::Auditor),
+    ("/attestations/{id}", Role::Viewer),
+    ("/attestations/{id}/revoke", Role::Auditor),
+    ("/audit", Role::Auditor),
+    ("/audit/export.csv", Role::Auditor),
+    ("/audit/export.json", Role::Auditor),
 ];
 
 /// The page routes, the login flow and the stylesheet.
@@ -96,5 +107,41 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             access::page("/findings/export.json")
                 .route(web::get().to(pages::findings::export_json)),
+        )
+        .service(
+            access::page("/exceptions").route(web::get().to(pages::governance::list_exceptions)),
+        )
+        .service(
+            access::page("/exceptions/new")
+                .route(web::post().to(pages::governance::request_exception)),
+        )
+        .service(
+            access::page("/exceptions/{id}")
+                .route(web::get().to(pages::governance::show_exception)),
+        )
+        .service(
+            access::page("/exceptions/{id}/decide")
+                .route(web::post().to(pages::governance::decide_exception)),
+        )
+        .service(
+            access::page("/attestations")
+                .route(web::get().to(pages::governance::list_attestations)),
+        )
+        .service(
+            access::page("/attestations/new")
+                .route(web::post().to(pages::governance::record_attestation)),
+        )
+        .service(
+            access::page("/attestations/{id}")
+                .route(web::get().to(pages::governance::show_attestation)),
+        )
+        .service(
+            access::page("/attestations/{id}/revoke")
+                .route(web::post().to(pages::governance::revoke_attestation)),
+        )
+        .service(access::page("/audit").route(web::get().to(pages::audit::show)))
+        .service(access::page("/audit/export.csv").route(web::get().to(pages::audit::export_csv)))
+        .service(
+            access::page("/audit/export.json").route(web::get().to(pages::audit::export_json)),
         );
 }

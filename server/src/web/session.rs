@@ -18,12 +18,31 @@ pub const LOGIN_COOKIE: &str = "kubeward_login";
 /// Who is looking at a page.
 #[derive(Debug, Clone)]
 pub struct Visitor {
+    /// `oidc:<sub>`, or `local` in local mode: who they are for the audit trail and separation of duties.
+    pub actor_id: String,
     pub name: String,
     pub role: Role,
     /// The token every state-changing form of this session must carry.
     pub csrf_token: String,
     /// Local mode: nobody logged in; authentication is off.
     pub local_mode: bool,
+}
+
+impl Visitor {
+    /// The visitor as the audit trail names them, with the request's origin.
+    pub fn actor(&self, request: &HttpRequest) -> crate::domain::actor::Actor {
+        crate::domain::actor::Actor {
+            id: self.actor_id.clone(),
+            name: self.name.clone(),
+            source: crate::http::access::source_of(request),
+        }
+    }
+
+    /// Whether a submitted form carries this session's token (compared in constant time).
+    pub fn sent_form(&self, token: &str) -> bool {
+        let (a, b) = (token.as_bytes(), self.csrf_token.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
 }
 
 /// 32 random bytes, URL-safe: session ids, form tokens.

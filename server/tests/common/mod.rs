@@ -72,6 +72,7 @@ impl TestServer {
             stale_after: std::time::Duration::from_secs(24 * 3600),
             jwt,
             web: Arc::new(web),
+            limits: kubeward_server::governance::Limits::default(),
         };
         let application = Application::with_listener(listener, pool.clone(), services).unwrap();
         let base = format!("http://{}", application.address());

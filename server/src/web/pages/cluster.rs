@@ -13,6 +13,7 @@ use super::{AsOf, Layout, SCORE_DEFINITION, age, day_text, encode, percent, time
 use crate::domain::cluster::ClusterName;
 use crate::http::AppState;
 use crate::storage::findings::{self, FindingFilter};
+use crate::storage::overlays::Within;
 use crate::storage::standing::{self, Counts};
 use crate::web::charts::{self, ScoreChart};
 use crate::web::error::PageError;
@@ -116,21 +117,12 @@ fn section_counts(value: &serde_json::Value) -> BTreeMap<String, Counts> {
                     not_applicable: get("not_applicable"),
                     error: get("error"),
                     automated_pass: get("automated_pass"),
+                    ..Counts::default()
                 },
             );
         }
     }
     sections
-}
-
-fn add(total: &mut Counts, more: &Counts) {
-    total.pass += more.pass;
-    total.fail += more.fail;
-    total.warn += more.warn;
-    total.manual += more.manual;
-    total.not_applicable += more.not_applicable;
-    total.error += more.error;
-    total.automated_pass += more.automated_pass;
 }
 
 pub async fn show(
@@ -169,7 +161,21 @@ pub async fn show(
     .ok_or_else(|| PageError::NotFound(format!("cluster {name}")))?;
     let first_day = day - time::Duration::days(range_days - 1);
     let daily = standing::daily_scores(&mut conn, first_day, day, Some(cluster.id)).await?;
-    let nodes = standing::nodes(&mut conn, cluster.id, day).await?;
+    let mut nodes = standing::nodes(&mut conn, cluster.id, day).await?;
+    let overlays = super::Overlays::read(
+        &mut conn,
+        &layout,
+        Within {
+            cluster_id: Some(cluster.id),
+            node_id: None,
+        },
+    )
+    .await?;
+    let mut cluster = cluster;
+    overlays.count_into(&mut cluster.counts, |_, _, _| true);
+    for node in &mut nodes {
+        overlays.count_into(&mut node.counts, |_, node_id, _| node_id == node.id);
+    }
     let filter = FindingFilter {
         cluster: Some(name.clone()),
         state: Some("open"),
@@ -202,8 +208,17 @@ pub async fn show(
     let mut by_section: BTreeMap<String, Counts> = BTreeMap::new();
     for node in &nodes {
         for (section, counts) in section_counts(&node.section_counts) {
-            add(by_section.entry(section).or_default(), &counts);
+            by_section.entry(section).or_default().add(&counts);
         }
+    }
+    for (section, counts) in &mut by_section {
+        overlays.count_into(counts, |_, _, check| {
+            state
+                .catalogs
+                .find_check(check)
+                .map(|found| found.section.as_str())
+                == Some(section.as_str())
+        });
     }
     let mut sections: Vec<SectionRow> = by_section
         .into_iter()
@@ -270,7 +285,7 @@ pub async fn show(
     };
     let opened = recent
         .iter()
-        .filter(|event| event.kind != "resolved")
+        .filter(|event| event.kind == "opened" || event.kind == "reopened")
         .map(transition)
         .collect();
     let resolved = recent

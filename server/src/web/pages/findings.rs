@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -186,6 +186,8 @@ pub struct FindingLine {
     pub reopened: i32,
     pub ticket_key: String,
     pub ticket_url: String,
+    /// The exception waiving this open finding at the moment shown; empty when none.
+    pub exception: String,
     /// The latest evidence, one `subject: observed (expected …)` per line.
     pub evidence: String,
     #[serde(skip)]
@@ -245,6 +247,10 @@ impl FindingLine {
             reopened: row.reopen_count,
             ticket_key: row.ticket_key.clone().unwrap_or_default(),
             ticket_url: row.ticket_url.clone().unwrap_or_default(),
+            exception: row
+                .exception_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
             evidence,
         }
     }
@@ -314,15 +320,26 @@ pub async fn show(
     Ok(security::page(StatusCode::OK, page.render()?))
 }
 
-/// The filters of an export and every finding they match.
+/// The filters of an export and every finding they match; the export is recorded in the audit trail.
 async fn exported(
+    request: &HttpRequest,
     query: &FindingsQuery,
     state: &AppState,
     visitor: &Visitor,
+    format: &str,
 ) -> Result<(Filters, Vec<FindingLine>), PageError> {
     let filters = Filters::parse(query)?;
     let layout = Layout::new("Findings", visitor, &filters.as_of);
     let lines = everything(&filters, state, &layout).await?;
+    let mut conn = state.pool.acquire().await?;
+    crate::storage::audit::append(
+        &mut conn,
+        &visitor.actor(request),
+        crate::domain::audit::Action::FindingsExport,
+        None,
+        &serde_json::json!({ "format": format, "filters": filters.query(), "findings": lines.len() }),
+    )
+    .await?;
     Ok((filters, lines))
 }
 
@@ -352,7 +369,7 @@ async fn everything(
     Ok(lines)
 }
 
-fn attachment(content_type: &'static str, name: String, body: String) -> HttpResponse {
+pub fn attachment(content_type: &'static str, name: String, body: String) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
         .insert_header((
@@ -373,13 +390,14 @@ fn export_name(filters: &Filters, extension: &str) -> String {
 
 /// `GET /findings/export.csv`.
 pub async fn export_csv(
+    request: HttpRequest,
     query: web::Query<FindingsQuery>,
     state: web::Data<AppState>,
     visitor: web::ReqData<Visitor>,
 ) -> Result<HttpResponse, PageError> {
-    let (filters, lines) = exported(&query, &state, &visitor).await?;
+    let (filters, lines) = exported(&request, &query, &state, &visitor, "csv").await?;
     let mut csv = String::from(
-        "id,cluster,node,check,title,section,level,state,state_since,age_days,first_seen,reopened,ticket_key,ticket_url,evidence\r\n",
+        "id,cluster,node,check,title,section,level,state,state_since,age_days,first_seen,reopened,ticket_key,ticket_url,exception,evidence\r\n",
     );
     for line in &lines {
         let cells = [
@@ -397,6 +415,7 @@ pub async fn export_csv(
             line.reopened.to_string(),
             line.ticket_key.clone(),
             line.ticket_url.clone(),
+            line.exception.clone(),
             line.evidence.clone(),
         ];
         let row: Vec<String> = cells.iter().map(|cell| csv_cell(cell)).collect();
@@ -412,11 +431,12 @@ pub async fn export_csv(
 
 /// `GET /findings/export.json`.
 pub async fn export_json(
+    request: HttpRequest,
     query: web::Query<FindingsQuery>,
     state: web::Data<AppState>,
     visitor: web::ReqData<Visitor>,
 ) -> Result<HttpResponse, PageError> {
-    let (filters, lines) = exported(&query, &state, &visitor).await?;
+    let (filters, lines) = exported(&request, &query, &state, &visitor, "json").await?;
     let body =
         serde_json::to_string_pretty(&lines).map_err(|err| PageError::Internal(Box::new(err)))?;
     Ok(attachment(

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{AsOf, Layout, SCORE_DEFINITION, percent, time_text};
 use crate::http::AppState;
+use crate::storage::overlays::Within;
 use crate::storage::standing::{self, Counts};
 use crate::web::charts::{self, Sparkline};
 use crate::web::error::PageError;
@@ -102,6 +103,7 @@ pub async fn show(
     )
     .await?;
     let daily = standing::daily_scores(&mut conn, first_day, day, None).await?;
+    let overlays = super::Overlays::read(&mut conn, &layout, Within::default()).await?;
     drop(conn);
 
     let mut series: HashMap<i64, Vec<Option<f64>>> = HashMap::new();
@@ -130,7 +132,10 @@ pub async fn show(
                     .iter()
                     .any(|(k, v)| k == key && value.is_none_or(|wanted| v == wanted))
         })
-        .map(|cluster| {
+        .map(|mut cluster| {
+            overlays.count_into(&mut cluster.counts, |cluster_id, _, _| {
+                cluster_id == cluster.id
+            });
             let score = cluster.counts.score();
             let trend = series.remove(&cluster.id).unwrap_or_default();
             ClusterRow {
@@ -160,19 +165,13 @@ pub async fn show(
                 .unwrap_or(f64::INFINITY)
                 .total_cmp(&b.score.unwrap_or(f64::INFINITY))
         }),
-        "fail" => rows.sort_by_key(|row| std::cmp::Reverse(row.counts.fail)),
+        "fail" => rows.sort_by_key(|row| std::cmp::Reverse(row.counts.unwaived_fail())),
         "stale" => rows.sort_by_key(|row| std::cmp::Reverse(row.stale_nodes)),
         _ => {}
     }
     let mut totals = Counts::default();
     for row in &rows {
-        totals.pass += row.counts.pass;
-        totals.fail += row.counts.fail;
-        totals.warn += row.counts.warn;
-        totals.manual += row.counts.manual;
-        totals.not_applicable += row.counts.not_applicable;
-        totals.error += row.counts.error;
-        totals.automated_pass += row.counts.automated_pass;
+        totals.add(&row.counts);
     }
     let label_query = if label.is_empty() {
         String::new()

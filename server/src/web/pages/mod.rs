@@ -2,11 +2,13 @@
 //! keep, and small formatting helpers. Templates live in `templates/`; askama escapes every value, so a string
 //! from a node is always shown as text.
 
+pub mod audit;
 pub mod check;
 pub mod cluster;
 pub mod diff;
 pub mod findings;
 pub mod fleet;
+pub mod governance;
 pub mod node;
 
 use time::format_description::well_known::Rfc3339;
@@ -15,7 +17,8 @@ use time::{Date, OffsetDateTime};
 use super::error::PageError;
 use super::session::Visitor;
 use crate::http::AppState;
-use crate::storage::standing::{self, ClusterStanding, NodeStanding};
+use crate::storage::overlays::{self, Attested, Waived, Within};
+use crate::storage::standing::{self, ClusterStanding, Counts, NodeStanding};
 
 /// The end of a past day the pages show the fleet at (`?at=YYYY-MM-DD`).
 #[derive(Debug, Clone)]
@@ -126,6 +129,16 @@ pub fn day_text(day: Date) -> String {
     day.format(&format).unwrap_or_default()
 }
 
+/// The last day something that ends at `end` (exclusive) was valid: ends are kept as the midnight after.
+pub fn until_text(end: OffsetDateTime) -> String {
+    let end = end.to_offset(time::UtcOffset::UTC);
+    if end.time() == time::Time::MIDNIGHT {
+        end.date().previous_day().map_or_else(String::new, day_text)
+    } else {
+        time_text(end)
+    }
+}
+
 /// A time for people: `2026-11-30 14:05 UTC`.
 pub fn time_text(time: OffsetDateTime) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
@@ -157,7 +170,44 @@ pub fn age(since: OffsetDateTime, now: OffsetDateTime) -> String {
 /// The definition shown beside every score.
 pub const SCORE_DEFINITION: &str = "Score: the passing share of the applicable automated checks \
      (automated passes ÷ (automated passes + fails)) over each node's last scan. Manual and \
-     not-applicable checks are counted apart and do not move the score.";
+     not-applicable checks are counted apart and do not move the score. A failure an approved exception \
+     waives is still a failure in the score; it is counted apart as waived, never as passed.";
+
+/// What exceptions and attestations laid over the results at the page's moment.
+#[derive(Debug, Default)]
+pub struct Overlays {
+    pub waived: Vec<Waived>,
+    pub attested: Vec<Attested>,
+}
+
+impl Overlays {
+    pub async fn read(
+        conn: &mut sqlx::PgConnection,
+        layout: &Layout,
+        within: Within,
+    ) -> Result<Self, PageError> {
+        let moment = layout.moment();
+        let now = layout.as_of.is_none();
+        Ok(Overlays {
+            waived: overlays::waived(&mut *conn, moment, now, within).await?,
+            attested: overlays::attested(conn, moment, now, within).await?,
+        })
+    }
+
+    /// Adds to `counts` what falls where `keep(cluster id, node id, check id)` says.
+    pub fn count_into(&self, counts: &mut Counts, keep: impl Fn(i64, i64, &str) -> bool) {
+        for waived in &self.waived {
+            if keep(waived.cluster_id, waived.node_id, &waived.check_id) {
+                counts.waive(&waived.status);
+            }
+        }
+        for attested in &self.attested {
+            if keep(attested.cluster_id, attested.node_id, &attested.check_id) {
+                counts.attest(&attested.verdict);
+            }
+        }
+    }
+}
 
 /// A node and its cluster as they stood at the page's moment; 404 when either was unknown then.
 pub async fn node_then(

@@ -8,9 +8,10 @@ use kubeward_benchmark::catalog::compare_ids;
 use kubeward_benchmark::report::BenchmarkRef;
 use serde::Deserialize;
 
-use super::{AsOf, Layout, encode, percent, time_text};
+use super::{AsOf, Layout, day_text, encode, percent, time_text, until_text};
 use crate::domain::cluster::ClusterName;
 use crate::http::AppState;
+use crate::storage::overlays::Within;
 use crate::storage::{scans, standing};
 use crate::web::error::PageError;
 use crate::web::security;
@@ -36,6 +37,10 @@ pub struct ResultRow {
     pub title: String,
     pub level: String,
     pub status: String,
+    /// What the report shows: the status, or `waived` / `attested` when governance answered for it.
+    pub shown: String,
+    /// Who answered for it and until when, with a link to the exception or attestation.
+    pub governance: Option<(String, String)>,
     pub evidence: Vec<EvidenceLine>,
     pub detail: Option<String>,
     pub remediation: String,
@@ -118,6 +123,15 @@ pub async fn show(
     let (scan, mut results) = scans::results(&mut conn, found.scan_id)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("the last scan of {node}")))?;
+    let overlays = super::Overlays::read(
+        &mut conn,
+        &layout,
+        Within {
+            cluster_id: Some(standing.id),
+            node_id: Some(found.id),
+        },
+    )
+    .await?;
     let changes = standing::transitions(
         &mut conn,
         standing.id,
@@ -158,8 +172,46 @@ pub async fn show(
                 results: Vec::new(),
             });
         }
+        let waived = overlays
+            .waived
+            .iter()
+            .find(|waived| waived.check_id == result.check_id);
+        let attested = overlays
+            .attested
+            .iter()
+            .find(|attested| attested.check_id == result.check_id);
+        let (shown, governance) = match (waived, attested) {
+            (Some(waived), _) => (
+                "waived".to_owned(),
+                Some((
+                    format!(
+                        "{} waived by exception #{} until {}",
+                        result.status,
+                        waived.exception_id,
+                        until_text(waived.expires_at)
+                    ),
+                    format!("/exceptions/{}", waived.exception_id),
+                )),
+            ),
+            (None, Some(attested)) => (
+                format!("attested {}", attested.verdict),
+                Some((
+                    format!(
+                        "attested {} by {} on {}, valid until {}",
+                        attested.verdict,
+                        attested.attested_by,
+                        day_text(attested.attested_at.date()),
+                        until_text(attested.valid_until)
+                    ),
+                    format!("/attestations/{}", attested.attestation_id),
+                )),
+            ),
+            (None, None) => (result.status.clone(), None),
+        };
         if let Some(group) = sections.last_mut() {
             group.results.push(ResultRow {
+                shown,
+                governance,
                 title: check
                     .map_or_else(|| "(unknown check)".to_owned(), |check| check.title.clone()),
                 level: check.map_or_else(String::new, |check| format!("L{}", check.level)),

@@ -1,0 +1,505 @@
+//! Exceptions and attestations as operations: each parses what a person submitted, checks the rules
+//! (`domain::exception`), stores the change, puts its events on the feed and its record in the audit trail,
+//! all in one transaction. The API and the pages both call these, so the rules cannot differ between them.
+
+use kubeward_benchmark::catalog::Assessment;
+use sqlx::PgPool;
+use time::{Date, OffsetDateTime};
+
+use crate::catalogs::Catalogs;
+use crate::domain::actor::Actor;
+use crate::domain::audit::Action as Audited;
+use crate::domain::cluster::ClusterName;
+use crate::domain::exception::{self, Action, Refusal};
+use crate::domain::scope::NodePattern;
+use crate::storage::attestations::{self, NewAttestation};
+use crate::storage::exceptions::{self, NewException, WaiverEvent};
+use crate::storage::{audit, clusters, findings, webhooks};
+
+/// How far ahead exceptions and attestations may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub exception_max_days: i64,
+    pub attestation_max_days: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            exception_max_days: 365,
+            attestation_max_days: 365,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GovernanceError {
+    #[error("{detail}")]
+    Invalid { field: &'static str, detail: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A rule forbids this caller the action (deciding their own request).
+    #[error("{0}")]
+    OwnRequest(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn invalid(field: &'static str, detail: impl Into<String>) -> GovernanceError {
+    GovernanceError::Invalid {
+        field,
+        detail: detail.into(),
+    }
+}
+
+/// What a person submitted for a scope: empty text means "every".
+#[derive(Debug, Clone, Default)]
+pub struct ScopeInput {
+    pub cluster: Option<String>,
+    pub nodes: Option<String>,
+}
+
+/// The scope's cluster id (if any) and node pattern, checked.
+async fn parse_scope(
+    conn: &mut sqlx::PgConnection,
+    scope: &ScopeInput,
+) -> Result<(Option<i64>, Option<NodePattern>), GovernanceError> {
+    let cluster = match scope
+        .cluster
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+    {
+        None => None,
+        Some(text) => {
+            let name =
+                ClusterName::parse(text).map_err(|err| invalid("cluster", err.to_string()))?;
+            let found = clusters::find_by_name(&mut *conn, &name)
+                .await?
+                .ok_or_else(|| invalid("cluster", format!("there is no cluster {name}")))?;
+            Some(found.id)
+        }
+    };
+    let nodes = match scope
+        .nodes
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+    {
+        None => None,
+        Some(text) => {
+            Some(NodePattern::parse(text).map_err(|err| invalid("nodes", err.to_string()))?)
+        }
+    };
+    Ok((cluster, nodes))
+}
+
+/// Free text a person writes: trimmed, 1 to 4,000 characters, no control characters but line breaks.
+fn statement(
+    field: &'static str,
+    text: &str,
+    required: bool,
+) -> Result<Option<String>, GovernanceError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return if required {
+            Err(invalid(field, format!("{field} is required")))
+        } else {
+            Ok(None)
+        };
+    }
+    if text.chars().count() > 4000
+        || text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(invalid(
+            field,
+            format!("{field} must be at most 4000 characters without control characters"),
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// A day `YYYY-MM-DD`; the end of a period is the midnight after it (the day itself is included).
+fn day(field: &'static str, text: &str) -> Result<Date, GovernanceError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text.trim(), &format)
+        .map_err(|_| invalid(field, format!("{field} must be a day such as 2027-06-30")))
+}
+
+fn end_of(
+    field: &'static str,
+    last_day: Date,
+    now: OffsetDateTime,
+    max_days: i64,
+) -> Result<OffsetDateTime, GovernanceError> {
+    let today = now.date();
+    if last_day < today {
+        return Err(invalid(field, format!("{field} is in the past")));
+    }
+    if (last_day - today).whole_days() > max_days {
+        return Err(invalid(
+            field,
+            format!("{field} may be at most {max_days} days ahead"),
+        ));
+    }
+    let end = last_day
+        .next_day()
+        .ok_or_else(|| invalid(field, format!("{field} is out of range")))?;
+    Ok(end.midnight().assume_utc())
+}
+
+fn known_check<'a>(
+    catalogs: &'a Catalogs,
+    check: &str,
+) -> Result<&'a kubeward_benchmark::catalog::Check, GovernanceError> {
+    let check = check.trim();
+    if check.is_empty() || check.len() > 32 {
+        return Err(invalid("check", "check must be a check id such as 1.2.15"));
+    }
+    catalogs.find_check(check).ok_or_else(|| {
+        invalid(
+            "check",
+            format!("{check} is not a check of any known benchmark"),
+        )
+    })
+}
+
+/// A request for an exception, as submitted.
+#[derive(Debug, Clone, Default)]
+pub struct ExceptionInput {
+    pub check: String,
+    pub scope: ScopeInput,
+    pub justification: String,
+    /// The last day it may be in force.
+    pub expires_on: String,
+}
+
+/// Records a request; returns its id.
+pub async fn request_exception(
+    pool: &PgPool,
+    catalogs: &Catalogs,
+    limits: Limits,
+    actor: &Actor,
+    input: &ExceptionInput,
+) -> Result<i64, GovernanceError> {
+    let check = known_check(catalogs, &input.check)?;
+    let justification = statement("justification", &input.justification, true)?.unwrap_or_default();
+    let now = OffsetDateTime::now_utc();
+    let expires_at = end_of(
+        "expires_on",
+        day("expires_on", &input.expires_on)?,
+        now,
+        limits.exception_max_days,
+    )?;
+    let mut tx = pool.begin().await?;
+    let (cluster_id, nodes) = parse_scope(&mut tx, &input.scope).await?;
+    let like = nodes.as_ref().map(NodePattern::to_like);
+    let id = exceptions::insert(
+        &mut tx,
+        &NewException {
+            check_id: &check.id,
+            cluster_id,
+            node_pattern: nodes.as_ref().map(NodePattern::as_str),
+            node_like: like.as_deref(),
+            justification: &justification,
+            expires_at,
+        },
+        actor,
+        now,
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        actor,
+        Audited::ExceptionRequest,
+        Some(&format!("exception {id}")),
+        &serde_json::json!({
+            "check": check.id,
+            "cluster": input.scope.cluster.as_deref().map(str::trim).filter(|text| !text.is_empty()),
+            "nodes": nodes.as_ref().map(NodePattern::as_str),
+            "justification": justification,
+            "expires_at": crate::http::views::time_text(expires_at),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(exception.id = id, check = %check.id, by = %actor.name, "exception requested");
+    Ok(id)
+}
+
+/// Approves, rejects or revokes an exception. Approval and revocation put waiver events on the feed for the
+/// open findings it covers.
+pub async fn decide_exception(
+    pool: &PgPool,
+    id: i64,
+    action: Action,
+    actor: &Actor,
+    note: &str,
+) -> Result<(), GovernanceError> {
+    let note = statement("note", note, action != Action::Approve)?;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = pool.begin().await?;
+    // The feed lock first, then the row: the same order as every other writer of the feed.
+    findings::lock_event_feed(&mut tx).await?;
+    let row = exceptions::lock(&mut tx, id)
+        .await?
+        .ok_or_else(|| GovernanceError::NotFound(format!("exception {id}")))?;
+    let facts = row.facts();
+    let next =
+        exception::apply(&facts, action, &actor.id, now).map_err(|refusal| match refusal {
+            Refusal::OwnRequest => GovernanceError::OwnRequest(refusal.to_string()),
+            other => GovernanceError::Refused(other.to_string()),
+        })?;
+    let was_in_force = facts.in_force_at(now);
+    let audited = match action {
+        Action::Approve => {
+            exceptions::decide(&mut tx, id, next, actor, now, note.as_deref()).await?;
+            let events =
+                exceptions::raise_waiver_events(&mut tx, id, WaiverEvent::Waived, now).await?;
+            queue(&mut tx, &events, WaiverEvent::Waived).await?;
+            Audited::ExceptionApprove
+        }
+        Action::Reject => {
+            exceptions::decide(&mut tx, id, next, actor, now, note.as_deref()).await?;
+            Audited::ExceptionReject
+        }
+        Action::Revoke => {
+            exceptions::revoke(&mut tx, id, actor, now, note.as_deref().unwrap_or_default())
+                .await?;
+            if was_in_force {
+                let events =
+                    exceptions::raise_waiver_events(&mut tx, id, WaiverEvent::Revoked, now).await?;
+                queue(&mut tx, &events, WaiverEvent::Revoked).await?;
+            }
+            Audited::ExceptionRevoke
+        }
+    };
+    audit::append(
+        &mut tx,
+        actor,
+        audited,
+        Some(&format!("exception {id}")),
+        &serde_json::json!({ "check": row.check_id, "note": note }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(exception.id = id, action = action.as_str(), by = %actor.name, "exception {}", next.as_str());
+    Ok(())
+}
+
+async fn queue(
+    conn: &mut sqlx::PgConnection,
+    events: &[i64],
+    kind: WaiverEvent,
+) -> Result<(), sqlx::Error> {
+    let topic = format!("finding.{}", kind.as_str());
+    for event in events {
+        webhooks::enqueue(&mut *conn, *event, &topic).await?;
+    }
+    Ok(())
+}
+
+/// Announces exceptions whose end has come: a `waiver_expired` event for every open finding each covered
+/// (the finding is failing again), queued for webhooks, and a record in the audit trail. Returns how many
+/// exceptions expired. Replicas sweeping together each take different rows.
+pub async fn sweep_expiries(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    let mut tx = pool.begin().await?;
+    findings::lock_event_feed(&mut tx).await?;
+    let due = exceptions::lock_due_expiries(&mut tx, now).await?;
+    let system = Actor::system();
+    for (id, check, expires_at) in &due {
+        let events =
+            exceptions::raise_waiver_events(&mut tx, *id, WaiverEvent::Expired, *expires_at)
+                .await?;
+        queue(&mut tx, &events, WaiverEvent::Expired).await?;
+        exceptions::note_expiry(&mut tx, *id, now).await?;
+        audit::append(
+            &mut tx,
+            &system,
+            Audited::ExceptionExpire,
+            Some(&format!("exception {id}")),
+            &serde_json::json!({
+                "check": check,
+                "expired_at": crate::http::views::time_text(*expires_at),
+                "findings_failing_again": events.len(),
+            }),
+        )
+        .await?;
+        tracing::info!(
+            exception.id = id,
+            findings = events.len(),
+            "exception expired"
+        );
+    }
+    tx.commit().await?;
+    Ok(due.len())
+}
+
+/// An attestation, as submitted.
+#[derive(Debug, Clone, Default)]
+pub struct AttestationInput {
+    pub check: String,
+    pub scope: ScopeInput,
+    /// `pass` or `fail`.
+    pub verdict: String,
+    pub statement: String,
+    pub evidence_url: Option<String>,
+    /// The first day it answers for (default: from now).
+    pub valid_from: Option<String>,
+    /// The last day it answers for.
+    pub valid_until: String,
+}
+
+pub async fn record_attestation(
+    pool: &PgPool,
+    catalogs: &Catalogs,
+    limits: Limits,
+    actor: &Actor,
+    input: &AttestationInput,
+) -> Result<i64, GovernanceError> {
+    let check = known_check(catalogs, &input.check)?;
+    if check.assessment != Assessment::Manual {
+        return Err(invalid(
+            "check",
+            format!(
+                "{} is an automated check: its result comes from the nodes, not from an attestation",
+                check.id
+            ),
+        ));
+    }
+    let verdict = match input.verdict.trim() {
+        "pass" => "pass",
+        "fail" => "fail",
+        _ => return Err(invalid("verdict", "verdict must be pass or fail")),
+    };
+    let statement_text = statement("statement", &input.statement, true)?.unwrap_or_default();
+    let evidence_url = match input
+        .evidence_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+    {
+        None => None,
+        Some(text) => {
+            crate::http::input::http_url("evidence_url", text).map_err(|_| {
+                invalid(
+                    "evidence_url",
+                    "evidence_url must be an http or https URL of at most 2048 characters",
+                )
+            })?;
+            Some(text.to_owned())
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    // No back-dating: an attestation answers from when it is recorded (or a later day), so a past date's view
+    // never shows an attestation that did not exist then.
+    let valid_from = match input
+        .valid_from
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+    {
+        None => now,
+        Some(text) => {
+            let first = day("valid_from", text)?;
+            if first < now.date() {
+                return Err(invalid("valid_from", "valid_from is in the past"));
+            }
+            first.midnight().assume_utc().max(now)
+        }
+    };
+    let valid_until = end_of(
+        "valid_until",
+        day("valid_until", &input.valid_until)?,
+        now,
+        limits.attestation_max_days,
+    )?;
+    if valid_until <= valid_from {
+        return Err(invalid("valid_until", "valid_until is before valid_from"));
+    }
+    let mut tx = pool.begin().await?;
+    let (cluster_id, nodes) = parse_scope(&mut tx, &input.scope).await?;
+    let like = nodes.as_ref().map(NodePattern::to_like);
+    let id = attestations::insert(
+        &mut tx,
+        &NewAttestation {
+            check_id: &check.id,
+            cluster_id,
+            node_pattern: nodes.as_ref().map(NodePattern::as_str),
+            node_like: like.as_deref(),
+            verdict,
+            statement: &statement_text,
+            evidence_url: evidence_url.as_deref(),
+            valid_from,
+            valid_until,
+        },
+        actor,
+        now,
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        actor,
+        Audited::AttestationRecord,
+        Some(&format!("attestation {id}")),
+        &serde_json::json!({
+            "check": check.id,
+            "verdict": verdict,
+            "cluster": input.scope.cluster.as_deref().map(str::trim).filter(|text| !text.is_empty()),
+            "nodes": nodes.as_ref().map(NodePattern::as_str),
+            "statement": statement_text,
+            "evidence_url": evidence_url,
+            "valid_from": crate::http::views::time_text(valid_from),
+            "valid_until": crate::http::views::time_text(valid_until),
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(attestation.id = id, check = %check.id, verdict, by = %actor.name, "attestation recorded");
+    Ok(id)
+}
+
+pub async fn revoke_attestation(
+    pool: &PgPool,
+    id: i64,
+    actor: &Actor,
+    reason: &str,
+) -> Result<(), GovernanceError> {
+    let reason = statement("reason", reason, true)?.unwrap_or_default();
+    let now = OffsetDateTime::now_utc();
+    let mut tx = pool.begin().await?;
+    if !attestations::revoke(&mut tx, id, actor, now, &reason).await? {
+        let exists = !attestations::list(
+            &mut tx,
+            &attestations::AttestationFilter {
+                id: Some(id),
+                ..Default::default()
+            },
+            now,
+            0,
+            1,
+        )
+        .await?
+        .is_empty();
+        return Err(if exists {
+            GovernanceError::Refused("this attestation has ended already".to_owned())
+        } else {
+            GovernanceError::NotFound(format!("attestation {id}"))
+        });
+    }
+    audit::append(
+        &mut tx,
+        actor,
+        Audited::AttestationRevoke,
+        Some(&format!("attestation {id}")),
+        &serde_json::json!({ "reason": reason }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

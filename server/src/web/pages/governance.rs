@@ -1,0 +1,531 @@
+//! `/exceptions` and `/attestations`: lists (as of any day), one page each, and the forms that request,
+//! decide, record and revoke. The rules are in [`crate::governance`], shared with the API.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use kubeward_benchmark::catalog::Assessment;
+use serde::Deserialize;
+
+use super::{AsOf, Layout, day_text, encode, time_text, until_text};
+use crate::domain::exception::Action;
+use crate::domain::role::Role;
+use crate::domain::scope::Scope;
+use crate::governance::{self, AttestationInput, ExceptionInput, ScopeInput};
+use crate::http::AppState;
+use crate::http::governance::EXCEPTION_STATES;
+use crate::http::views::{AttestationView, ExceptionView};
+use crate::storage::attestations::{self, AttestationFilter};
+use crate::storage::exceptions::{self, ExceptionFilter};
+use crate::storage::overlays::{self, Within};
+use crate::web::error::PageError;
+use crate::web::security;
+use crate::web::session::Visitor;
+
+const PAGE_SIZE: i64 = 200;
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    at: Option<String>,
+    state: Option<String>,
+    cursor: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OneQuery {
+    at: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ExceptionLine {
+    pub id: i64,
+    pub link: String,
+    pub check: String,
+    pub title: Option<String>,
+    pub scope: String,
+    pub state: String,
+    pub justification: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub decided_by: Option<String>,
+    pub decided_at: String,
+    pub last_day: String,
+}
+
+#[derive(Template)]
+#[template(path = "exceptions.html")]
+struct ExceptionsPage {
+    layout: Layout,
+    rows: Vec<ExceptionLine>,
+    states: &'static [&'static str],
+    state_filter: String,
+    next: Option<String>,
+    can_request: bool,
+    csrf: String,
+    max_days: i64,
+}
+
+fn see_other(location: String) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn checked_form(visitor: &Visitor, token: &str) -> Result<(), PageError> {
+    if visitor.sent_form(token) {
+        Ok(())
+    } else {
+        Err(PageError::BadRequest(
+            "the form is not from this session (its token does not match); reload the page and try again".to_owned(),
+        ))
+    }
+}
+
+fn may(visitor: &Visitor, path: &str) -> bool {
+    visitor.role >= crate::web::access::rule_for(path).unwrap_or(Role::Admin)
+}
+
+pub async fn list_exceptions(
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let as_of = AsOf::parse(query.at.as_deref())?;
+    let layout = Layout::new("Exceptions", &visitor, &as_of);
+    let moment = layout.moment();
+    let state_filter = match query.state.as_deref().filter(|text| !text.is_empty()) {
+        None => None,
+        Some(text) => Some(
+            EXCEPTION_STATES
+                .iter()
+                .copied()
+                .find(|candidate| *candidate == text)
+                .ok_or_else(|| {
+                    PageError::BadRequest(format!(
+                        "state= must be one of {}",
+                        EXCEPTION_STATES.join(", ")
+                    ))
+                })?,
+        ),
+    };
+    let filter = ExceptionFilter {
+        state: state_filter,
+        ..ExceptionFilter::default()
+    };
+    let after = query.cursor.unwrap_or(0).max(0);
+    let mut conn = state.pool.acquire().await?;
+    let mut rows = exceptions::list(&mut conn, &filter, moment, after, PAGE_SIZE + 1).await?;
+    drop(conn);
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(usize::try_from(PAGE_SIZE).unwrap_or(0));
+    let next = more
+        .then(|| {
+            rows.last().map(|row| {
+                layout.link(&format!(
+                    "/exceptions?state={}&cursor={}",
+                    state_filter.unwrap_or(""),
+                    row.id
+                ))
+            })
+        })
+        .flatten();
+    let lines = rows
+        .iter()
+        .map(|row| {
+            let view = ExceptionView::at(row, &state.catalogs, moment);
+            ExceptionLine {
+                id: view.id,
+                link: view.link,
+                check: view.check,
+                title: view.title,
+                scope: Scope::describe(row.cluster.as_deref(), row.node_pattern.as_deref()),
+                state: view.state,
+                justification: view.justification,
+                requested_by: row.requested_by.clone(),
+                requested_at: time_text(row.requested_at),
+                decided_by: view.decided_by,
+                decided_at: row.decided_at.map(time_text).unwrap_or_default(),
+                last_day: view.last_day,
+            }
+        })
+        .collect();
+    let page = ExceptionsPage {
+        rows: lines,
+        states: EXCEPTION_STATES,
+        state_filter: state_filter.unwrap_or("").to_owned(),
+        next,
+        can_request: may(&visitor, "/exceptions/new"),
+        csrf: visitor.csrf_token.clone(),
+        max_days: state.limits.exception_max_days,
+        layout,
+    };
+    Ok(security::page(StatusCode::OK, page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "exception.html")]
+struct ExceptionPage {
+    layout: Layout,
+    view: ExceptionView,
+    scope: String,
+    check_link: String,
+    /// (cluster, node, node link, status)
+    waived: Vec<(String, String, String, String)>,
+    can_decide: bool,
+    own_request: bool,
+    csrf: String,
+}
+
+fn numeric(path: &str, what: &str) -> Result<i64, PageError> {
+    path.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| PageError::NotFound(what.to_owned()))
+}
+
+pub async fn show_exception(
+    path: web::Path<String>,
+    query: web::Query<OneQuery>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let id = numeric(&path, "this exception")?;
+    let as_of = AsOf::parse(query.at.as_deref())?;
+    let layout = Layout::new(format!("Exception {id}"), &visitor, &as_of);
+    let moment = layout.moment();
+    let filter = ExceptionFilter {
+        id: Some(id),
+        ..ExceptionFilter::default()
+    };
+    let mut conn = state.pool.acquire().await?;
+    let row = exceptions::list(&mut conn, &filter, moment, 0, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| PageError::NotFound(format!("exception {id} at that time")))?;
+    let covered = overlays::waived(&mut conn, moment, as_of.is_none(), Within::default()).await?;
+    let places = crate::storage::nodes::names(
+        &mut conn,
+        &covered
+            .iter()
+            .filter(|waived| waived.exception_id == id)
+            .map(|waived| waived.node_id)
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    drop(conn);
+    let waived = covered
+        .iter()
+        .filter(|waived| waived.exception_id == id)
+        .filter_map(|waived| {
+            places
+                .iter()
+                .find(|place| place.0 == waived.node_id)
+                .map(|(_, cluster, node)| {
+                    (
+                        cluster.clone(),
+                        node.clone(),
+                        format!("/clusters/{}/nodes/{}", encode(cluster), encode(node)),
+                        waived.status.clone(),
+                    )
+                })
+        })
+        .collect();
+    let page = ExceptionPage {
+        scope: Scope::describe(row.cluster.as_deref(), row.node_pattern.as_deref()),
+        check_link: format!("/checks/{}", encode(&row.check_id)),
+        own_request: row.requested_by_id == visitor.actor_id,
+        can_decide: may(&visitor, "/exceptions/{id}/decide"),
+        csrf: visitor.csrf_token.clone(),
+        view: ExceptionView::at(&row, &state.catalogs, moment),
+        waived,
+        layout,
+    };
+    Ok(security::page(StatusCode::OK, page.render()?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExceptionForm {
+    csrf: String,
+    check: String,
+    #[serde(default)]
+    cluster: String,
+    #[serde(default)]
+    nodes: String,
+    justification: String,
+    expires_on: String,
+}
+
+/// `POST /exceptions/new` (admin).
+pub async fn request_exception(
+    request: HttpRequest,
+    form: web::Form<ExceptionForm>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    checked_form(&visitor, &form.csrf)?;
+    let input = ExceptionInput {
+        check: form.check.clone(),
+        scope: ScopeInput {
+            cluster: Some(form.cluster.clone()),
+            nodes: Some(form.nodes.clone()),
+        },
+        justification: form.justification.clone(),
+        expires_on: form.expires_on.clone(),
+    };
+    let id = governance::request_exception(
+        &state.pool,
+        &state.catalogs,
+        state.limits,
+        &visitor.actor(&request),
+        &input,
+    )
+    .await?;
+    Ok(see_other(format!("/exceptions/{id}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /exceptions/{id}/decide` (auditor): approve, reject or revoke.
+pub async fn decide_exception(
+    request: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<DecisionForm>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let id = numeric(&path, "this exception")?;
+    checked_form(&visitor, &form.csrf)?;
+    let action = match form.action.as_str() {
+        "approve" => Action::Approve,
+        "reject" => Action::Reject,
+        "revoke" => Action::Revoke,
+        _ => {
+            return Err(PageError::BadRequest(
+                "action must be approve, reject or revoke".to_owned(),
+            ));
+        }
+    };
+    governance::decide_exception(
+        &state.pool,
+        id,
+        action,
+        &visitor.actor(&request),
+        &form.note,
+    )
+    .await?;
+    Ok(see_other(format!("/exceptions/{id}")))
+}
+
+#[derive(Debug)]
+pub struct AttestationLine {
+    pub id: i64,
+    pub link: String,
+    pub check: String,
+    pub title: Option<String>,
+    pub scope: String,
+    pub verdict: String,
+    pub statement: String,
+    pub attested_by: String,
+    pub attested_on: String,
+    pub period: String,
+    pub valid: bool,
+}
+
+#[derive(Template)]
+#[template(path = "attestations.html")]
+struct AttestationsPage {
+    layout: Layout,
+    rows: Vec<AttestationLine>,
+    next: Option<String>,
+    can_attest: bool,
+    csrf: String,
+    manual_checks: Vec<(String, String)>,
+}
+
+fn period(from: time::OffsetDateTime, until: time::OffsetDateTime) -> String {
+    format!("{} to {}", day_text(from.date()), until_text(until))
+}
+
+pub async fn list_attestations(
+    query: web::Query<ListQuery>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let as_of = AsOf::parse(query.at.as_deref())?;
+    let layout = Layout::new("Attestations", &visitor, &as_of);
+    let moment = layout.moment();
+    let after = query.cursor.unwrap_or(0).max(0);
+    let mut conn = state.pool.acquire().await?;
+    let mut rows = attestations::list(
+        &mut conn,
+        &AttestationFilter::default(),
+        moment,
+        after,
+        PAGE_SIZE + 1,
+    )
+    .await?;
+    drop(conn);
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(usize::try_from(PAGE_SIZE).unwrap_or(0));
+    let next = more
+        .then(|| {
+            rows.last()
+                .map(|row| layout.link(&format!("/attestations?cursor={}", row.id)))
+        })
+        .flatten();
+    let lines = rows
+        .iter()
+        .map(|row| AttestationLine {
+            id: row.id,
+            link: format!("/attestations/{}", row.id),
+            title: state.catalogs.check_title(&row.check_id).map(str::to_owned),
+            check: row.check_id.clone(),
+            scope: Scope::describe(row.cluster.as_deref(), row.node_pattern.as_deref()),
+            verdict: row.verdict.clone(),
+            statement: row.statement.clone(),
+            attested_by: row.attested_by.clone(),
+            attested_on: day_text(row.attested_at.date()),
+            period: period(row.valid_from, row.valid_until),
+            valid: row.valid_at(moment),
+        })
+        .collect();
+    let mut manual_checks: Vec<(String, String)> = state
+        .catalogs
+        .all_checks()
+        .filter(|check| check.assessment == Assessment::Manual)
+        .map(|check| (check.id.clone(), check.title.clone()))
+        .collect();
+    manual_checks.sort_by(|a, b| kubeward_benchmark::catalog::compare_ids(&a.0, &b.0));
+    manual_checks.dedup_by(|a, b| a.0 == b.0);
+    let page = AttestationsPage {
+        rows: lines,
+        next,
+        can_attest: may(&visitor, "/attestations/new"),
+        csrf: visitor.csrf_token.clone(),
+        manual_checks,
+        layout,
+    };
+    Ok(security::page(StatusCode::OK, page.render()?))
+}
+
+#[derive(Template)]
+#[template(path = "attestation.html")]
+struct AttestationPage {
+    layout: Layout,
+    view: AttestationView,
+    scope: String,
+    check_link: String,
+    attested_on: String,
+    valid_until: String,
+    can_revoke: bool,
+    csrf: String,
+}
+
+pub async fn show_attestation(
+    path: web::Path<String>,
+    query: web::Query<OneQuery>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let id = numeric(&path, "this attestation")?;
+    let as_of = AsOf::parse(query.at.as_deref())?;
+    let layout = Layout::new(format!("Attestation {id}"), &visitor, &as_of);
+    let moment = layout.moment();
+    let filter = AttestationFilter {
+        id: Some(id),
+        ..AttestationFilter::default()
+    };
+    let mut conn = state.pool.acquire().await?;
+    let row = attestations::list(&mut conn, &filter, moment, 0, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| PageError::NotFound(format!("attestation {id} at that time")))?;
+    drop(conn);
+    let page = AttestationPage {
+        scope: Scope::describe(row.cluster.as_deref(), row.node_pattern.as_deref()),
+        check_link: format!("/checks/{}", encode(&row.check_id)),
+        attested_on: day_text(row.attested_at.date()),
+        valid_until: until_text(row.valid_until),
+        can_revoke: may(&visitor, "/attestations/{id}/revoke"),
+        csrf: visitor.csrf_token.clone(),
+        view: AttestationView::at(&row, &state.catalogs, moment),
+        layout,
+    };
+    Ok(security::page(StatusCode::OK, page.render()?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AttestationForm {
+    csrf: String,
+    check: String,
+    verdict: String,
+    #[serde(default)]
+    cluster: String,
+    #[serde(default)]
+    nodes: String,
+    #[serde(default)]
+    valid_from: String,
+    valid_until: String,
+    #[serde(default)]
+    evidence_url: String,
+    statement: String,
+}
+
+/// `POST /attestations/new` (auditor).
+pub async fn record_attestation(
+    request: HttpRequest,
+    form: web::Form<AttestationForm>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    checked_form(&visitor, &form.csrf)?;
+    let input = AttestationInput {
+        check: form.check.clone(),
+        scope: ScopeInput {
+            cluster: Some(form.cluster.clone()),
+            nodes: Some(form.nodes.clone()),
+        },
+        verdict: form.verdict.clone(),
+        statement: form.statement.clone(),
+        evidence_url: Some(form.evidence_url.clone()),
+        valid_from: Some(form.valid_from.clone()),
+        valid_until: form.valid_until.clone(),
+    };
+    let id = governance::record_attestation(
+        &state.pool,
+        &state.catalogs,
+        state.limits,
+        &visitor.actor(&request),
+        &input,
+    )
+    .await?;
+    Ok(see_other(format!("/attestations/{id}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /attestations/{id}/revoke` (auditor).
+pub async fn revoke_attestation(
+    request: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<RevokeForm>,
+    state: web::Data<AppState>,
+    visitor: web::ReqData<Visitor>,
+) -> Result<HttpResponse, PageError> {
+    let id = numeric(&path, "this attestation")?;
+    checked_form(&visitor, &form.csrf)?;
+    governance::revoke_attestation(&state.pool, id, &visitor.actor(&request), &form.note).await?;
+    Ok(see_other(format!("/attestations/{id}")))
+}
