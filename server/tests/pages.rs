@@ -77,6 +77,42 @@ async fn seed(server: &TestServer) {
         .await
         .status();
     assert_eq!(status, 201);
+    // Exception 1 and attestation 1, for their pages.
+    let catalogs = kubeward_server::catalogs::Catalogs::builtin().unwrap();
+    let someone = kubeward_server::domain::actor::Actor {
+        id: "oidc:someone".to_owned(),
+        name: "someone@example.com".to_owned(),
+        source: None,
+    };
+    let last_day = kubeward_server::http::views::day_text(
+        OffsetDateTime::now_utc().date() + time::Duration::days(30),
+    );
+    let exception = kubeward_server::governance::ExceptionInput {
+        check: "1.2.15".to_owned(),
+        justification: "accepted <script>alert(1)</script> for now".to_owned(),
+        expires_on: last_day.clone(),
+        ..Default::default()
+    };
+    let limits = kubeward_server::governance::Limits::default();
+    kubeward_server::governance::request_exception(&server.pool, &catalogs, limits, &someone, &exception)
+        .await
+        .unwrap();
+    let manual = common::catalog()
+        .checks
+        .iter()
+        .find(|check| check.assessment == kubeward_benchmark::catalog::Assessment::Manual)
+        .map(|check| check.id.clone())
+        .unwrap();
+    let attestation = kubeward_server::governance::AttestationInput {
+        check: manual,
+        verdict: "pass".to_owned(),
+        statement: "looked at it".to_owned(),
+        valid_until: last_day,
+        ..Default::default()
+    };
+    kubeward_server::governance::record_attestation(&server.pool, &catalogs, limits, &someone, &attestation)
+        .await
+        .unwrap();
 }
 
 /// Every page, by its rule's pattern and a real path to it.
@@ -89,11 +125,25 @@ const PAGES: &[(&str, &str)] = &[
     ),
     ("/findings", "/findings"),
     ("/checks/{check}", "/checks/1.2.15"),
+    ("/exceptions", "/exceptions"),
+    ("/exceptions/{id}", "/exceptions/1"),
+    ("/attestations", "/attestations"),
+    ("/attestations/{id}", "/attestations/1"),
+];
+/// The forms' targets (POST), exercised by their own tests below.
+const FORMS: &[&str] = &[
+    "/exceptions/new",
+    "/exceptions/{id}/decide",
+    "/attestations/new",
+    "/attestations/{id}/revoke",
 ];
 /// Pages that need more than the viewer role.
 const AUDITOR_PAGES: &[(&str, &str)] = &[
     ("/findings/export.csv", "/findings/export.csv"),
     ("/findings/export.json", "/findings/export.json"),
+    ("/audit", "/audit"),
+    ("/audit/export.csv", "/audit/export.csv"),
+    ("/audit/export.json", "/audit/export.json"),
 ];
 
 #[test]
@@ -105,6 +155,7 @@ fn every_page_rule_is_exercised_here() {
         .chain(AUDITOR_PAGES)
         .map(|(rule, _)| *rule)
         .chain(["/clusters/{cluster}/nodes/{node}/diff"])
+        .chain(FORMS.iter().copied())
         .collect();
     ruled.sort_unstable();
     tested.sort_unstable();
@@ -181,11 +232,13 @@ async fn pages_need_a_live_session_and_carry_the_security_headers(pool: PgPool) 
                 let response = get(path, Some(cookie)).await.unwrap();
                 assert_eq!(response.status(), 200, "{path}");
                 assert_eq!(response.headers()["cache-control"], "no-store");
-                let disposition = response.headers()["content-disposition"]
-                    .to_str()
-                    .unwrap()
-                    .to_owned();
-                assert!(disposition.starts_with("attachment"), "{disposition}");
+                if path.contains("/export.") {
+                    let disposition = response.headers()["content-disposition"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    assert!(disposition.starts_with("attachment"), "{disposition}");
+                }
             }
             continue;
         }
@@ -685,4 +738,128 @@ async fn sessions_that_ended_more_than_a_day_ago_are_forgotten(pool: PgPool) {
         "{left:?}"
     );
     assert!(!left.contains(&expired) && !left.contains(&ended));
+}
+
+/// Posts a form with a session cookie; answers (status, location).
+async fn submit(oidc: &OidcServer, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let response = oidc
+        .client
+        .post(oidc.server.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status().as_u16(), location)
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool) {
+    let oidc = oidc_server(pool.clone()).await;
+    seed(&oidc.server).await;
+    let live = |role| session_cookie(&pool, &oidc.key, role, time::Duration::hours(1));
+    let (viewer, _) = live(Role::Viewer).await;
+    let (auditor, _) = live(Role::Auditor).await;
+    let (admin, _) = live(Role::Admin).await;
+    let last_day = kubeward_server::http::views::day_text(
+        OffsetDateTime::now_utc().date() + time::Duration::days(10),
+    );
+    let request = [
+        ("check", "1.2.15"),
+        ("cluster", "prod"),
+        ("nodes", "cp-*"),
+        ("justification", "the vendor agent needs it"),
+        ("expires_on", last_day.as_str()),
+    ];
+    // No token, another session's token, or too small a role: nothing is stored.
+    let (status, _) = submit(&oidc, &admin, "/exceptions/new", &request).await;
+    assert_eq!(status, 400);
+    let with = |token: &'static str| {
+        let mut form = request.to_vec();
+        form.push(("csrf", token));
+        form
+    };
+    assert_eq!(submit(&oidc, &admin, "/exceptions/new", &with("form-token-of-viewer")).await.0, 400);
+    assert_eq!(submit(&oidc, &viewer, "/exceptions/new", &with("form-token-of-viewer")).await.0, 403);
+    assert_eq!(submit(&oidc, &auditor, "/exceptions/new", &with("form-token-of-auditor")).await.0, 403);
+    let (status, location) = submit(&oidc, &admin, "/exceptions/new", &with("form-token-of-admin")).await;
+    assert_eq!((status, location.as_str()), (303, "/exceptions/2"));
+
+    // The requester cannot approve it; an auditor can.
+    let approve = [("csrf", "form-token-of-admin"), ("action", "approve")];
+    assert_eq!(submit(&oidc, &admin, "/exceptions/2/decide", &approve).await.0, 400);
+    let approve = [("csrf", "form-token-of-auditor"), ("action", "approve")];
+    assert_eq!(submit(&oidc, &viewer, "/exceptions/2/decide", &approve).await.0, 403);
+    assert_eq!(submit(&oidc, &auditor, "/exceptions/2/decide", &approve).await, (303, "/exceptions/2".to_owned()));
+    let page = oidc
+        .client
+        .get(oidc.server.url("/exceptions/2"))
+        .header("cookie", &auditor)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("in_force") && page.contains("cp-1"), "{page}");
+    let list = oidc
+        .client
+        .get(oidc.server.url("/exceptions"))
+        .header("cookie", &viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("accepted &#60;script&#62;alert(1)&#60;/script&#62; for now"), "justifications are text");
+    assert!(!list.contains("<script>"));
+
+    // Attestations: auditors record and revoke.
+    let attest = [
+        ("csrf", "form-token-of-auditor"),
+        ("check", "9.9.9"),
+        ("verdict", "pass"),
+        ("statement", "x"),
+        ("valid_until", last_day.as_str()),
+    ];
+    assert_eq!(submit(&oidc, &auditor, "/attestations/new", &attest).await.0, 400);
+    let revoke = [("csrf", "form-token-of-auditor"), ("note", "superseded")];
+    assert_eq!(submit(&oidc, &viewer, "/attestations/1/revoke", &revoke).await.0, 403);
+    assert_eq!(submit(&oidc, &auditor, "/attestations/1/revoke", &revoke).await, (303, "/attestations/1".to_owned()));
+    assert_eq!(submit(&oidc, &auditor, "/attestations/1/revoke", &revoke).await.0, 400, "ended already");
+
+    // Every step is in the trail, with the session's person, and the auditor sees it.
+    let actions: Vec<(String, String)> = sqlx::query_as("SELECT action, actor_id FROM audit_log ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(actions.contains(&("exception.request".to_owned(), "oidc:admin-subject".to_owned())));
+    assert!(actions.contains(&("exception.approve".to_owned(), "oidc:auditor-subject".to_owned())));
+    assert!(actions.contains(&("attestation.revoke".to_owned(), "oidc:auditor-subject".to_owned())));
+    let trail = oidc
+        .client
+        .get(oidc.server.url("/audit?action=exception.approve"))
+        .header("cookie", &auditor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trail.status(), 200);
+    assert!(trail.text().await.unwrap().contains("oidc:auditor-subject"));
+    let export = oidc
+        .client
+        .get(oidc.server.url("/audit/export.csv"))
+        .header("cookie", &auditor)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(export.contains("audit.export"), "the export records itself");
 }
