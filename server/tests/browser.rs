@@ -319,6 +319,23 @@ async fn an_auditor_walks_from_the_fleet_to_a_nodes_evidence_today_and_in_the_pa
             .click()
             .await
             .unwrap();
+        // The sign-out form may still be on screen for a moment: look for the provider's button only once the
+        // browser has left this server, or the element found goes stale under the navigation.
+        let ours = server.url("/");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while browser
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&ours)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the sign-out never left this server"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         let confirm = browser
             .wait()
             .for_element(Locator::Css(

@@ -40,7 +40,11 @@ async fn fleet(pool: PgPool) -> Callers {
     let status = server
         .post(
             &agent,
-            &report("cp-1", at(0), &[("1.2.15", Status::Fail), (manual.as_str(), Status::Manual)]),
+            &report(
+                "cp-1",
+                at(0),
+                &[("1.2.15", Status::Fail), (manual.as_str(), Status::Manual)],
+            ),
         )
         .await
         .status();
@@ -65,8 +69,17 @@ fn manual_check() -> String {
         .unwrap()
 }
 
-async fn send(server: &TestServer, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
-    let mut request = server.client.request(method, server.url(path)).bearer_auth(token);
+async fn send(
+    server: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = server
+        .client
+        .request(method, server.url(path))
+        .bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -117,32 +130,93 @@ async fn exceptions_follow_their_state_machine_and_nobody_decides_their_own(pool
     // The requester may not decide; a viewer may not either.
     let own = post(server, &callers.alice, &approve, json!({})).await;
     assert_eq!(own.status(), 403);
-    assert!(problem(own).await["detail"].as_str().unwrap().contains("another auditor"));
-    assert_eq!(post(server, &callers.viewer, &approve, json!({})).await.status(), 403);
-    let reject_without_note = post(server, &callers.bob, &format!("/api/v1/exceptions/{id}/reject"), json!({})).await;
+    assert!(
+        problem(own).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("another auditor")
+    );
+    assert_eq!(
+        post(server, &callers.viewer, &approve, json!({}))
+            .await
+            .status(),
+        403
+    );
+    let reject_without_note = post(
+        server,
+        &callers.bob,
+        &format!("/api/v1/exceptions/{id}/reject"),
+        json!({}),
+    )
+    .await;
     assert_eq!(reject_without_note.status(), 400);
 
-    let approved = post(server, &callers.bob, &approve, json!({"note": "accepted for one quarter"})).await;
+    let approved = post(
+        server,
+        &callers.bob,
+        &approve,
+        json!({"note": "accepted for one quarter"}),
+    )
+    .await;
     assert_eq!(approved.status(), 200);
     let approved: Value = approved.json().await.unwrap();
     assert_eq!(approved["state"], "in_force");
     assert_eq!(approved["decided_by"], "admin test");
-    assert!(approved["justification"].as_str().unwrap().contains("<script>"), "stored as given, escaped when shown");
+    assert!(
+        approved["justification"]
+            .as_str()
+            .unwrap()
+            .contains("<script>"),
+        "stored as given, escaped when shown"
+    );
 
     // Settled: no second decision, no rejection after approval.
-    assert_eq!(post(server, &callers.bob, &approve, json!({})).await.status(), 409);
-    let late_reject = post(server, &callers.bob, &format!("/api/v1/exceptions/{id}/reject"), json!({"note": "no"})).await;
+    assert_eq!(
+        post(server, &callers.bob, &approve, json!({}))
+            .await
+            .status(),
+        409
+    );
+    let late_reject = post(
+        server,
+        &callers.bob,
+        &format!("/api/v1/exceptions/{id}/reject"),
+        json!({"note": "no"}),
+    )
+    .await;
     assert_eq!(late_reject.status(), 409);
 
     // Revocation needs a reason, then ends the waiver at once.
     let revoke = format!("/api/v1/exceptions/{id}/revoke");
-    assert_eq!(post(server, &callers.bob, &revoke, json!({})).await.status(), 400);
-    let revoked = post(server, &callers.bob, &revoke, json!({"note": "the agent was removed"})).await;
+    assert_eq!(
+        post(server, &callers.bob, &revoke, json!({}))
+            .await
+            .status(),
+        400
+    );
+    let revoked = post(
+        server,
+        &callers.bob,
+        &revoke,
+        json!({"note": "the agent was removed"}),
+    )
+    .await;
     assert_eq!(revoked.status(), 200);
     assert_eq!(revoked.json::<Value>().await.unwrap()["state"], "revoked");
-    assert_eq!(post(server, &callers.bob, &revoke, json!({"note": "again"})).await.status(), 409);
+    assert_eq!(
+        post(server, &callers.bob, &revoke, json!({"note": "again"}))
+            .await
+            .status(),
+        409
+    );
     let findings = get(server, &callers.viewer, "/api/v1/findings?cluster=prod").await;
-    assert!(findings["items"].as_array().unwrap().iter().all(|item| item["exception_id"].is_null()));
+    assert!(
+        findings["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|item| item["exception_id"].is_null())
+    );
 
     // Each state change records who and when, in the exception and in the audit trail.
     let records = audit_actions(&pool).await;
@@ -151,8 +225,15 @@ async fn exceptions_follow_their_state_machine_and_nobody_decides_their_own(pool
         .filter(|(action, _)| action.starts_with("exception."))
         .map(|(action, _)| action.as_str())
         .collect();
-    assert_eq!(governance, ["exception.request", "exception.approve", "exception.revoke"]);
-    assert!(records.iter().all(|(_, actor)| actor.starts_with("api-token:")));
+    assert_eq!(
+        governance,
+        ["exception.request", "exception.approve", "exception.revoke"]
+    );
+    assert!(
+        records
+            .iter()
+            .all(|(_, actor)| actor.starts_with("api-token:"))
+    );
     let events: Vec<String> = get(server, &callers.viewer, "/api/v1/events").await["items"]
         .as_array()
         .unwrap()
@@ -165,45 +246,129 @@ async fn exceptions_follow_their_state_machine_and_nobody_decides_their_own(pool
 #[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
 async fn bad_exception_requests_are_refused_by_name_and_store_nothing(pool: PgPool) {
     let callers = fleet(pool.clone()).await;
-    let far = kubeward_server::http::views::day_text(OffsetDateTime::now_utc().date() + time::Duration::days(400));
+    let far = kubeward_server::http::views::day_text(
+        OffsetDateTime::now_utc().date() + time::Duration::days(400),
+    );
     let cases = [
-        (json!({"check": "9.9.9", "justification": "x", "expires_on": day_after_tomorrow()}), "check"),
-        (json!({"check": "1.2.15'; DROP TABLE findings;--", "justification": "x", "expires_on": day_after_tomorrow()}), "check"),
-        (json!({"check": "1.2.15", "justification": "  ", "expires_on": day_after_tomorrow()}), "justification"),
-        (json!({"check": "1.2.15", "justification": "a\u{0}b", "expires_on": day_after_tomorrow()}), "justification"),
-        (json!({"check": "1.2.15", "justification": "x".repeat(4001), "expires_on": day_after_tomorrow()}), "justification"),
-        (json!({"check": "1.2.15", "justification": "x", "expires_on": "2020-01-01"}), "expires_on"),
-        (json!({"check": "1.2.15", "justification": "x", "expires_on": far}), "expires_on"),
-        (json!({"check": "1.2.15", "justification": "x", "expires_on": "tomorrow"}), "expires_on"),
-        (json!({"check": "1.2.15", "justification": "x", "expires_on": day_after_tomorrow(), "nodes": "cp_%"}), "nodes"),
-        (json!({"check": "1.2.15", "justification": "x", "expires_on": day_after_tomorrow(), "cluster": "nope"}), "cluster"),
-        (json!({"check": 1215, "justification": "x", "expires_on": day_after_tomorrow()}), "check"),
-        (json!({"check": "1.2.15", "justification": "x", "expires_on": day_after_tomorrow(), "approved": true}), "(body)"),
+        (
+            json!({"check": "9.9.9", "justification": "x", "expires_on": day_after_tomorrow()}),
+            "check",
+        ),
+        (
+            json!({"check": "1.2.15'; DROP TABLE findings;--", "justification": "x", "expires_on": day_after_tomorrow()}),
+            "check",
+        ),
+        (
+            json!({"check": "1.2.15", "justification": "  ", "expires_on": day_after_tomorrow()}),
+            "justification",
+        ),
+        (
+            json!({"check": "1.2.15", "justification": "a\u{0}b", "expires_on": day_after_tomorrow()}),
+            "justification",
+        ),
+        (
+            json!({"check": "1.2.15", "justification": "x".repeat(4001), "expires_on": day_after_tomorrow()}),
+            "justification",
+        ),
+        (
+            json!({"check": "1.2.15", "justification": "x", "expires_on": "2020-01-01"}),
+            "expires_on",
+        ),
+        (
+            json!({"check": "1.2.15", "justification": "x", "expires_on": far}),
+            "expires_on",
+        ),
+        (
+            json!({"check": "1.2.15", "justification": "x", "expires_on": "tomorrow"}),
+            "expires_on",
+        ),
+        (
+            json!({"check": "1.2.15", "justification": "x", "expires_on": day_after_tomorrow(), "nodes": "cp_%"}),
+            "nodes",
+        ),
+        (
+            json!({"check": "1.2.15", "justification": "x", "expires_on": day_after_tomorrow(), "cluster": "nope"}),
+            "cluster",
+        ),
+        (
+            json!({"check": 1215, "justification": "x", "expires_on": day_after_tomorrow()}),
+            "check",
+        ),
+        (
+            json!({"check": "1.2.15", "justification": "x", "expires_on": day_after_tomorrow(), "approved": true}),
+            "(body)",
+        ),
     ];
     for (body, field) in cases {
-        let response = post(&callers.server, &callers.alice, "/api/v1/exceptions", body.clone()).await;
+        let response = post(
+            &callers.server,
+            &callers.alice,
+            "/api/v1/exceptions",
+            body.clone(),
+        )
+        .await;
         assert_eq!(response.status(), 400, "{body}");
         let problem = problem(response).await;
-        assert!(problem["field"].as_str().unwrap_or_default().starts_with(field) || field == "(body)", "{body}: {problem}");
+        assert!(
+            problem["field"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(field)
+                || field == "(body)",
+            "{body}: {problem}"
+        );
     }
-    let viewer = post(&callers.server, &callers.viewer, "/api/v1/exceptions",
-        json!({"check": "1.2.15", "justification": "x", "expires_on": day_after_tomorrow()})).await;
+    let viewer = post(
+        &callers.server,
+        &callers.viewer,
+        "/api/v1/exceptions",
+        json!({"check": "1.2.15", "justification": "x", "expires_on": day_after_tomorrow()}),
+    )
+    .await;
     assert_eq!(viewer.status(), 403);
     assert_eq!(common::count(&pool, "exceptions").await, 0);
     assert_eq!(common::count(&pool, "audit_log").await, 0);
-    assert_eq!(send(&callers.server, &callers.bob, reqwest::Method::POST, "/api/v1/exceptions/99999999999999999999/approve", Some(json!({}))).await.status(), 400);
-    assert_eq!(post(&callers.server, &callers.bob, "/api/v1/exceptions/42/approve", json!({})).await.status(), 404);
+    assert_eq!(
+        send(
+            &callers.server,
+            &callers.bob,
+            reqwest::Method::POST,
+            "/api/v1/exceptions/99999999999999999999/approve",
+            Some(json!({}))
+        )
+        .await
+        .status(),
+        400
+    );
+    assert_eq!(
+        post(
+            &callers.server,
+            &callers.bob,
+            "/api/v1/exceptions/42/approve",
+            json!({})
+        )
+        .await
+        .status(),
+        404
+    );
 }
 
 /// Puts an approved exception's window where the test wants it (the scans are in the past).
-async fn place_window(pool: &PgPool, id: i64, decided_at: OffsetDateTime, expires_at: OffsetDateTime) {
-    sqlx::query("UPDATE exceptions SET requested_at = $2, decided_at = $2, expires_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(decided_at)
-        .bind(expires_at)
-        .execute(pool)
-        .await
-        .unwrap();
+async fn place_window(
+    pool: &PgPool,
+    id: i64,
+    decided_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+) {
+    sqlx::query(
+        "UPDATE exceptions SET requested_at = $2, decided_at = $2, expires_at = $3 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(decided_at)
+    .bind(expires_at)
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 fn rfc3339(time: OffsetDateTime) -> String {
@@ -217,22 +382,78 @@ async fn a_waived_failure_stays_a_failure_until_the_exact_end_also_on_past_days(
     let webhook = post(server, &callers.alice, "/api/v1/webhooks",
         json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef", "events": ["finding.waiver_expired"]})).await;
     assert_eq!(webhook.status(), 201);
-    let fleet_before = server.client.get(server.url("/")).send().await.unwrap().text().await.unwrap();
+    let fleet_before = server
+        .client
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let id = request_exception(&callers).await;
-    let approved = post(server, &callers.bob, &format!("/api/v1/exceptions/{id}/approve"), json!({})).await;
+    let approved = post(
+        server,
+        &callers.bob,
+        &format!("/api/v1/exceptions/{id}/approve"),
+        json!({}),
+    )
+    .await;
     assert_eq!(approved.status(), 200);
 
     // In force now: the finding carries it, the fleet counts it apart, the score does not move.
     let findings = get(server, &callers.viewer, "/api/v1/findings?cluster=prod").await;
     assert_eq!(findings["items"][0]["exception_id"], id);
     assert_eq!(findings["items"][0]["state"], "open");
-    let fleet_now = server.client.get(server.url("/")).send().await.unwrap().text().await.unwrap();
-    let score = |page: &str| page.split("Fleet score <strong>").nth(1).unwrap().split('<').next().unwrap().to_owned();
-    assert_eq!(score(&fleet_before), score(&fleet_now), "a waived failure is still a failure in the score");
-    assert!(fleet_now.contains(r#"<td class="num fail">0</td><td class="num waived">1</td>"#), "{fleet_now}");
-    let node = server.client.get(server.url("/clusters/prod/nodes/cp-1")).send().await.unwrap().text().await.unwrap();
-    assert!(node.contains(&format!("fail waived by exception #{id} until")), "the node page says so");
-    let csv = server.client.get(server.url("/findings/export.csv?state=open")).send().await.unwrap().text().await.unwrap();
+    let fleet_now = server
+        .client
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let score = |page: &str| {
+        page.split("Fleet score <strong>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        score(&fleet_before),
+        score(&fleet_now),
+        "a waived failure is still a failure in the score"
+    );
+    assert!(
+        fleet_now.contains(r#"<td class="num fail">0</td><td class="num waived">1</td>"#),
+        "{fleet_now}"
+    );
+    let node = server
+        .client
+        .get(server.url("/clusters/prod/nodes/cp-1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        node.contains(&format!("fail waived by exception #{id} until")),
+        "the node page says so"
+    );
+    let csv = server
+        .client
+        .get(server.url("/findings/export.csv?state=open"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(csv.lines().next().unwrap().contains(",exception,"));
     assert!(csv.contains(&format!(",{id},")), "{csv}");
 
@@ -240,42 +461,110 @@ async fn a_waived_failure_stays_a_failure_until_the_exact_end_also_on_past_days(
     let day = at(0).date();
     let end = day.next_day().unwrap().midnight().assume_utc();
     place_window(&pool, id, at(-24), end).await;
-    let just_before = get(server, &callers.viewer, &format!("/api/v1/findings?cluster=prod&at={}", rfc3339(end - time::Duration::microseconds(1)))).await;
+    let just_before = get(
+        server,
+        &callers.viewer,
+        &format!(
+            "/api/v1/findings?cluster=prod&at={}",
+            rfc3339(end - time::Duration::microseconds(1))
+        ),
+    )
+    .await;
     assert_eq!(just_before["items"][0]["exception_id"], id);
-    let at_end = get(server, &callers.viewer, &format!("/api/v1/findings?cluster=prod&at={}", rfc3339(end))).await;
-    assert!(at_end["items"][0]["exception_id"].is_null(), "at its end exactly the failure counts again");
+    let at_end = get(
+        server,
+        &callers.viewer,
+        &format!("/api/v1/findings?cluster=prod&at={}", rfc3339(end)),
+    )
+    .await;
+    assert!(
+        at_end["items"][0]["exception_id"].is_null(),
+        "at its end exactly the failure counts again"
+    );
     let day_text = kubeward_server::http::views::day_text(day);
     let next_text = kubeward_server::http::views::day_text(day.next_day().unwrap());
-    let on_day = server.client.get(server.url(&format!("/clusters/prod/nodes/cp-1?at={day_text}"))).send().await.unwrap().text().await.unwrap();
-    assert!(on_day.contains(&format!("waived by exception #{id} until {day_text}")), "valid on the audit date: waived then");
-    let day_after = server.client.get(server.url(&format!("/clusters/prod/nodes/cp-1?at={next_text}"))).send().await.unwrap().text().await.unwrap();
-    assert!(!day_after.contains("waived by exception"), "the day after its last day it is failing again");
-    assert_eq!(get(server, &callers.viewer, &format!("/api/v1/exceptions/{id}?at={day_text}")).await["state"], "in_force");
-    assert_eq!(get(server, &callers.viewer, &format!("/api/v1/exceptions/{id}")).await["state"], "expired");
-    let in_force_then = get(server, &callers.viewer, &format!("/api/v1/exceptions?state=in_force&at={day_text}")).await;
+    let on_day = server
+        .client
+        .get(server.url(&format!("/clusters/prod/nodes/cp-1?at={day_text}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        on_day.contains(&format!("waived by exception #{id} until {day_text}")),
+        "valid on the audit date: waived then"
+    );
+    let day_after = server
+        .client
+        .get(server.url(&format!("/clusters/prod/nodes/cp-1?at={next_text}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !day_after.contains("waived by exception"),
+        "the day after its last day it is failing again"
+    );
+    assert_eq!(
+        get(
+            server,
+            &callers.viewer,
+            &format!("/api/v1/exceptions/{id}?at={day_text}")
+        )
+        .await["state"],
+        "in_force"
+    );
+    assert_eq!(
+        get(server, &callers.viewer, &format!("/api/v1/exceptions/{id}")).await["state"],
+        "expired"
+    );
+    let in_force_then = get(
+        server,
+        &callers.viewer,
+        &format!("/api/v1/exceptions?state=in_force&at={day_text}"),
+    )
+    .await;
     assert_eq!(in_force_then["items"].as_array().unwrap().len(), 1);
     let now_in_force = get(server, &callers.viewer, "/api/v1/exceptions?state=in_force").await;
     assert!(now_in_force["items"].as_array().unwrap().is_empty());
 
     // The expiry goes to the feed and to webhooks once, and into the audit trail as the server's act.
-    assert_eq!(kubeward_server::governance::sweep_expiries(&pool).await.unwrap(), 1);
-    assert_eq!(kubeward_server::governance::sweep_expiries(&pool).await.unwrap(), 0);
+    assert_eq!(
+        kubeward_server::governance::sweep_expiries(&pool)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        kubeward_server::governance::sweep_expiries(&pool)
+            .await
+            .unwrap(),
+        0
+    );
     let events = get(server, &callers.viewer, "/api/v1/events").await;
     let last = events["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["kind"], "waiver_expired");
     assert_eq!(last["exception_id"], id);
     assert_eq!(last["at"], rfc3339(end).replace("+00:00", "Z"));
     assert!(last["scan_id"].is_null());
-    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE event_id = $1")
-        .bind(last["id"].as_i64().unwrap())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let queued: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE event_id = $1")
+            .bind(last["id"].as_i64().unwrap())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(queued, 1);
     let records = audit_actions(&pool).await;
     assert!(records.contains(&("exception.expire".to_owned(), "system".to_owned())));
     // The finding's own state machine is untouched by waiver events.
-    assert_eq!(common::findings_of(&pool, "prod", "cp-1").await[0].1, "open");
+    assert_eq!(
+        common::findings_of(&pool, "prod", "cp-1").await[0].1,
+        "open"
+    );
 }
 
 #[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
@@ -287,12 +576,34 @@ async fn attestations_answer_manual_checks_until_their_validity_ends(pool: PgPoo
     let body = json!({"check": manual, "cluster": "prod", "verdict": "pass",
         "statement": "reviewed the RBAC bindings with the platform team", "evidence_url": "https://evidence.example.com/r/1",
         "valid_until": until});
-    assert_eq!(post(server, &callers.viewer, "/api/v1/attestations", body.clone()).await.status(), 403);
-    let automated = post(server, &callers.bob, "/api/v1/attestations", json!({"check": "1.2.15", "verdict": "pass", "statement": "x", "valid_until": until})).await;
+    assert_eq!(
+        post(
+            server,
+            &callers.viewer,
+            "/api/v1/attestations",
+            body.clone()
+        )
+        .await
+        .status(),
+        403
+    );
+    let automated = post(
+        server,
+        &callers.bob,
+        "/api/v1/attestations",
+        json!({"check": "1.2.15", "verdict": "pass", "statement": "x", "valid_until": until}),
+    )
+    .await;
     assert_eq!(automated.status(), 400);
     let bad_link = post(server, &callers.bob, "/api/v1/attestations", json!({"check": manual, "verdict": "pass", "statement": "x", "valid_until": until, "evidence_url": "javascript:alert(1)"})).await;
     assert_eq!(bad_link.status(), 400);
-    let bad_verdict = post(server, &callers.bob, "/api/v1/attestations", json!({"check": manual, "verdict": "waived", "statement": "x", "valid_until": until})).await;
+    let bad_verdict = post(
+        server,
+        &callers.bob,
+        "/api/v1/attestations",
+        json!({"check": manual, "verdict": "waived", "statement": "x", "valid_until": until}),
+    )
+    .await;
     assert_eq!(bad_verdict.status(), 400);
     let recorded = post(server, &callers.bob, "/api/v1/attestations", body).await;
     assert_eq!(recorded.status(), 201);
@@ -300,9 +611,22 @@ async fn attestations_answer_manual_checks_until_their_validity_ends(pool: PgPoo
     let id = recorded["id"].as_i64().unwrap();
     assert_eq!(recorded["valid"], true);
 
-    let node = server.client.get(server.url("/clusters/prod/nodes/cp-1")).send().await.unwrap().text().await.unwrap();
+    let node = server
+        .client
+        .get(server.url("/clusters/prod/nodes/cp-1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let today = kubeward_server::http::views::day_text(OffsetDateTime::now_utc().date());
-    assert!(node.contains(&format!("attested pass by admin test on {today}, valid until {until}")), "{node}");
+    assert!(
+        node.contains(&format!(
+            "attested pass by admin test on {today}, valid until {until}"
+        )),
+        "{node}"
+    );
 
     // When the validity ends the check is manual again.
     sqlx::query("UPDATE attestations SET valid_from = now() - interval '2 days', valid_until = now() - interval '1 second' WHERE id = $1")
@@ -310,12 +634,39 @@ async fn attestations_answer_manual_checks_until_their_validity_ends(pool: PgPoo
         .execute(&pool)
         .await
         .unwrap();
-    let node = server.client.get(server.url("/clusters/prod/nodes/cp-1")).send().await.unwrap().text().await.unwrap();
+    let node = server
+        .client
+        .get(server.url("/clusters/prod/nodes/cp-1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!node.contains("attested pass by"));
-    assert_eq!(get(server, &callers.viewer, &format!("/api/v1/attestations/{id}")).await["valid"], false);
-    let revoke_ended = post(server, &callers.bob, &format!("/api/v1/attestations/{id}/revoke"), json!({"note": "done"})).await;
+    assert_eq!(
+        get(
+            server,
+            &callers.viewer,
+            &format!("/api/v1/attestations/{id}")
+        )
+        .await["valid"],
+        false
+    );
+    let revoke_ended = post(
+        server,
+        &callers.bob,
+        &format!("/api/v1/attestations/{id}/revoke"),
+        json!({"note": "done"}),
+    )
+    .await;
     assert_eq!(revoke_ended.status(), 409);
-    assert!(audit_actions(&pool).await.iter().any(|(action, _)| action == "attestation.record"));
+    assert!(
+        audit_actions(&pool)
+            .await
+            .iter()
+            .any(|(action, _)| action == "attestation.record")
+    );
 }
 
 fn database_url_of(name: &str) -> String {
@@ -344,35 +695,66 @@ fn verify(url: &str, extra: &[&str]) -> (bool, String) {
 async fn audit_verify_names_the_first_altered_or_removed_record(pool: PgPool) {
     let callers = fleet(pool.clone()).await;
     for name in ["staging", "dev", "qa"] {
-        let enrolled = post(&callers.server, &callers.alice, "/api/v1/clusters", json!({"name": name})).await;
+        let enrolled = post(
+            &callers.server,
+            &callers.alice,
+            "/api/v1/clusters",
+            json!({"name": name}),
+        )
+        .await;
         assert_eq!(enrolled.status(), 201);
     }
     request_exception(&callers).await;
-    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&pool).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let url = database_url_of(&name);
     let (intact, text) = verify(&url, &[]);
     assert!(intact, "{text}");
     assert!(text.contains("audit trail intact: 4 records"), "{text}");
-    let kept: Vec<u8> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = 2").fetch_one(&pool).await.unwrap();
+    let kept: Vec<u8> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE id = 2")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let expect = format!("2:{}", hex::encode(&kept));
     assert!(verify(&url, &["--expect", &expect]).0);
 
     // Append-only for everyone who goes through the table's rules.
-    let edit = sqlx::query("UPDATE audit_log SET actor_name = 'mallory' WHERE id = 2").execute(&pool).await;
+    let edit = sqlx::query("UPDATE audit_log SET actor_name = 'mallory' WHERE id = 2")
+        .execute(&pool)
+        .await;
     assert!(edit.unwrap_err().to_string().contains("append-only"));
-    assert!(sqlx::query("DELETE FROM audit_log WHERE id = 3").execute(&pool).await.is_err());
+    assert!(
+        sqlx::query("DELETE FROM audit_log WHERE id = 3")
+            .execute(&pool)
+            .await
+            .is_err()
+    );
 
     // Someone with the power to lift the rules changes a record: verify fails and names it.
-    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER").execute(&pool).await.unwrap();
-    sqlx::query("UPDATE audit_log SET actor_name = 'mallory' WHERE id = 2").execute(&pool).await.unwrap();
+    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET actor_name = 'mallory' WHERE id = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
     let (intact, text) = verify(&url, &[]);
     assert!(!intact);
     assert!(text.contains("record 2 was altered"), "{text}");
-    sqlx::query("UPDATE audit_log SET actor_name = 'admin test' WHERE id = 2").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor_name = 'admin test' WHERE id = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
     assert!(verify(&url, &[]).0, "restored");
 
     // A removed record.
-    sqlx::query("DELETE FROM audit_log WHERE id = 3").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE id = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
     let (intact, text) = verify(&url, &[]);
     assert!(!intact);
     assert!(text.contains("records 3 to 3 are missing"), "{text}");
@@ -380,16 +762,61 @@ async fn audit_verify_names_the_first_altered_or_removed_record(pool: PgPool) {
     // A rewritten record whose hash was recomputed: the next link breaks; a kept head catches a full rewrite.
     let (intact, text) = verify(&url, &["--expect", "2:00"]);
     assert!(!intact && text.contains("64 hex digits"), "{text}");
-    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER USER").execute(&pool).await.unwrap();
+    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER USER")
+        .execute(&pool)
+        .await
+        .unwrap();
 
     // Auditors read it over the API; viewers may not; nobody can change it over the API.
     let (_, auditor) = api_token(&pool, Role::Auditor, None).await;
-    let page = get(&callers.server, &auditor, "/api/v1/audit?action=cluster.enroll").await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 2, "three enrollments, one record deleted");
+    let page = get(
+        &callers.server,
+        &auditor,
+        "/api/v1/audit?action=cluster.enroll",
+    )
+    .await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        2,
+        "three enrollments, one record deleted"
+    );
     let check = get(&callers.server, &auditor, "/api/v1/audit/verify").await;
     assert_eq!(check["intact"], false);
     assert!(check["problem"].as_str().unwrap().contains("missing"));
-    assert_eq!(send(&callers.server, &callers.viewer, reqwest::Method::GET, "/api/v1/audit", None).await.status(), 403);
-    assert_eq!(send(&callers.server, &auditor, reqwest::Method::DELETE, "/api/v1/audit", None).await.status(), 405);
-    assert_eq!(send(&callers.server, &auditor, reqwest::Method::GET, "/api/v1/audit?action=drop", None).await.status(), 400);
+    assert_eq!(
+        send(
+            &callers.server,
+            &callers.viewer,
+            reqwest::Method::GET,
+            "/api/v1/audit",
+            None
+        )
+        .await
+        .status(),
+        403
+    );
+    assert_eq!(
+        send(
+            &callers.server,
+            &auditor,
+            reqwest::Method::DELETE,
+            "/api/v1/audit",
+            None
+        )
+        .await
+        .status(),
+        405
+    );
+    assert_eq!(
+        send(
+            &callers.server,
+            &auditor,
+            reqwest::Method::GET,
+            "/api/v1/audit?action=drop",
+            None
+        )
+        .await
+        .status(),
+        400
+    );
 }

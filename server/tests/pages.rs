@@ -94,9 +94,15 @@ async fn seed(server: &TestServer) {
         ..Default::default()
     };
     let limits = kubeward_server::governance::Limits::default();
-    kubeward_server::governance::request_exception(&server.pool, &catalogs, limits, &someone, &exception)
-        .await
-        .unwrap();
+    kubeward_server::governance::request_exception(
+        &server.pool,
+        &catalogs,
+        limits,
+        &someone,
+        &exception,
+    )
+    .await
+    .unwrap();
     let manual = common::catalog()
         .checks
         .iter()
@@ -110,9 +116,15 @@ async fn seed(server: &TestServer) {
         valid_until: last_day,
         ..Default::default()
     };
-    kubeward_server::governance::record_attestation(&server.pool, &catalogs, limits, &someone, &attestation)
-        .await
-        .unwrap();
+    kubeward_server::governance::record_attestation(
+        &server.pool,
+        &catalogs,
+        limits,
+        &someone,
+        &attestation,
+    )
+    .await
+    .unwrap();
 }
 
 /// Every page, by its rule's pattern and a real path to it.
@@ -741,7 +753,12 @@ async fn sessions_that_ended_more_than_a_day_ago_are_forgotten(pool: PgPool) {
 }
 
 /// Posts a form with a session cookie; answers (status, location).
-async fn submit(oidc: &OidcServer, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+async fn submit(
+    oidc: &OidcServer,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
     let response = oidc
         .client
         .post(oidc.server.url(path))
@@ -784,18 +801,67 @@ async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool
         form.push(("csrf", token));
         form
     };
-    assert_eq!(submit(&oidc, &admin, "/exceptions/new", &with("form-token-of-viewer")).await.0, 400);
-    assert_eq!(submit(&oidc, &viewer, "/exceptions/new", &with("form-token-of-viewer")).await.0, 403);
-    assert_eq!(submit(&oidc, &auditor, "/exceptions/new", &with("form-token-of-auditor")).await.0, 403);
-    let (status, location) = submit(&oidc, &admin, "/exceptions/new", &with("form-token-of-admin")).await;
+    assert_eq!(
+        submit(
+            &oidc,
+            &admin,
+            "/exceptions/new",
+            &with("form-token-of-viewer")
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        submit(
+            &oidc,
+            &viewer,
+            "/exceptions/new",
+            &with("form-token-of-viewer")
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        submit(
+            &oidc,
+            &auditor,
+            "/exceptions/new",
+            &with("form-token-of-auditor")
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, location) = submit(
+        &oidc,
+        &admin,
+        "/exceptions/new",
+        &with("form-token-of-admin"),
+    )
+    .await;
     assert_eq!((status, location.as_str()), (303, "/exceptions/2"));
 
     // The requester cannot approve it; an auditor can.
     let approve = [("csrf", "form-token-of-admin"), ("action", "approve")];
-    assert_eq!(submit(&oidc, &admin, "/exceptions/2/decide", &approve).await.0, 400);
+    assert_eq!(
+        submit(&oidc, &admin, "/exceptions/2/decide", &approve)
+            .await
+            .0,
+        400
+    );
     let approve = [("csrf", "form-token-of-auditor"), ("action", "approve")];
-    assert_eq!(submit(&oidc, &viewer, "/exceptions/2/decide", &approve).await.0, 403);
-    assert_eq!(submit(&oidc, &auditor, "/exceptions/2/decide", &approve).await, (303, "/exceptions/2".to_owned()));
+    assert_eq!(
+        submit(&oidc, &viewer, "/exceptions/2/decide", &approve)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        submit(&oidc, &auditor, "/exceptions/2/decide", &approve).await,
+        (303, "/exceptions/2".to_owned())
+    );
     let page = oidc
         .client
         .get(oidc.server.url("/exceptions/2"))
@@ -817,7 +883,10 @@ async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool
         .text()
         .await
         .unwrap();
-    assert!(list.contains("accepted &#60;script&#62;alert(1)&#60;/script&#62; for now"), "justifications are text");
+    assert!(
+        list.contains("accepted &#60;script&#62;alert(1)&#60;/script&#62; for now"),
+        "justifications are text"
+    );
     assert!(!list.contains("<script>"));
 
     // Attestations: auditors record and revoke.
@@ -828,20 +897,49 @@ async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool
         ("statement", "x"),
         ("valid_until", last_day.as_str()),
     ];
-    assert_eq!(submit(&oidc, &auditor, "/attestations/new", &attest).await.0, 400);
+    assert_eq!(
+        submit(&oidc, &auditor, "/attestations/new", &attest)
+            .await
+            .0,
+        400
+    );
     let revoke = [("csrf", "form-token-of-auditor"), ("note", "superseded")];
-    assert_eq!(submit(&oidc, &viewer, "/attestations/1/revoke", &revoke).await.0, 403);
-    assert_eq!(submit(&oidc, &auditor, "/attestations/1/revoke", &revoke).await, (303, "/attestations/1".to_owned()));
-    assert_eq!(submit(&oidc, &auditor, "/attestations/1/revoke", &revoke).await.0, 400, "ended already");
+    assert_eq!(
+        submit(&oidc, &viewer, "/attestations/1/revoke", &revoke)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        submit(&oidc, &auditor, "/attestations/1/revoke", &revoke).await,
+        (303, "/attestations/1".to_owned())
+    );
+    assert_eq!(
+        submit(&oidc, &auditor, "/attestations/1/revoke", &revoke)
+            .await
+            .0,
+        400,
+        "ended already"
+    );
 
     // Every step is in the trail, with the session's person, and the auditor sees it.
-    let actions: Vec<(String, String)> = sqlx::query_as("SELECT action, actor_id FROM audit_log ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    assert!(actions.contains(&("exception.request".to_owned(), "oidc:admin-subject".to_owned())));
-    assert!(actions.contains(&("exception.approve".to_owned(), "oidc:auditor-subject".to_owned())));
-    assert!(actions.contains(&("attestation.revoke".to_owned(), "oidc:auditor-subject".to_owned())));
+    let actions: Vec<(String, String)> =
+        sqlx::query_as("SELECT action, actor_id FROM audit_log ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(actions.contains(&(
+        "exception.request".to_owned(),
+        "oidc:admin-subject".to_owned()
+    )));
+    assert!(actions.contains(&(
+        "exception.approve".to_owned(),
+        "oidc:auditor-subject".to_owned()
+    )));
+    assert!(actions.contains(&(
+        "attestation.revoke".to_owned(),
+        "oidc:auditor-subject".to_owned()
+    )));
     let trail = oidc
         .client
         .get(oidc.server.url("/audit?action=exception.approve"))

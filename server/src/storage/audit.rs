@@ -128,14 +128,16 @@ pub struct Verified {
     pub head_hash: Vec<u8>,
 }
 
+/// Where the chain breaks, with the last intact record's id and hash.
+pub type Broken = (audit::Break, i64, Vec<u8>);
+
 /// Walks the whole log in id order and checks every link, then the head; `expected` is a record id and hash
 /// kept outside the database, checked on the way.
 #[tracing::instrument(skip_all)]
-/// A break comes with the last intact record's id and hash.
 pub async fn verify(
     conn: &mut PgConnection,
     expected: Option<(i64, Vec<u8>)>,
-) -> Result<Result<Verified, (audit::Break, i64, Vec<u8>)>, sqlx::Error> {
+) -> Result<Result<Verified, Broken>, sqlx::Error> {
     let mut verifier = audit::Verifier::new(expected);
     let everything = AuditFilter::default();
     loop {
