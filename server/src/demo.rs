@@ -6,6 +6,11 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::catalogs::Catalogs;
+use crate::domain::actor::Actor;
+use crate::domain::exception::Action;
+use crate::governance::{
+    self, AttestationInput, ExceptionInput, GovernanceError, Limits, ScopeInput,
+};
 use crate::domain::cluster::{ClusterName, Labels};
 use crate::ingest::{self, prepare::prepare};
 use crate::storage::clusters;
@@ -67,5 +72,92 @@ pub async fn fill(pool: &PgPool, catalogs: &Catalogs) -> Result<usize, DemoError
         }
         tracing::info!(cluster.name = %name, nodes = fleet.len(), days = DAYS, "filled demo cluster {name}");
     }
+    if stored > 0 {
+        govern(pool, catalogs).await?;
+    }
     Ok(stored)
+}
+
+/// A demo person, named as such in the audit trail.
+fn demo_person(id: &str, name: &str) -> Actor {
+    Actor {
+        id: format!("demo:{id}"),
+        name: name.to_owned(),
+        source: Some("demo data".to_owned()),
+    }
+}
+
+/// What an auditor would find in a governed fleet: an approved exception for the check failing on most
+/// production nodes, one waiting for a decision, and an attested manual check, all through the same
+/// operations (and audit records) as real ones.
+async fn govern(pool: &PgPool, catalogs: &Catalogs) -> Result<(), DemoError> {
+    let most_failing = sqlx::query_scalar!(
+        r#"SELECT f.check_id FROM findings f JOIN clusters c ON c.id = f.cluster_id
+           WHERE c.name = 'demo-prod-eu' AND f.state = 'open'
+           GROUP BY f.check_id ORDER BY count(*) DESC, f.check_id LIMIT 1"#
+    )
+    .fetch_optional(pool)
+    .await?;
+    let platform = demo_person("platform", "platform-team (demo)");
+    let auditor = demo_person("auditor", "auditor (demo)");
+    let last_day = |days: i64| {
+        crate::http::views::day_text(OffsetDateTime::now_utc().date() + time::Duration::days(days))
+    };
+    let limits = Limits::default();
+    let invalid = |err: GovernanceError| DemoError::Invalid(err.to_string());
+    if let Some(check) = most_failing {
+        let accepted = ExceptionInput {
+            check: check.clone(),
+            scope: ScopeInput {
+                cluster: Some("demo-prod-eu".to_owned()),
+                nodes: None,
+            },
+            justification: "The fix needs a maintenance window; it is planned for next quarter.".to_owned(),
+            expires_on: last_day(60),
+        };
+        let id = governance::request_exception(pool, catalogs, limits, &platform, &accepted)
+            .await
+            .map_err(invalid)?;
+        governance::decide_exception(pool, id, Action::Approve, &auditor, "Accepted until the window.")
+            .await
+            .map_err(invalid)?;
+        let waiting = ExceptionInput {
+            scope: ScopeInput {
+                cluster: Some("demo-staging".to_owned()),
+                nodes: Some("demo-staging-worker-*".to_owned()),
+            },
+            justification: "Staging workers are rebuilt weekly.".to_owned(),
+            expires_on: last_day(30),
+            ..accepted
+        };
+        governance::request_exception(pool, catalogs, limits, &platform, &waiting)
+            .await
+            .map_err(invalid)?;
+    }
+    let manual = catalogs
+        .all_checks()
+        .filter(|check| {
+            // A manual check the agent has no test for: its result is `manual` on every node it applies to.
+            check.assessment == kubeward_benchmark::catalog::Assessment::Manual && check.test.is_none()
+        })
+        .map(|check| check.id.clone())
+        .min_by(|a, b| kubeward_benchmark::catalog::compare_ids(a, b));
+    if let Some(check) = manual {
+        let attestation = AttestationInput {
+            check,
+            scope: ScopeInput {
+                cluster: Some("demo-prod-eu".to_owned()),
+                nodes: None,
+            },
+            verdict: "pass".to_owned(),
+            statement: "Reviewed with the platform team; see the linked record.".to_owned(),
+            evidence_url: Some("https://example.com/audits/demo-prod-eu".to_owned()),
+            valid_from: None,
+            valid_until: last_day(90),
+        };
+        governance::record_attestation(pool, catalogs, limits, &auditor, &attestation)
+            .await
+            .map_err(invalid)?;
+    }
+    Ok(())
 }

@@ -66,6 +66,8 @@ pub struct FindingRow {
     pub opened: String,
     pub age: String,
     pub ticket: Option<String>,
+    /// The exception waiving it at the page's moment.
+    pub exception: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -273,6 +275,7 @@ pub async fn show(
             opened: time_text(finding.state_since),
             age: age(finding.state_since, moment),
             ticket: finding.ticket_key.clone(),
+            exception: finding.exception_id,
         })
         .collect();
     let transition = |event: &standing::Transition| TransitionRow {
