@@ -7,11 +7,11 @@ use time::OffsetDateTime;
 
 use crate::catalogs::Catalogs;
 use crate::domain::actor::Actor;
+use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::exception::Action;
 use crate::governance::{
     self, AttestationInput, ExceptionInput, GovernanceError, Limits, ScopeInput,
 };
-use crate::domain::cluster::{ClusterName, Labels};
 use crate::ingest::{self, prepare::prepare};
 use crate::storage::clusters;
 
@@ -112,15 +112,22 @@ async fn govern(pool: &PgPool, catalogs: &Catalogs) -> Result<(), DemoError> {
                 cluster: Some("demo-prod-eu".to_owned()),
                 nodes: None,
             },
-            justification: "The fix needs a maintenance window; it is planned for next quarter.".to_owned(),
+            justification: "The fix needs a maintenance window; it is planned for next quarter."
+                .to_owned(),
             expires_on: last_day(60),
         };
         let id = governance::request_exception(pool, catalogs, limits, &platform, &accepted)
             .await
             .map_err(invalid)?;
-        governance::decide_exception(pool, id, Action::Approve, &auditor, "Accepted until the window.")
-            .await
-            .map_err(invalid)?;
+        governance::decide_exception(
+            pool,
+            id,
+            Action::Approve,
+            &auditor,
+            "Accepted until the window.",
+        )
+        .await
+        .map_err(invalid)?;
         let waiting = ExceptionInput {
             scope: ScopeInput {
                 cluster: Some("demo-staging".to_owned()),
@@ -138,7 +145,8 @@ async fn govern(pool: &PgPool, catalogs: &Catalogs) -> Result<(), DemoError> {
         .all_checks()
         .filter(|check| {
             // A manual check the agent has no test for: its result is `manual` on every node it applies to.
-            check.assessment == kubeward_benchmark::catalog::Assessment::Manual && check.test.is_none()
+            check.assessment == kubeward_benchmark::catalog::Assessment::Manual
+                && check.test.is_none()
         })
         .map(|check| check.id.clone())
         .min_by(|a, b| kubeward_benchmark::catalog::compare_ids(a, b));

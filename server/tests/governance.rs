@@ -820,3 +820,93 @@ async fn audit_verify_names_the_first_altered_or_removed_record(pool: PgPool) {
         400
     );
 }
+
+/// The database decides "waived then?" and "which state then?" in SQL (for whole pages at once) and the
+/// server decides the same in Rust (`Facts`); over many random exceptions and moments, around every boundary,
+/// the two must agree. Node patterns likewise: the glob in Rust and its `LIKE` form in SQL.
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn the_sql_rules_and_the_rust_rules_agree(pool: PgPool) {
+    use kubeward_server::domain::exception::{Facts, Stored};
+    use kubeward_server::domain::scope::NodePattern;
+    use rand::{Rng, SeedableRng};
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let base = at(0);
+    let moment = |rng: &mut rand::rngs::StdRng| {
+        base + time::Duration::seconds(rng.random_range(0..40) * 3600)
+    };
+    for _ in 0..400 {
+        let requested_at = moment(&mut rng);
+        let stored = [
+            Stored::Requested,
+            Stored::Approved,
+            Stored::Rejected,
+            Stored::Revoked,
+        ][rng.random_range(0..4)];
+        let decided_at = (stored != Stored::Requested && rng.random_bool(0.8))
+            .then(|| requested_at + time::Duration::hours(rng.random_range(0..10)));
+        let revoked_at = (stored == Stored::Revoked)
+            .then(|| requested_at + time::Duration::hours(rng.random_range(0..20)));
+        let facts = Facts {
+            stored,
+            requested_by_id: "oidc:a".to_owned(),
+            requested_at,
+            decided_at,
+            revoked_at,
+            expires_at: requested_at + time::Duration::hours(rng.random_range(1..30)),
+        };
+        // The boundaries themselves, and random moments.
+        let mut moments = vec![
+            facts.requested_at,
+            facts.expires_at,
+            moment(&mut rng),
+            moment(&mut rng),
+        ];
+        moments.extend(facts.decided_at);
+        moments.extend(facts.revoked_at);
+        for t in moments
+            .iter()
+            .flat_map(|t| [*t - time::Duration::microseconds(1), *t])
+        {
+            let (in_force, shown): (bool, Option<String>) = sqlx::query_as(
+                "SELECT exception_in_force($1, $2, $3, $4, $6), exception_state_at($1, $5, $2, $3, $4, $6)",
+            )
+            .bind(stored.as_str())
+            .bind(facts.decided_at)
+            .bind(facts.revoked_at)
+            .bind(facts.expires_at)
+            .bind(facts.requested_at)
+            .bind(t)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert_eq!(in_force, facts.in_force_at(t), "{facts:?} at {t}");
+            assert_eq!(
+                shown.as_deref(),
+                facts.shown_at(t).map(|shown| shown.as_str()),
+                "{facts:?} at {t}"
+            );
+        }
+    }
+    let alphabet = ['a', 'b', '-', '.', '1'];
+    for _ in 0..400 {
+        let word = |rng: &mut rand::rngs::StdRng, wild: bool| -> String {
+            (0..rng.random_range(1..7))
+                .map(|_| match rng.random_range(0..8) {
+                    0 if wild => '*',
+                    1 if wild => '?',
+                    _ => alphabet[rng.random_range(0..alphabet.len())],
+                })
+                .collect()
+        };
+        let pattern = NodePattern::parse(&word(&mut rng, true)).unwrap();
+        let name = word(&mut rng, false);
+        let like: bool = sqlx::query_scalar("SELECT scope_covers(NULL, $1, 1, $2)")
+            .bind(pattern.to_like())
+            .bind(&name)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(like, pattern.matches(&name), "{pattern} against {name}");
+    }
+}

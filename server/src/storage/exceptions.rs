@@ -240,6 +240,20 @@ pub async fn raise_waiver_events(
     .await
 }
 
+/// Whether any approved exception has reached its end unannounced (a cheap look before taking locks).
+pub async fn any_expiry_due(
+    conn: &mut PgConnection,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM exceptions
+                          WHERE state = 'approved' AND expiry_noted_at IS NULL AND expires_at <= $1) AS "due!""#,
+        now
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// Approved exceptions whose end has come and whose expiry is not yet on the feed, locked for this sweep;
 /// another server sweeping at the same time skips them.
 #[tracing::instrument(skip_all)]

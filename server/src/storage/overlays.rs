@@ -41,6 +41,10 @@ pub struct Within {
 }
 
 /// Failing results waived at `at`. `now` reads each node's newest scan from its row.
+///
+/// Shaped for a fleet of thousands of nodes: each node's result set at the moment is found once, the failing
+/// results of the exceptions' checks once per distinct result set (nodes share result sets), and only the
+/// (node, failing check) pairs meet the exceptions' scopes.
 #[tracing::instrument(skip_all)]
 pub async fn waived(
     conn: &mut PgConnection,
@@ -50,24 +54,41 @@ pub async fn waived(
 ) -> Result<Vec<Waived>, sqlx::Error> {
     sqlx::query_as!(
         Waived,
-        r#"SELECT DISTINCT ON (n.id, e.check_id)
-                  n.cluster_id, n.id AS node_id, e.check_id, r.status, e.id AS exception_id, e.expires_at
-           FROM exceptions e
-           JOIN nodes n ON scope_covers(e.cluster_id, e.node_like, n.cluster_id, n.name)
-           CROSS JOIN LATERAL (
-               SELECT n.last_result_set_id AS result_set_id WHERE $2
-               UNION ALL
-               (SELECT d.result_set_id FROM node_days d
-                WHERE NOT $2 AND d.node_id = n.id AND d.day <= $3
-                ORDER BY d.day DESC LIMIT 1)
-           ) last
-           JOIN result_sets rs ON rs.id = last.result_set_id
-           JOIN check_results r ON r.id = (rs.result_map ->> e.check_id)::bigint
-           WHERE exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, $1)
-             AND r.status IN ('fail', 'warn')
-             AND ($4::bigint IS NULL OR n.cluster_id = $4)
-             AND ($5::bigint IS NULL OR n.id = $5)
-           ORDER BY n.id, e.check_id, e.expires_at DESC, e.id"#,
+        r#"WITH in_force AS MATERIALIZED (
+               SELECT e.id, e.check_id, e.cluster_id, e.node_like, e.expires_at FROM exceptions e
+               WHERE exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, $1)
+           ), node_sets AS MATERIALIZED (
+               SELECT n.id AS node_id, n.cluster_id, n.name,
+                      coalesce(on_day.result_set_id, last.result_set_id) AS result_set_id
+               FROM nodes n
+               -- As of a past day, most nodes have a row for that very day: read them all at once.
+               LEFT JOIN node_days on_day ON NOT $2 AND on_day.day = $3 AND on_day.node_id = n.id
+               LEFT JOIN LATERAL (
+                   SELECT n.last_result_set_id AS result_set_id WHERE $2
+                   UNION ALL
+                   (SELECT d.result_set_id FROM node_days d
+                    WHERE NOT $2 AND on_day.node_id IS NULL AND d.node_id = n.id AND d.day < $3
+                    ORDER BY d.day DESC LIMIT 1)
+               ) last ON true
+               WHERE EXISTS (SELECT 1 FROM in_force)
+                 AND ($4::bigint IS NULL OR n.cluster_id = $4)
+                 AND ($5::bigint IS NULL OR n.id = $5)
+           ), failing AS MATERIALIZED (
+               SELECT sets.result_set_id, r.check_id, r.status
+               FROM (SELECT DISTINCT result_set_id FROM node_sets WHERE result_set_id IS NOT NULL) sets
+               JOIN result_sets rs ON rs.id = sets.result_set_id
+               CROSS JOIN LATERAL jsonb_each_text(rs.result_map) entry
+               JOIN check_results r ON r.id = entry.value::bigint
+               WHERE entry.key IN (SELECT check_id FROM in_force) AND r.status IN ('fail', 'warn')
+           )
+           SELECT DISTINCT ON (ns.node_id, f.check_id)
+                  ns.cluster_id AS "cluster_id!", ns.node_id AS "node_id!", f.check_id AS "check_id!",
+                  f.status AS "status!", e.id AS "exception_id!", e.expires_at AS "expires_at!"
+           FROM node_sets ns
+           JOIN failing f ON f.result_set_id = ns.result_set_id
+           JOIN in_force e ON e.check_id = f.check_id
+                          AND scope_covers(e.cluster_id, e.node_like, ns.cluster_id, ns.name)
+           ORDER BY ns.node_id, f.check_id, e.expires_at DESC, e.id"#,
         at,
         now,
         at.date(),
@@ -78,7 +99,7 @@ pub async fn waived(
     .await
 }
 
-/// Manual results answered by an attestation valid at `at`.
+/// Manual results answered by an attestation valid at `at` (the same shape as [`waived`]).
 #[tracing::instrument(skip_all)]
 pub async fn attested(
     conn: &mut PgConnection,
@@ -88,25 +109,43 @@ pub async fn attested(
 ) -> Result<Vec<Attested>, sqlx::Error> {
     sqlx::query_as!(
         Attested,
-        r#"SELECT DISTINCT ON (n.id, a.check_id)
-                  n.cluster_id, n.id AS node_id, a.check_id, a.id AS attestation_id, a.verdict, a.attested_by,
-                  a.attested_at, a.valid_until
-           FROM attestations a
-           JOIN nodes n ON scope_covers(a.cluster_id, a.node_like, n.cluster_id, n.name)
-           CROSS JOIN LATERAL (
-               SELECT n.last_result_set_id AS result_set_id WHERE $2
-               UNION ALL
-               (SELECT d.result_set_id FROM node_days d
-                WHERE NOT $2 AND d.node_id = n.id AND d.day <= $3
-                ORDER BY d.day DESC LIMIT 1)
-           ) last
-           JOIN result_sets rs ON rs.id = last.result_set_id
-           JOIN check_results r ON r.id = (rs.result_map ->> a.check_id)::bigint
-           WHERE attestation_valid(a.valid_from, a.valid_until, a.revoked_at, $1)
-             AND r.status = 'manual'
-             AND ($4::bigint IS NULL OR n.cluster_id = $4)
-             AND ($5::bigint IS NULL OR n.id = $5)
-           ORDER BY n.id, a.check_id, a.attested_at DESC, a.id DESC"#,
+        r#"WITH valid AS MATERIALIZED (
+               SELECT a.id, a.check_id, a.cluster_id, a.node_like, a.verdict, a.attested_by, a.attested_at,
+                      a.valid_until
+               FROM attestations a
+               WHERE attestation_valid(a.valid_from, a.valid_until, a.revoked_at, $1)
+           ), node_sets AS MATERIALIZED (
+               SELECT n.id AS node_id, n.cluster_id, n.name,
+                      coalesce(on_day.result_set_id, last.result_set_id) AS result_set_id
+               FROM nodes n
+               LEFT JOIN node_days on_day ON NOT $2 AND on_day.day = $3 AND on_day.node_id = n.id
+               LEFT JOIN LATERAL (
+                   SELECT n.last_result_set_id AS result_set_id WHERE $2
+                   UNION ALL
+                   (SELECT d.result_set_id FROM node_days d
+                    WHERE NOT $2 AND on_day.node_id IS NULL AND d.node_id = n.id AND d.day < $3
+                    ORDER BY d.day DESC LIMIT 1)
+               ) last ON true
+               WHERE EXISTS (SELECT 1 FROM valid)
+                 AND ($4::bigint IS NULL OR n.cluster_id = $4)
+                 AND ($5::bigint IS NULL OR n.id = $5)
+           ), manual AS MATERIALIZED (
+               SELECT sets.result_set_id, r.check_id
+               FROM (SELECT DISTINCT result_set_id FROM node_sets WHERE result_set_id IS NOT NULL) sets
+               JOIN result_sets rs ON rs.id = sets.result_set_id
+               CROSS JOIN LATERAL jsonb_each_text(rs.result_map) entry
+               JOIN check_results r ON r.id = entry.value::bigint
+               WHERE entry.key IN (SELECT check_id FROM valid) AND r.status = 'manual'
+           )
+           SELECT DISTINCT ON (ns.node_id, m.check_id)
+                  ns.cluster_id AS "cluster_id!", ns.node_id AS "node_id!", m.check_id AS "check_id!",
+                  a.id AS "attestation_id!", a.verdict AS "verdict!", a.attested_by AS "attested_by!",
+                  a.attested_at AS "attested_at!", a.valid_until AS "valid_until!"
+           FROM node_sets ns
+           JOIN manual m ON m.result_set_id = ns.result_set_id
+           JOIN valid a ON a.check_id = m.check_id
+                       AND scope_covers(a.cluster_id, a.node_like, ns.cluster_id, ns.name)
+           ORDER BY ns.node_id, m.check_id, a.attested_at DESC, a.id DESC"#,
         at,
         now,
         at.date(),
