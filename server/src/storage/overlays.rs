@@ -3,7 +3,7 @@
 //! last of that day or before) and the exceptions and attestations in force then; nothing is precomputed, so
 //! a past date shows exactly what was in force on it.
 
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 use time::OffsetDateTime;
 
 /// A failing result covered by an exception.
@@ -40,6 +40,16 @@ pub struct Within {
     pub node_id: Option<i64>,
 }
 
+/// Plans the next statements for their actual parameters. These queries branch on "now or a past day" and on
+/// the scope: a generic plan, which PostgreSQL switches to after a few executions of a prepared statement,
+/// cannot prune the branch not taken and was measured at 20 times the custom plan's time.
+async fn custom_plans(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query!("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Failing results waived at `at`. `now` reads each node's newest scan from its row.
 ///
 /// Shaped for a fleet of thousands of nodes: each node's result set at the moment is found once, the failing
@@ -52,7 +62,9 @@ pub async fn waived(
     now: bool,
     within: Within,
 ) -> Result<Vec<Waived>, sqlx::Error> {
-    sqlx::query_as!(
+    let mut tx = conn.begin().await?;
+    custom_plans(&mut tx).await?;
+    let rows = sqlx::query_as!(
         Waived,
         r#"WITH in_force AS MATERIALIZED (
                SELECT e.id, e.check_id, e.cluster_id, e.node_like, e.expires_at FROM exceptions e
@@ -95,8 +107,10 @@ pub async fn waived(
         within.cluster_id,
         within.node_id
     )
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
 }
 
 /// Manual results answered by an attestation valid at `at` (the same shape as [`waived`]).
@@ -107,7 +121,9 @@ pub async fn attested(
     now: bool,
     within: Within,
 ) -> Result<Vec<Attested>, sqlx::Error> {
-    sqlx::query_as!(
+    let mut tx = conn.begin().await?;
+    custom_plans(&mut tx).await?;
+    let rows = sqlx::query_as!(
         Attested,
         r#"WITH valid AS MATERIALIZED (
                SELECT a.id, a.check_id, a.cluster_id, a.node_like, a.verdict, a.attested_by, a.attested_at,
@@ -152,6 +168,8 @@ pub async fn attested(
         within.cluster_id,
         within.node_id
     )
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
 }

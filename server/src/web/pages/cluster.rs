@@ -165,7 +165,7 @@ pub async fn show(
     let daily = standing::daily_scores(&mut conn, first_day, day, Some(cluster.id)).await?;
     let mut nodes = standing::nodes(&mut conn, cluster.id, day).await?;
     let overlays = super::Overlays::read(
-        &mut conn,
+        &state.pool,
         &layout,
         Within {
             cluster_id: Some(cluster.id),

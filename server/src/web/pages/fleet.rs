@@ -103,7 +103,7 @@ pub async fn show(
     )
     .await?;
     let daily = standing::daily_scores(&mut conn, first_day, day, None).await?;
-    let overlays = super::Overlays::read(&mut conn, &layout, Within::default()).await?;
+    let overlays = super::Overlays::read(&state.pool, &layout, Within::default()).await?;
     drop(conn);
 
     let mut series: HashMap<i64, Vec<Option<f64>>> = HashMap::new();

@@ -181,17 +181,25 @@ pub struct Overlays {
 }
 
 impl Overlays {
+    /// Both overlays at the layout's moment, read side by side on two connections: each is one query that
+    /// PostgreSQL runs on one core.
     pub async fn read(
-        conn: &mut sqlx::PgConnection,
+        pool: &sqlx::PgPool,
         layout: &Layout,
         within: Within,
     ) -> Result<Self, PageError> {
         let moment = layout.moment();
         let now = layout.as_of.is_none();
-        Ok(Overlays {
-            waived: overlays::waived(&mut *conn, moment, now, within).await?,
-            attested: overlays::attested(conn, moment, now, within).await?,
-        })
+        let waived = async {
+            let mut conn = pool.acquire().await?;
+            overlays::waived(&mut conn, moment, now, within).await
+        };
+        let attested = async {
+            let mut conn = pool.acquire().await?;
+            overlays::attested(&mut conn, moment, now, within).await
+        };
+        let (waived, attested) = tokio::try_join!(waived, attested)?;
+        Ok(Overlays { waived, attested })
     }
 
     /// Adds to `counts` what falls where `keep(cluster id, node id, check id)` says.

@@ -124,7 +124,7 @@ pub async fn show(
         .await?
         .ok_or_else(|| PageError::NotFound(format!("the last scan of {node}")))?;
     let overlays = super::Overlays::read(
-        &mut conn,
+        &state.pool,
         &layout,
         Within {
             cluster_id: Some(standing.id),
