@@ -61,39 +61,55 @@ pub struct ScopeInput {
     pub nodes: Option<String>,
 }
 
-/// The scope's cluster id (if any) and node pattern, checked.
+/// A checked scope: the cluster (by id, and its name for records) and the node pattern with its `LIKE` form.
+struct CheckedScope {
+    cluster_id: Option<i64>,
+    cluster: Option<String>,
+    pattern: Option<String>,
+    like: Option<String>,
+}
+
+impl CheckedScope {
+    /// How the audit trail records it.
+    fn detail(&self) -> (Option<&str>, Option<&str>) {
+        (self.cluster.as_deref(), self.pattern.as_deref())
+    }
+}
+
+/// Checks a submitted scope: the cluster must exist, the pattern must be a node-name glob.
 async fn parse_scope(
     conn: &mut sqlx::PgConnection,
     scope: &ScopeInput,
-) -> Result<(Option<i64>, Option<NodePattern>), GovernanceError> {
-    let cluster = match scope
-        .cluster
-        .as_deref()
-        .map(str::trim)
-        .filter(|text| !text.is_empty())
-    {
-        None => None,
+) -> Result<CheckedScope, GovernanceError> {
+    let given = |text: &Option<String>| {
+        text.as_deref()
+            .map(str::trim)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+    };
+    let (cluster_id, cluster) = match given(&scope.cluster) {
+        None => (None, None),
         Some(text) => {
             let name =
-                ClusterName::parse(text).map_err(|err| invalid("cluster", err.to_string()))?;
+                ClusterName::parse(&text).map_err(|err| invalid("cluster", err.to_string()))?;
             let found = clusters::find_by_name(&mut *conn, &name)
                 .await?
                 .ok_or_else(|| invalid("cluster", format!("there is no cluster {name}")))?;
-            Some(found.id)
+            (Some(found.id), Some(text))
         }
     };
-    let nodes = match scope
-        .nodes
-        .as_deref()
-        .map(str::trim)
-        .filter(|text| !text.is_empty())
-    {
+    let pattern = match given(&scope.nodes) {
         None => None,
         Some(text) => {
-            Some(NodePattern::parse(text).map_err(|err| invalid("nodes", err.to_string()))?)
+            Some(NodePattern::parse(&text).map_err(|err| invalid("nodes", err.to_string()))?)
         }
     };
-    Ok((cluster, nodes))
+    Ok(CheckedScope {
+        cluster_id,
+        cluster,
+        like: pattern.as_ref().map(NodePattern::to_like),
+        pattern: pattern.map(|pattern| pattern.as_str().to_owned()),
+    })
 }
 
 /// Free text a person writes: trimmed, 1 to 4,000 characters, no control characters but line breaks.
@@ -196,15 +212,15 @@ pub async fn request_exception(
         limits.exception_max_days,
     )?;
     let mut tx = pool.begin().await?;
-    let (cluster_id, nodes) = parse_scope(&mut tx, &input.scope).await?;
-    let like = nodes.as_ref().map(NodePattern::to_like);
+    let scope = parse_scope(&mut tx, &input.scope).await?;
+    let (cluster, nodes) = scope.detail();
     let id = exceptions::insert(
         &mut tx,
         &NewException {
             check_id: &check.id,
-            cluster_id,
-            node_pattern: nodes.as_ref().map(NodePattern::as_str),
-            node_like: like.as_deref(),
+            cluster_id: scope.cluster_id,
+            node_pattern: nodes,
+            node_like: scope.like.as_deref(),
             justification: &justification,
             expires_at,
         },
@@ -219,8 +235,8 @@ pub async fn request_exception(
         Some(&format!("exception {id}")),
         &serde_json::json!({
             "check": check.id,
-            "cluster": input.scope.cluster.as_deref().map(str::trim).filter(|text| !text.is_empty()),
-            "nodes": nodes.as_ref().map(NodePattern::as_str),
+            "cluster": cluster,
+            "nodes": nodes,
             "justification": justification,
             "expires_at": crate::http::views::time_text(expires_at),
         }),
@@ -427,15 +443,15 @@ pub async fn record_attestation(
         return Err(invalid("valid_until", "valid_until is before valid_from"));
     }
     let mut tx = pool.begin().await?;
-    let (cluster_id, nodes) = parse_scope(&mut tx, &input.scope).await?;
-    let like = nodes.as_ref().map(NodePattern::to_like);
+    let scope = parse_scope(&mut tx, &input.scope).await?;
+    let (cluster, nodes) = scope.detail();
     let id = attestations::insert(
         &mut tx,
         &NewAttestation {
             check_id: &check.id,
-            cluster_id,
-            node_pattern: nodes.as_ref().map(NodePattern::as_str),
-            node_like: like.as_deref(),
+            cluster_id: scope.cluster_id,
+            node_pattern: nodes,
+            node_like: scope.like.as_deref(),
             verdict,
             statement: &statement_text,
             evidence_url: evidence_url.as_deref(),
@@ -454,8 +470,8 @@ pub async fn record_attestation(
         &serde_json::json!({
             "check": check.id,
             "verdict": verdict,
-            "cluster": input.scope.cluster.as_deref().map(str::trim).filter(|text| !text.is_empty()),
-            "nodes": nodes.as_ref().map(NodePattern::as_str),
+            "cluster": cluster,
+            "nodes": nodes,
             "statement": statement_text,
             "evidence_url": evidence_url,
             "valid_from": crate::http::views::time_text(valid_from),
