@@ -153,6 +153,7 @@ async fn run(database_url: &str, reuse: bool) -> BenchResult<bool> {
                 actix_web::cookie::Key::generate(),
             )),
             limits: kubeward_server::governance::Limits::default(),
+            edge: kubeward_server::edge::Settings::default(),
         },
     )?;
     let base = format!("http://{}", application.address());

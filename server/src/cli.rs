@@ -202,6 +202,9 @@ pub struct ServeArgs {
     /// How many days ahead an attestation may answer for, at most.
     #[arg(long, env = "KUBEWARD_ATTESTATION_MAX_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3660))]
     pub attestation_max_days: i64,
+    /// How long a client may take to send a request body before it is refused with 408 (e.g. 30s).
+    #[arg(long, env = "KUBEWARD_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
 }
 
 fn parse_role_mapping(text: &str) -> Result<(String, Role), String> {
@@ -457,6 +460,9 @@ async fn serve(args: ServeArgs) -> CommandResult {
             exception_max_days: args.exception_max_days,
             attestation_max_days: args.attestation_max_days,
         },
+        edge: crate::edge::Settings {
+            body_timeout: args.body_timeout,
+        },
     };
     let application = match Application::build(args.bind, database.pool.clone(), services) {
         Ok(application) => application,
@@ -657,7 +663,15 @@ async fn token(command: TokenCommand) -> CommandResult {
             let expires_at = if expires == "never" {
                 None
             } else {
-                Some(OffsetDateTime::now_utc() + parse_duration(&expires)?)
+                // The API's limit too: at most ten years, which also keeps the date representable.
+                let lifetime = parse_duration(&expires)?;
+                if lifetime > Duration::from_secs(3650 * 86_400) || lifetime.is_zero() {
+                    return Err(format!(
+                        "--expires {expires:?} must be from 1s to 3650d (ten years), or never"
+                    )
+                    .into());
+                }
+                Some(OffsetDateTime::now_utc() + lifetime)
             };
             with_database(&database, |pool| async move {
                 let mut tx = pool.begin().await?;

@@ -172,3 +172,16 @@ async fn ensure_embedded_database(embedded: &EmbeddedPostgres) -> Result<(), Dat
     conn.close().await.map_err(DatabaseError::Connect)?;
     Ok(())
 }
+
+/// Whether a database error means "the database cannot be reached right now" (503, try again) rather than
+/// a fault of this request: the pool gave up waiting, the connection broke, or PostgreSQL is shutting down,
+/// restarting or refusing connections (SQLSTATE class 08, 57P01 to 57P03).
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}

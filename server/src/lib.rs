@@ -9,6 +9,7 @@ pub mod cli;
 pub mod database;
 pub mod demo;
 pub mod domain;
+pub mod edge;
 pub mod embedded_postgres;
 pub mod governance;
 pub mod http;

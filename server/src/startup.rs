@@ -37,6 +37,8 @@ pub struct Services {
     pub jwt: Option<Arc<JwtVerifier>>,
     pub web: Arc<WebConfig>,
     pub limits: crate::governance::Limits,
+    /// Bounds on what a request may make the server read.
+    pub edge: crate::edge::Settings,
 }
 
 impl Application {
@@ -68,11 +70,16 @@ impl Application {
             .and_then(|login| login.end_session_origin())
             .into_iter()
             .collect();
+        let edge = web::Data::new(services.edge);
         let server = HttpServer::new(move || {
+            // The last wrap is the outermost: the log sees every answer, the security headers are added to
+            // every answer, edge refusals included.
             App::new()
+                .wrap(middleware::from_fn(crate::edge::guard))
                 .wrap(crate::web::security::headers(&form_targets))
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
                 .app_data(web::Data::new(state.clone()))
+                .app_data(edge.clone())
                 .configure(crate::web::routes)
                 .configure(http::routes)
         })

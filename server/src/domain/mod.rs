@@ -5,6 +5,7 @@ pub mod actor;
 pub mod audit;
 pub mod cluster;
 pub mod exception;
+pub mod report_time;
 pub mod role;
 pub mod scope;
 pub mod token;

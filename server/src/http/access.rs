@@ -3,7 +3,7 @@
 //!
 //! API tokens carry a role; agent tokens may post reports and nothing else (403 everywhere here).
 
-use actix_web::body::MessageBody;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
@@ -103,10 +103,26 @@ fn bearer(request: &ServiceRequest) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
+/// Refusals become answers here rather than errors: an error would travel past the middleware that adds the
+/// security headers, an answer carries them.
 async fn enforce(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    use actix_web::ResponseError;
+    match authorize(&request).await {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            Ok(next.call(request).await?.map_into_left_body())
+        }
+        Err(err) => Ok(request
+            .into_response(err.error_response())
+            .map_into_right_body()),
+    }
+}
+
+/// Who is calling, if they may call this method here.
+async fn authorize(request: &ServiceRequest) -> Result<Principal, ApiError> {
     let access = request
         .app_data::<Access>()
         .copied()
@@ -121,7 +137,7 @@ async fn enforce(
         .find(|(method, _)| *method == request.method().as_str())
         .map(|(_, role)| *role)
         .ok_or(ApiError::MethodNotAllowed)?;
-    let raw = bearer(&request).ok_or(ApiError::Unauthorized)?;
+    let raw = bearer(request).ok_or(ApiError::Unauthorized)?;
     let Some(token) = PresentedToken::parse(&raw) else {
         // Not one of ours: an OIDC JWT from the configured issuer, or nothing.
         let verifier = state.jwt.clone().ok_or(ApiError::Unauthorized)?;
@@ -133,15 +149,14 @@ async fn enforce(
             }
         })?;
         if role < needed {
-            return Err(ApiError::Forbidden.into());
+            return Err(ApiError::Forbidden);
         }
-        request.extensions_mut().insert(Principal {
+        return Ok(Principal {
             token_id: Uuid::nil(),
             name,
             role,
             actor_id: format!("oidc:{subject}"),
         });
-        return next.call(request).await;
     };
     let mut conn = state.pool.acquire().await.map_err(ApiError::from)?;
     let hash = token.hash();
@@ -165,16 +180,15 @@ async fn enforce(
                     .await
                     .map_err(ApiError::from)?
                 {
-                    Some(_) => ApiError::Forbidden.into(),
-                    None => ApiError::Unauthorized.into(),
+                    Some(_) => ApiError::Forbidden,
+                    None => ApiError::Unauthorized,
                 },
             );
         }
     };
     drop(conn);
     if principal.role < needed {
-        return Err(ApiError::Forbidden.into());
+        return Err(ApiError::Forbidden);
     }
-    request.extensions_mut().insert(principal);
-    next.call(request).await
+    Ok(principal)
 }

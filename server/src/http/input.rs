@@ -24,7 +24,8 @@ pub fn is_json(request: &HttpRequest) -> bool {
         })
 }
 
-/// Parses a small JSON body into `T`: 415 for another content type, 413 over the limit, 400 naming the field.
+/// Parses a small JSON body into `T`: 415 for another content type, 413 over the limit, 400 naming the field
+/// (`(body)` when it is not a JSON object at all).
 pub fn json_body<T: serde::de::DeserializeOwned>(
     request: &HttpRequest,
     body: &[u8],
@@ -36,6 +37,11 @@ pub fn json_body<T: serde::de::DeserializeOwned>(
         return Err(ApiError::PayloadTooLarge {
             limit: MAX_SMALL_BODY,
         });
+    }
+    // Every body of this API is a JSON object; serde would also fill a struct from an array, by position.
+    let first = body.iter().find(|byte| !byte.is_ascii_whitespace());
+    if first.is_some_and(|byte| *byte != b'{') {
+        return Err(bad("(body)", "must be a JSON object".to_owned()));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {

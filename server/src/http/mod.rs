@@ -111,6 +111,14 @@ pub const ACCESS_RULES: &[(&str, Access)] = {
     ]
 };
 
+/// The resources without an access rule, with the methods each serves.
+pub const PUBLIC_METHODS: &[(&str, &[&str])] = &[
+    ("/healthz", &["GET"]),
+    ("/readyz", &["GET"]),
+    ("/api/v1/openapi.json", &["GET"]),
+    ("/api/v1/reports", &["POST"]),
+];
+
 /// Every route. Health and the OpenAPI document are public; reports take an agent token (checked by their
 /// handler); everything else goes through [`access::guarded`] with its rule from [`ACCESS_RULES`].
 pub fn routes(config: &mut web::ServiceConfig) {

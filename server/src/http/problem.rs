@@ -40,6 +40,9 @@ pub enum ApiError {
     Conflict(uuid::Uuid),
     #[error("the request body could not be read")]
     BadBody,
+    /// Turned away at the edge, before any route (see [`crate::edge`]).
+    #[error("{0}")]
+    Edge(crate::edge::Refusal),
     #[error("the database is not reachable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -75,6 +78,7 @@ impl ApiError {
             }
             ApiError::Conflict(_) => ("urn:kubeward:problem:scan-conflict", "Scan conflict"),
             ApiError::BadBody => ("urn:kubeward:problem:bad-body", "Bad request body"),
+            ApiError::Edge(refusal) => refusal.kind_and_title(),
             ApiError::Unavailable(_) => ("urn:kubeward:problem:unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("urn:kubeward:problem:internal", "Internal server error"),
         }
@@ -83,11 +87,10 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                ApiError::Unavailable(err)
-            }
-            other => ApiError::Internal(Box::new(other)),
+        if crate::database::is_unavailable(&err) {
+            ApiError::Unavailable(err)
+        } else {
+            ApiError::Internal(Box::new(err))
         }
     }
 }
@@ -137,6 +140,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::InvalidReport { .. } | ApiError::BadBody => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) | ApiError::Exists(_) => StatusCode::CONFLICT,
+            ApiError::Edge(refusal) => refusal.status(),
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -1,19 +1,25 @@
 //! `POST /api/v1/reports`: an agent delivers one report.
 //!
-//! Order of refusal: no or bad token (401) before anything is read, a content type other than JSON (415), a
-//! body over the limit (413, from `Content-Length` or while streaming, never after buffering it whole), an
-//! invalid report (400 naming the field), a scan id stored with other content (409).
+//! Order of refusal: a `Content-Encoding` other than gzip (415, at the edge), no or bad token (401) before
+//! anything is read, a content type other than JSON (415), a body over the limit (413, from `Content-Length`
+//! or while streaming, never after buffering it whole; a gzipped body also once it inflates past the limit),
+//! a body that has not arrived by the deadline (408), an invalid report (400 naming the field), a report
+//! dated beyond the clock-skew allowance or before the floor (400 naming the field), a scan id stored with
+//! other content (409).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use kubeward_benchmark::validate::MAX_BODY_BYTES;
+use time::OffsetDateTime;
 
 use super::AppState;
 use super::input::is_json;
 use super::problem::ApiError;
 use super::views::{ReportReceipt, TransitionCounts};
+use crate::domain::report_time;
 use crate::domain::token::PresentedToken;
+use crate::edge::{self, Refusal, body::InflateError};
 use crate::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
 use crate::storage::tokens;
 
@@ -30,6 +36,7 @@ fn bearer_token(request: &HttpRequest) -> Option<PresentedToken> {
     PresentedToken::parse(token.trim())
 }
 
+/// Reads the body as sent (compressed or not), refusing it once it passes the limit.
 async fn read_bounded(
     request: &HttpRequest,
     mut payload: web::Payload,
@@ -46,7 +53,18 @@ async fn read_bounded(
     }
     let mut body = Vec::with_capacity(declared.map_or(64 * 1024, |length| length as usize));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::BadBody)?;
+        let chunk = chunk.map_err(|err| {
+            if edge::body::is_deadline(&err) {
+                ApiError::Edge(Refusal::TooSlow {
+                    seconds: request
+                        .app_data::<web::Data<edge::Settings>>()
+                        .map_or(edge::DEFAULT_BODY_TIMEOUT, |settings| settings.body_timeout)
+                        .as_secs(),
+                })
+            } else {
+                ApiError::BadBody
+            }
+        })?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge {
                 limit: MAX_BODY_BYTES,
@@ -83,7 +101,35 @@ pub async fn post_report(
         return Err(ApiError::UnsupportedMediaType);
     }
     let body = read_bounded(&request, payload).await?;
+    // The edge lets only identity and gzip through to this route.
+    let body = match edge::body::encoding(request.headers(), true) {
+        Ok(edge::body::Encoding::Gzip) => {
+            edge::body::inflate_gzip(&body, MAX_BODY_BYTES).map_err(|err| match err {
+                InflateError::TooLarge => ApiError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                },
+                InflateError::Corrupt => ApiError::InvalidReport {
+                    field: None,
+                    detail: "the body is not a whole gzip stream".to_owned(),
+                },
+            })?
+        }
+        Ok(edge::body::Encoding::Identity) => body,
+        Err(refusal) => return Err(ApiError::Edge(refusal)),
+    };
     let report = kubeward_benchmark::parse_report(&body)?;
+    report_time::check(
+        report.started_at,
+        report.finished_at,
+        OffsetDateTime::now_utc(),
+    )
+    .map_err(|err| {
+        tracing::warn!(cluster.name = %cluster_name, node.name = %report.node.name, error = %err, "refused a report dated outside the allowed window");
+        ApiError::InvalidReport {
+            detail: err.to_string(),
+            field: Some(err.field.to_owned()),
+        }
+    })?;
     let catalog = state.catalogs.for_report(&report)?;
     let prepared = prepare(&report, catalog, cluster_id);
 

@@ -94,15 +94,25 @@ async fn enforce(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let needed = request
-        .app_data::<PageRule>()
-        .and_then(|rule| rule.0)
-        .ok_or(PageError::NotFound("this page".to_owned()))?;
-    let state = request
-        .app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or(PageError::NotFound("this page".to_owned()))?;
-    let Some(visitor) = visitor(request.request(), &state).await? else {
+    use actix_web::ResponseError;
+    // Refusals are answered here, not raised: a raised error would pass the middleware that adds the
+    // security headers.
+    let refuse = |request: ServiceRequest, err: PageError| {
+        Ok(request
+            .into_response(err.error_response())
+            .map_into_right_body())
+    };
+    let Some(needed) = request.app_data::<PageRule>().and_then(|rule| rule.0) else {
+        return refuse(request, PageError::NotFound("this page".to_owned()));
+    };
+    let Some(state) = request.app_data::<web::Data<AppState>>().cloned() else {
+        return refuse(request, PageError::NotFound("this page".to_owned()));
+    };
+    let visitor = match visitor(request.request(), &state).await {
+        Ok(visitor) => visitor,
+        Err(err) => return refuse(request, err),
+    };
+    let Some(visitor) = visitor else {
         let target = match request.query_string() {
             "" => request.path().to_owned(),
             query => format!("{}?{query}", request.path()),
@@ -115,11 +125,13 @@ async fn enforce(
         return Ok(request.into_response(response).map_into_right_body());
     };
     if visitor.role < needed {
-        return Err(PageError::Forbidden {
-            needed,
-            have: visitor.role,
-        }
-        .into());
+        return refuse(
+            request,
+            PageError::Forbidden {
+                needed,
+                have: visitor.role,
+            },
+        );
     }
     request.extensions_mut().insert(visitor);
     Ok(next.call(request).await?.map_into_left_body())

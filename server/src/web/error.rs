@@ -21,6 +21,9 @@ pub enum PageError {
     NoRole { name: String },
     #[error("the login could not be completed: {0}")]
     LoginFailed(String),
+    /// Turned away at the edge, before any route (see [`crate::edge`]).
+    #[error("{0}")]
+    Edge(crate::edge::Refusal),
     #[error("the database is not reachable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -29,11 +32,10 @@ pub enum PageError {
 
 impl From<sqlx::Error> for PageError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                PageError::Unavailable(err)
-            }
-            other => PageError::Internal(Box::new(other)),
+        if crate::database::is_unavailable(&err) {
+            PageError::Unavailable(err)
+        } else {
+            PageError::Internal(Box::new(err))
         }
     }
 }
@@ -73,6 +75,7 @@ impl ResponseError for PageError {
             PageError::BadRequest(_) | PageError::LoginFailed(_) => StatusCode::BAD_REQUEST,
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Forbidden { .. } | PageError::NoRole { .. } => StatusCode::FORBIDDEN,
+            PageError::Edge(refusal) => refusal.status(),
             PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,6 +99,10 @@ impl ResponseError for PageError {
                  (viewer, auditor or admin).",
             ),
             PageError::LoginFailed(_) => ("Login failed", "Start again from the sign-in link."),
+            PageError::Edge(_) => (
+                "Refused",
+                "The request was turned away before it reached a page, for the reason above.",
+            ),
             PageError::Unavailable(_) => ("Unavailable", "Try again in a moment."),
             PageError::Internal(_) => ("Server error", "The cause is in the server's log."),
         };

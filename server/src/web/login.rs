@@ -71,6 +71,12 @@ struct PendingLogin {
 }
 
 impl OidcLogin {
+    /// The origin browsers reach this server at (`scheme://host[:port]` of `--public-url`): the only one
+    /// page forms may be posted from.
+    pub fn public_origin(&self) -> String {
+        crate::edge::origin::origin_of(&self.public_url).unwrap_or_else(|| self.public_url.clone())
+    }
+
     /// Discovers the provider. `public_url` is where browsers reach this server; the callback is under it.
     pub async fn discover(
         settings: OidcSettings,

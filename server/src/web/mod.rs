@@ -81,6 +81,30 @@ pub const PAGE_RULES: &[(&str, Role)] = &[
     ("/audit/export.json", Role::Auditor),
 ];
 
+/// The pages that take a form (POST) rather than show something (GET).
+const FORM_PATHS: &[&str] = &[
+    "/logout",
+    "/exceptions/new",
+    "/exceptions/{id}/decide",
+    "/attestations/new",
+    "/attestations/{id}/revoke",
+];
+
+/// The methods a page route serves (for a 405's `Allow`); `None` for a path that is no page.
+pub fn page_methods(pattern: &str) -> Option<Vec<&'static str>> {
+    if FORM_PATHS.contains(&pattern) {
+        return Some(vec!["POST"]);
+    }
+    let public = [
+        "/static/kubeward.css",
+        "/login",
+        "/auth/callback",
+        "/logged-out",
+    ];
+    (public.contains(&pattern) || PAGE_RULES.iter().any(|(path, _)| *path == pattern))
+        .then(|| vec!["GET"])
+}
+
 /// The page routes, the login flow and the stylesheet.
 pub fn routes(config: &mut web::ServiceConfig) {
     config

@@ -10,6 +10,7 @@
     reason = "a test should stop loudly at the first unexpected error"
 )]
 
+pub mod process;
 pub mod provider;
 
 use std::collections::BTreeMap;
@@ -73,6 +74,7 @@ impl TestServer {
             jwt,
             web: Arc::new(web),
             limits: kubeward_server::governance::Limits::default(),
+            edge: kubeward_server::edge::Settings::default(),
         };
         let application = Application::with_listener(listener, pool.clone(), services).unwrap();
         let base = format!("http://{}", application.address());

@@ -1,0 +1,643 @@
+//! The attacks of the 2026-11-30 security test, replayed against the real `kubeward-server` binary: each
+//! test performs one and checks that it now does no harm.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop loudly at the first unexpected error"
+)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::process::*;
+use common::report;
+use kubeward_benchmark::Status;
+
+/// One HTTP/1.1 exchange over a fresh connection: the status, the head (lower-cased names) and the body.
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+}
+
+fn address(base: &str) -> String {
+    base.trim_start_matches("http://").to_owned()
+}
+
+/// Sends `head` (request line and headers, without the blank line) and `body`, then reads the answer. A
+/// server that answers before reading the whole body may close the connection while the body is still being
+/// written: the answer is read all the same.
+fn exchange(base: &str, head: &str, body: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(address(base)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .write_all(format!("{head}\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let _ = stream.write_all(body);
+    read_answer(&mut stream)
+}
+
+fn read_answer(stream: &mut TcpStream) -> Answer {
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => raw.extend_from_slice(&buffer[..read]),
+            // A reset after the answer arrived (the server closed with unread body bytes) ends the read.
+            Err(_) if !raw.is_empty() => break,
+            Err(err) => panic!("no answer: {err}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {head:?}"));
+    Answer {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// The peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// `prefix` then `megabytes` MiB of one letter, gzipped: a few hundred KiB on the wire.
+fn gzip_bomb(prefix: &[u8], megabytes: usize) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(prefix).unwrap();
+    let chunk = vec![b'a'; 1024 * 1024];
+    for _ in 0..megabytes {
+        encoder.write_all(&chunk).unwrap();
+    }
+    encoder.finish().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A server in local mode on a fresh database, with an enrolled cluster; returns it with its agent token.
+fn server_with_cluster(extra: &[&str]) -> (Running, String, String, tempfile::TempDir) {
+    let (url, name) = fresh_database_url();
+    let (dir, data) = data_dir();
+    let token = last_line(&cli(Some(&url), &data, &["cluster", "add", "prod"]));
+    let extra: Vec<&std::ffi::OsStr> = extra.iter().map(std::ffi::OsStr::new).collect();
+    let running = Running::start(command(Some(&url)), &extra);
+    (running, token, name, dir)
+}
+
+fn psql_scalar(database: &str, sql: &str) -> String {
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let server = base.rsplit_once('/').unwrap().0;
+    let output = std::process::Command::new("psql")
+        .arg(format!("{server}/{database}"))
+        .args(["-tAq", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+#[test]
+fn gzip_bombs_are_refused_unread_and_cost_the_server_no_memory() {
+    let (running, token, name, _dir) = server_with_cluster(&[]);
+    let pid = running.child.id();
+    let before = peak_rss_kib(pid);
+    // 256 MiB inflated, about 250 KiB on the wire; the test of 2026-11-30 saw 139-183 MiB for one request.
+    let bomb = gzip_bomb(b"csrf=", 256);
+    assert!(bomb.len() < 1024 * 1024);
+    let targets = [
+        ("/logout", "application/x-www-form-urlencoded"),
+        ("/exceptions/new", "application/x-www-form-urlencoded"),
+        ("/api/v1/clusters", "application/json"),
+        ("/healthz", "application/json"),
+    ];
+    let started = Instant::now();
+    let answers: Vec<(String, Answer)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (path, content_type) = targets[i % targets.len()];
+                let (base, bomb) = (&running.base, &bomb);
+                scope.spawn(move || {
+                    let head = format!(
+                        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n\
+                         Content-Encoding: gzip\r\nContent-Length: {}",
+                        bomb.len()
+                    );
+                    (path.to_owned(), exchange(base, &head, bomb))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (path, answer) in &answers {
+        assert_eq!(answer.status, 415, "{path}: {}", answer.head);
+        let content_type = answer.header("content-type").unwrap();
+        if path.starts_with("/api/") || path == "/healthz" {
+            assert_eq!(content_type, "application/problem+json", "{path}");
+            assert!(
+                answer.body.contains("Content-Encoding gzip"),
+                "{path}: {}",
+                answer.body
+            );
+        } else {
+            assert!(content_type.starts_with("text/html"), "{path}");
+        }
+        assert_eq!(answer.header("x-frame-options").as_deref(), Some("DENY"));
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let grown = peak_rss_kib(pid).saturating_sub(before);
+    assert!(
+        grown < 32 * 1024,
+        "eight bombs grew the server's peak memory by {grown} KiB"
+    );
+    // The route that takes gzip refuses an unauthenticated bomb before reading it, and an authenticated
+    // one once it inflates past the 1 MiB limit.
+    let report_head = |auth: &str, length: usize| {
+        format!(
+            "POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Encoding: gzip\r\n{auth}Content-Length: {length}"
+        )
+    };
+    let bomb = gzip_bomb(b"{\"schema\":\"", 256);
+    let answer = exchange(&running.base, &report_head("", bomb.len()), &bomb);
+    assert_eq!(answer.status, 401);
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let answer = exchange(&running.base, &report_head(&auth, bomb.len()), &bomb);
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    assert_eq!(
+        answer.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
+    let grown = peak_rss_kib(pid).saturating_sub(before);
+    assert!(grown < 32 * 1024, "the report bombs grew it by {grown} KiB");
+    // A real gzipped report is taken; a truncated one is named as such; brotli is refused.
+    let json = serde_json::to_vec(&report("cp-1", time::OffsetDateTime::now_utc(), &[])).unwrap();
+    let packed = gzip(&json);
+    let answer = exchange(&running.base, &report_head(&auth, packed.len()), &packed);
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let half = &packed[..packed.len() / 2];
+    let answer = exchange(&running.base, &report_head(&auth, half.len()), half);
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer.body.contains("not a whole gzip stream"),
+        "{}",
+        answer.body
+    );
+    let head = report_head(&auth, packed.len()).replace("gzip", "br");
+    assert_eq!(exchange(&running.base, &head, &packed).status, 415);
+    running.stop();
+    drop_database(&name);
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_from_its_declared_length_before_it_is_sent() {
+    let (running, _token, name, _dir) = server_with_cluster(&[]);
+    for path in ["/logout", "/api/v1/clusters", "/api/v1/reports"] {
+        let mut stream = TcpStream::connect(address(&running.base)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        // Only the head: the answer must come without the 100 MiB it announces.
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Authorization: Bearer kwt_x\r\nContent-Length: 104857600\r\n\r\n{{"
+        )
+        .unwrap();
+        let answer = read_answer(&mut stream);
+        // Reports authenticate first (401); every other route refuses the size before anything else.
+        let expected = if path == "/api/v1/reports" { 401 } else { 413 };
+        assert_eq!(answer.status, expected, "{path}: {}", answer.body);
+    }
+    running.stop();
+    drop_database(&name);
+}
+
+#[test]
+fn slow_bodies_are_cut_off_at_the_body_deadline() {
+    let (running, token, name, _dir) = server_with_cluster(&["--body-timeout", "2s"]);
+    let started = Instant::now();
+    let answers: Vec<Answer> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|i| {
+                let base = &running.base;
+                let token = &token;
+                scope.spawn(move || {
+                    let (path, auth) = if i % 2 == 0 {
+                        ("/logout", String::new())
+                    } else {
+                        (
+                            "/api/v1/reports",
+                            format!("Authorization: Bearer {token}\r\n"),
+                        )
+                    };
+                    let mut stream = TcpStream::connect(address(base)).unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_millis(300)))
+                        .unwrap();
+                    write!(
+                        stream,
+                        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                         Content-Type: application/json\r\n{auth}Content-Length: 1000\r\n\r\n"
+                    )
+                    .unwrap();
+                    // One byte every 300 ms: each arrives well within any idle timeout, the whole never.
+                    let mut raw = Vec::new();
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    while Instant::now() < deadline {
+                        if stream.write_all(b" ").is_err() {
+                            break;
+                        }
+                        let mut buffer = [0u8; 4096];
+                        match stream.read(&mut buffer) {
+                            Ok(0) => break,
+                            Ok(read) => raw.extend_from_slice(&buffer[..read]),
+                            Err(_) if raw.is_empty() => continue,
+                            Err(_) => break,
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&raw).into_owned();
+                    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+                    Answer {
+                        status: head
+                            .split(' ')
+                            .nth(1)
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0),
+                        head: head.to_owned(),
+                        body: body.to_owned(),
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for answer in &answers {
+        assert_eq!(answer.status, 408, "{} {}", answer.head, answer.body);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the slow bodies were held for {:?}",
+        started.elapsed()
+    );
+    assert!(answers.iter().any(|a| a.body.contains("within 2 s")));
+    assert_eq!(
+        http_probe::status_of(&format!("{}/healthz", running.base)),
+        Some(200)
+    );
+    running.stop();
+    drop_database(&name);
+}
+
+fn post_json(base: &str, token: &str, body: &[u8]) -> Answer {
+    let head = format!(
+        "POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {token}\r\nContent-Length: {}",
+        body.len()
+    );
+    exchange(base, &head, body)
+}
+
+#[test]
+fn a_scan_dated_in_the_future_or_before_clocks_were_set_cannot_freeze_a_node() {
+    let (running, token, name, _dir) = server_with_cluster(&[]);
+    let now = time::OffsetDateTime::now_utc();
+    let failing = [("1.1.1", Status::Fail), ("1.2.1", Status::Fail)];
+    let first = report("cp-1", now - time::Duration::minutes(10), &failing);
+    let answer = post_json(&running.base, &token, &serde_json::to_vec(&first).unwrap());
+    assert_eq!(answer.status, 201);
+    let open = "SELECT count(*) FROM findings WHERE state = 'open'";
+    assert_eq!(psql_scalar(&name, open), "2");
+    // The forged all-pass scans of the attack, each refused by the field that is wrong.
+    let all_pass = report("cp-1", now, &[]);
+    let json = serde_json::to_string(&all_pass).unwrap();
+    let finished = time::format_description::well_known::Rfc3339;
+    let finished_text = all_pass.finished_at.format(&finished).unwrap();
+    let started_text = all_pass.started_at.format(&finished).unwrap();
+    for (started, finished, field) in [
+        (
+            "9999-12-31T23:59:58Z",
+            "9999-12-31T23:59:59Z",
+            "finished_at",
+        ),
+        (
+            "1970-01-01T00:00:00Z",
+            "1970-01-01T00:00:01Z",
+            "finished_at",
+        ),
+        (
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:01Z",
+            "finished_at",
+        ),
+        ("1970-01-01T00:00:00Z", finished_text.as_str(), "started_at"),
+    ] {
+        let forged = json
+            .replace(&finished_text, finished)
+            .replace(&started_text, started)
+            .replace(
+                &all_pass.scan_id.to_string(),
+                &uuid::Uuid::now_v7().to_string(),
+            );
+        let answer = post_json(&running.base, &token, forged.as_bytes());
+        assert_eq!(answer.status, 400, "{finished}: {}", answer.body);
+        let problem: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(problem["field"], field, "{finished}");
+    }
+    let ahead = report("cp-1", now + time::Duration::minutes(20), &[]);
+    let answer = post_json(&running.base, &token, &serde_json::to_vec(&ahead).unwrap());
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer.body.contains("ahead of the server's clock"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(psql_scalar(&name, "SELECT count(*) FROM scans"), "1");
+    assert_eq!(psql_scalar(&name, open), "2");
+    // A real later scan still moves the node: it is not "late" behind a forged one.
+    let fixed = report("cp-1", now, &[("1.1.1", Status::Fail)]);
+    let answer = post_json(&running.base, &token, &serde_json::to_vec(&fixed).unwrap());
+    assert_eq!(answer.status, 201);
+    let receipt: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(receipt["late"], false);
+    assert_eq!(psql_scalar(&name, open), "1");
+    // A clock a little ahead, within the allowance, is taken.
+    let skewed = report("cp-1", now + time::Duration::minutes(3), &[]);
+    let answer = post_json(&running.base, &token, &serde_json::to_vec(&skewed).unwrap());
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    let logs = running.stop();
+    assert!(logs.contains("refused a report dated outside the allowed window"));
+    drop_database(&name);
+}
+
+#[test]
+fn local_mode_answers_only_loopback_names_and_same_site_forms() {
+    let (running, _token, name, _dir) = server_with_cluster(&[]);
+    let page = http_probe::get(&format!("{}/exceptions", running.base)).unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let expires_on = time::OffsetDateTime::now_utc().date() + time::Duration::days(30);
+    let form = format!("csrf={csrf}&check=1.1.1&justification=x&expires_on={expires_on}");
+    for host in [
+        "attacker.example:8080",
+        "localhost.attacker.example",
+        "10.1.2.3",
+    ] {
+        for path in [
+            "/",
+            "/exceptions",
+            "/findings/export.json",
+            "/api/v1/openapi.json",
+        ] {
+            let answer = exchange(
+                &running.base,
+                &format!("GET {path} HTTP/1.1\r\nHost: {host}"),
+                b"",
+            );
+            assert_eq!(answer.status, 421, "{host}{path}");
+            assert!(!answer.body.contains(&csrf));
+        }
+        let head = format!(
+            "POST /exceptions/new HTTP/1.1\r\nHost: {host}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}",
+            form.len()
+        );
+        assert_eq!(exchange(&running.base, &head, form.as_bytes()).status, 421);
+    }
+    // The right host, but a browser that says the form came from another site.
+    for header in [
+        "Origin: http://evil.example:8080",
+        "Sec-Fetch-Site: cross-site",
+        "Sec-Fetch-Site: same-site",
+    ] {
+        let head = format!(
+            "POST /exceptions/new HTTP/1.1\r\nHost: 127.0.0.1\r\n{header}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}",
+            form.len()
+        );
+        let answer = exchange(&running.base, &head, form.as_bytes());
+        assert_eq!(answer.status, 403, "{header}");
+    }
+    assert_eq!(psql_scalar(&name, "SELECT count(*) FROM exceptions"), "0");
+    // The same form from the server's own page is taken.
+    let head = format!(
+        "POST /exceptions/new HTTP/1.1\r\nHost: localhost\r\nOrigin: {}\r\n\
+         Sec-Fetch-Site: same-origin\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}",
+        running.base,
+        form.len()
+    );
+    let answer = exchange(&running.base, &head, form.as_bytes());
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    assert_eq!(psql_scalar(&name, "SELECT count(*) FROM exceptions"), "1");
+    running.stop();
+    drop_database(&name);
+}
+
+#[test]
+fn every_refusal_carries_the_security_headers_a_problem_body_and_no_cache() {
+    let (running, _token, name, _dir) = server_with_cluster(&[]);
+    let get = |path: &str, extra: &str| {
+        exchange(
+            &running.base,
+            &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1{extra}"),
+            b"",
+        )
+    };
+    let unauthorized = get("/api/v1/clusters", "");
+    let not_allowed = exchange(
+        &running.base,
+        "TRACE /healthz HTTP/1.1\r\nHost: 127.0.0.1",
+        b"",
+    );
+    let guarded_not_allowed = exchange(
+        &running.base,
+        "PUT /api/v1/clusters HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0",
+        b"",
+    );
+    let bad_query = get(
+        "/api/v1/findings?cluster=%ZZ",
+        "\r\nAuthorization: Bearer kwt_x",
+    );
+    let page_not_allowed = exchange(
+        &running.base,
+        "DELETE /findings HTTP/1.1\r\nHost: 127.0.0.1",
+        b"",
+    );
+    for (what, answer, status) in [
+        ("401", &unauthorized, 401),
+        ("405 public", &not_allowed, 405),
+        ("405 guarded", &guarded_not_allowed, 405),
+        ("bad query", &bad_query, 401),
+        ("405 page", &page_not_allowed, 405),
+    ] {
+        assert_eq!(answer.status, status, "{what}: {}", answer.head);
+        assert!(answer.header("content-security-policy").is_some(), "{what}");
+        assert_eq!(
+            answer.header("x-frame-options").as_deref(),
+            Some("DENY"),
+            "{what}"
+        );
+        assert_eq!(
+            answer.header("x-content-type-options").as_deref(),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert_eq!(
+            answer.header("referrer-policy").as_deref(),
+            Some("no-referrer"),
+            "{what}"
+        );
+        assert_eq!(
+            answer.header("cache-control").as_deref(),
+            Some("no-store"),
+            "{what}"
+        );
+        let content_type = answer.header("content-type").unwrap_or_default();
+        assert!(
+            content_type == "application/problem+json" || content_type.starts_with("text/html"),
+            "{what}: {content_type}"
+        );
+    }
+    assert_eq!(not_allowed.header("allow").as_deref(), Some("GET"));
+    assert_eq!(
+        guarded_not_allowed.header("allow").as_deref(),
+        Some("GET, POST")
+    );
+    assert_eq!(page_not_allowed.header("allow").as_deref(), Some("GET"));
+    // A form without its field: the framework's error, now a page without its internal wording.
+    let answer = exchange(
+        &running.base,
+        "POST /exceptions/new HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 5",
+        b"a=b&c",
+    );
+    assert_eq!(answer.status, 400);
+    assert!(
+        answer
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(!answer.body.contains("Custom {"), "{}", answer.body);
+    running.stop();
+    drop_database(&name);
+}
+
+#[test]
+fn an_api_body_must_be_an_object_not_an_array_filled_by_position() {
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    let admin = last_line(&cli(
+        Some(&url),
+        &data,
+        &["token", "create", "--name", "ops", "--role", "admin"],
+    ));
+    let running = Running::start(command(Some(&url)), &[]);
+    let body = br#"["from-an-array"]"#;
+    let head = format!(
+        "POST /api/v1/clusters HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}",
+        body.len()
+    );
+    let answer = exchange(&running.base, &head, body);
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(
+        answer.body.contains("must be a JSON object"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(psql_scalar(&name, "SELECT count(*) FROM clusters"), "0");
+    // An overflowing expiry is a usage error, not a crash.
+    let output = cli(
+        Some(&url),
+        &data,
+        &[
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "viewer",
+            "--expires",
+            "99999999999d",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stderr(&output).contains("3650d"), "{}", stderr(&output));
+    running.stop();
+    drop_database(&name);
+}
+
+/// PostgreSQL ending a connection under a request (a restart, a fast shutdown, an administrator) is a
+/// moment of unavailability to retry, never a server error.
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn a_connection_postgresql_terminates_is_unavailable_not_an_internal_error(
+    pool: sqlx::PgPool,
+) {
+    use actix_web::ResponseError;
+    let mut conn = pool.acquire().await.unwrap();
+    let err = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    let code = err
+        .as_database_error()
+        .and_then(|database| database.code().map(|code| code.into_owned()));
+    assert_eq!(code.as_deref(), Some("57P01"), "{err:?}");
+    assert!(kubeward_server::database::is_unavailable(&err));
+    let answer = kubeward_server::http::problem::ApiError::from(err);
+    assert_eq!(answer.status_code().as_u16(), 503);
+    // The edge adds when to retry to every 503.
+    let server = common::TestServer::start(pool.clone()).await;
+    let response = server
+        .client
+        .get(server.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    drop(conn);
+    pool.close().await;
+    let response = server
+        .client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+}
