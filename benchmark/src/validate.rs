@@ -189,6 +189,15 @@ fn check_node_name(name: &str) -> Result<(), ReportError> {
             "must not contain white space or control characters",
         ));
     }
+    // A node's name is one segment of its page's address: `/` would split it, `.` and `..` would be
+    // resolved away by every browser, leaving the node stored but its page unreachable. Kubernetes node
+    // names (DNS subdomains) never hold them.
+    if name == "." || name == ".." || name.contains('/') {
+        return Err(ReportError::invalid(
+            "node.name",
+            "must not be . or .. or contain /",
+        ));
+    }
     Ok(())
 }
 

@@ -201,8 +201,8 @@ fn finishing_before_starting_is_refused() {
 }
 
 #[test]
-fn node_names_with_control_characters_or_spaces_are_refused() {
-    for name in ["", "cp 1", "cp-1\n", "cp\u{0}1"] {
+fn node_names_with_control_characters_spaces_or_path_parts_are_refused() {
+    for name in ["", "cp 1", "cp-1\n", "cp\u{0}1", ".", "..", "a/b", "/"] {
         let mut report = valid();
         report["node"]["name"] = json!(name);
         assert_invalid(report, "node.name");

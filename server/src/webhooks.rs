@@ -15,6 +15,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::catalogs::Catalogs;
+use crate::domain::url::percent_encode;
 use crate::http::views::{
     DeliveredEvent, DeliveredFinding, Finding, FindingDelivery, Links, NodeStaleDelivery,
     StaleNode, time_text,
@@ -231,7 +232,11 @@ async fn node_payload(
             id: event.node_id,
             links: Links {
                 api: format!("/api/v1/nodes?cluster={}", event.cluster),
-                page: format!("/clusters/{}/nodes/{}", event.cluster, event.node),
+                page: format!(
+                    "/clusters/{}/nodes/{}",
+                    percent_encode(&event.cluster),
+                    percent_encode(&event.node)
+                ),
             },
             cluster: event.cluster,
             name: event.node,

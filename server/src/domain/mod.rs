@@ -9,3 +9,4 @@ pub mod report_time;
 pub mod role;
 pub mod scope;
 pub mod token;
+pub mod url;

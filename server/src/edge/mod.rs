@@ -128,12 +128,10 @@ fn finish(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     }
     if answer.status() == StatusCode::METHOD_NOT_ALLOWED
         && !answer.headers().contains_key(header::ALLOW)
+        && let Some(allowed) = allowed_methods(&request)
+        && let Ok(value) = HeaderValue::from_str(&allowed)
     {
-        if let Some(allowed) = allowed_methods(&request) {
-            if let Ok(value) = HeaderValue::from_str(&allowed) {
-                answer.headers_mut().insert(header::ALLOW, value);
-            }
-        }
+        answer.headers_mut().insert(header::ALLOW, value);
     }
     ServiceResponse::new(request, answer)
 }

@@ -8,7 +8,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub const SERVER: &str = env!("CARGO_BIN_EXE_kubeward-server");
+/// The binary under test: this build's, or another build named by `KUBEWARD_TEST_SERVER_BIN` (to replay
+/// the attack tests against an older release and see them fail there).
+pub fn server_binary() -> String {
+    std::env::var("KUBEWARD_TEST_SERVER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_kubeward-server").to_owned())
+}
 
 /// A database URL on the test's PostgreSQL server, for a database that does not exist yet.
 pub fn fresh_database_url() -> (String, String) {
@@ -45,7 +50,7 @@ pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
 }
 
 pub fn command(database_url: Option<&str>) -> Command {
-    let mut command = Command::new(SERVER);
+    let mut command = Command::new(server_binary());
     command
         .env_remove("DATABASE_URL")
         // The server keeps files (its session key) in its data directory: never the machine's.

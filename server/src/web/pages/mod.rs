@@ -98,15 +98,7 @@ impl Layout {
 
 /// Percent-encodes a path segment or query value.
 pub fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                (byte as char).to_string()
-            } else {
-                format!("%{byte:02X}")
-            }
-        })
-        .collect()
+    crate::domain::url::percent_encode(text)
 }
 
 /// Where to go after a login: a path on this server, never another site (`//host`, `https://...`).
