@@ -162,6 +162,16 @@ impl Running {
     }
 }
 
+/// A test that fails before `stop` must not leave its server running.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A small blocking GET, so that readiness polling needs no HTTP client runtime.
 pub mod http_probe {
     use std::io::{Read, Write};
