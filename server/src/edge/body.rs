@@ -69,29 +69,35 @@ pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// Reads a whole small body: refused from its declared length before reading, or once it passes `limit`
-/// while reading, or when it has not all arrived by `deadline`.
+/// Reads a whole body: refused from its declared length before reading, or once it passes `limit` while
+/// reading. A payload that fails ends the read with what it failed of (its deadline, or a broken body).
+pub async fn read_limited(
+    payload: &mut Payload,
+    declared: Option<u64>,
+    limit: usize,
+) -> Result<Bytes, Refusal> {
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(Refusal::TooLarge { limit });
+    }
+    let mut body = Vec::with_capacity(declared.map_or(0, |length| length as usize));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|err| refusal_of(&err))?;
+        if body.len() + chunk.len() > limit {
+            return Err(Refusal::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(body))
+}
+
+/// [`read_limited`] within `deadline`.
 pub async fn read_small(
     payload: &mut Payload,
     declared: Option<u64>,
     limit: usize,
     deadline: Duration,
 ) -> Result<Bytes, Refusal> {
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(Refusal::TooLarge { limit });
-    }
-    let reading = async {
-        let mut body = Vec::new();
-        while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| Refusal::Unreadable)?;
-            if body.len() + chunk.len() > limit {
-                return Err(Refusal::TooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(body))
-    };
-    tokio::time::timeout(deadline, reading)
+    tokio::time::timeout(deadline, read_limited(payload, declared, limit))
         .await
         .map_err(|_| Refusal::TooSlow {
             seconds: deadline.as_secs(),
@@ -100,19 +106,33 @@ pub async fn read_small(
 
 /// The error a streamed body yields once its deadline has passed.
 #[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive in time")]
-struct DeadlinePassed;
-
-/// Whether a payload error is the deadline of [`with_deadline`] rather than a broken connection.
-pub fn is_deadline(err: &PayloadError) -> bool {
-    matches!(err, PayloadError::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<DeadlinePassed>()))
+#[error("the request body did not arrive within {seconds} s")]
+struct DeadlinePassed {
+    seconds: u64,
 }
 
-/// The payload, failing with a [`is_deadline`] error if it has not ended by `deadline`.
+/// What a failed payload means for the request: its deadline passed (408), or it broke (400).
+fn refusal_of(err: &PayloadError) -> Refusal {
+    let deadline = match err {
+        PayloadError::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<DeadlinePassed>()),
+        _ => None,
+    };
+    match deadline {
+        Some(passed) => Refusal::TooSlow {
+            seconds: passed.seconds,
+        },
+        None => Refusal::Unreadable,
+    }
+}
+
+/// The payload, failing with a deadline error (a 408 for [`read_limited`]) if it has not ended by `deadline`.
 pub fn with_deadline(payload: Payload, deadline: Duration) -> Payload {
     let stream = Deadline {
         inner: payload,
         timer: Box::pin(tokio::time::sleep(deadline)),
+        seconds: deadline.as_secs(),
         expired: false,
     };
     Payload::Stream {
@@ -123,6 +143,7 @@ pub fn with_deadline(payload: Payload, deadline: Duration) -> Payload {
 struct Deadline {
     inner: Payload,
     timer: Pin<Box<tokio::time::Sleep>>,
+    seconds: u64,
     expired: bool,
 }
 
@@ -139,7 +160,10 @@ impl Stream for Deadline {
         }
         if self.timer.as_mut().poll(cx).is_ready() {
             self.expired = true;
-            let err = std::io::Error::new(std::io::ErrorKind::TimedOut, DeadlinePassed);
+            let passed = DeadlinePassed {
+                seconds: self.seconds,
+            };
+            let err = std::io::Error::new(std::io::ErrorKind::TimedOut, passed);
             return Poll::Ready(Some(Err(PayloadError::Io(err))));
         }
         Poll::Pending
@@ -272,7 +296,7 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn a_streamed_body_fails_with_the_deadline_error_once_it_passes() {
+    async fn a_streamed_body_fails_with_its_deadline_once_it_passes() {
         let slow = futures_util::stream::once(async { Ok(Bytes::from_static(b"{")) })
             .chain(futures_util::stream::pending());
         let slow: Payload = Payload::Stream {
@@ -281,8 +305,8 @@ mod tests {
         let mut payload = with_deadline(slow, Duration::from_millis(50));
         assert_eq!(&payload.next().await.unwrap().unwrap()[..], b"{");
         let err = payload.next().await.unwrap().unwrap_err();
-        assert!(is_deadline(&err), "{err:?}");
+        assert_eq!(refusal_of(&err), Refusal::TooSlow { seconds: 0 }, "{err:?}");
         assert!(payload.next().await.is_none());
-        assert!(!is_deadline(&PayloadError::Overflow));
+        assert_eq!(refusal_of(&PayloadError::Overflow), Refusal::Unreadable);
     }
 }

@@ -91,9 +91,11 @@ async fn admit(request: &mut ServiceRequest) -> Result<(), Refusal> {
         origin::check_same_site(request.request(), &pages_at)?;
     }
     let streamed = request.path() == body::STREAMED_PATH;
-    body::encoding(request.headers(), streamed)?;
+    let encoding = body::encoding(request.headers(), streamed)?;
     let payload = request.take_payload();
     if streamed {
+        // The route reads the body itself, after authenticating, and inflates it if this says so.
+        request.extensions_mut().insert(encoding);
         request.set_payload(body::with_deadline(payload, settings.body_timeout));
         return Ok(());
     }

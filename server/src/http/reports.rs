@@ -8,8 +8,7 @@
 //! other content (409).
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use kubeward_benchmark::validate::MAX_BODY_BYTES;
 use time::OffsetDateTime;
 
@@ -19,7 +18,10 @@ use super::problem::ApiError;
 use super::views::{ReportReceipt, TransitionCounts};
 use crate::domain::report_time;
 use crate::domain::token::PresentedToken;
-use crate::edge::{self, Refusal, body::InflateError};
+use crate::edge::{
+    self,
+    body::{Encoding, InflateError},
+};
 use crate::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
 use crate::storage::tokens;
 
@@ -34,45 +36,6 @@ fn bearer_token(request: &HttpRequest) -> Option<PresentedToken> {
         return None;
     }
     PresentedToken::parse(token.trim())
-}
-
-/// Reads the body as sent (compressed or not), refusing it once it passes the limit.
-async fn read_bounded(
-    request: &HttpRequest,
-    mut payload: web::Payload,
-) -> Result<Vec<u8>, ApiError> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err(ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
-    }
-    let mut body = Vec::with_capacity(declared.map_or(64 * 1024, |length| length as usize));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|err| {
-            if edge::body::is_deadline(&err) {
-                ApiError::Edge(Refusal::TooSlow {
-                    seconds: request
-                        .app_data::<web::Data<edge::Settings>>()
-                        .map_or(edge::DEFAULT_BODY_TIMEOUT, |settings| settings.body_timeout)
-                        .as_secs(),
-                })
-            } else {
-                ApiError::BadBody
-            }
-        })?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 #[utoipa::path(
@@ -100,24 +63,30 @@ pub async fn post_report(
     if !is_json(&request) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let body = read_bounded(&request, payload).await?;
-    // The edge lets only identity and gzip through to this route.
-    let body = match edge::body::encoding(request.headers(), true) {
-        Ok(edge::body::Encoding::Gzip) => {
-            edge::body::inflate_gzip(&body, MAX_BODY_BYTES).map_err(|err| match err {
-                InflateError::TooLarge => ApiError::PayloadTooLarge {
-                    limit: MAX_BODY_BYTES,
-                },
-                InflateError::Corrupt => ApiError::InvalidReport {
-                    field: None,
-                    detail: "the body is not a whole gzip stream".to_owned(),
-                },
-            })?
+    // As sent (compressed or not), bounded in bytes here and in time by the edge's deadline.
+    let declared = edge::body::declared_length(request.headers());
+    let body = edge::body::read_limited(&mut payload.into_inner(), declared, MAX_BODY_BYTES)
+        .await
+        .map_err(ApiError::Edge)?;
+    let encoding = request.extensions().get::<Encoding>().copied();
+    let inflated;
+    let body: &[u8] = match encoding {
+        Some(Encoding::Gzip) => {
+            inflated =
+                edge::body::inflate_gzip(&body, MAX_BODY_BYTES).map_err(|err| match err {
+                    InflateError::TooLarge => ApiError::PayloadTooLarge {
+                        limit: MAX_BODY_BYTES,
+                    },
+                    InflateError::Corrupt => ApiError::InvalidReport {
+                        field: None,
+                        detail: "the body is not a whole gzip stream".to_owned(),
+                    },
+                })?;
+            &inflated
         }
-        Ok(edge::body::Encoding::Identity) => body,
-        Err(refusal) => return Err(ApiError::Edge(refusal)),
+        Some(Encoding::Identity) | None => &body,
     };
-    let report = kubeward_benchmark::parse_report(&body)?;
+    let report = kubeward_benchmark::parse_report(body)?;
     report_time::check(
         report.started_at,
         report.finished_at,

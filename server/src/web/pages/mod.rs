@@ -97,9 +97,7 @@ impl Layout {
 }
 
 /// Percent-encodes a path segment or query value.
-pub fn encode(text: &str) -> String {
-    crate::domain::url::percent_encode(text)
-}
+pub use crate::domain::url::percent_encode as encode;
 
 /// Where to go after a login: a path on this server, never another site (`//host`, `https://...`).
 pub fn local_path(next: Option<&str>) -> String {
