@@ -188,6 +188,9 @@ impl JwtVerifier {
         if !self.algorithms.contains(&header.alg) {
             return Err(invalid("its algorithm is not one the issuer signs with"));
         }
+        let access_token_typ = header.typ.as_deref().is_some_and(|typ| {
+            typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+        });
         let kid = header.kid.ok_or_else(|| invalid("it names no key"))?;
         let key = match self.key(&kid).await {
             Some(key) => key,
@@ -210,10 +213,33 @@ impl JwtVerifier {
         let claims = decode::<Value>(token, &key, &validation)
             .map_err(|err| JwtError::Invalid(err.kind_name()))?
             .claims;
+        if !access_token_typ && is_id_token(&claims) {
+            return Err(invalid(
+                "it is an ID token, which proves a login to kubeward's pages, not API access",
+            ));
+        }
         let role = self.settings.role_of(&claims).ok_or(JwtError::NoRole)?;
         let subject = claims["sub"].as_str().unwrap_or_default().to_owned();
         Ok((OidcSettings::name_of(&claims), subject, role))
     }
+}
+
+/// Whether claims are an ID token's rather than an access token's: Keycloak says so (`typ: ID`); elsewhere
+/// an ID token carries the login's `nonce` or the hashes binding it to a code or access token, and never a
+/// `scope`, which access tokens carry. ID tokens travel through browsers and logs; they are not API
+/// credentials. Access tokens typed `at+jwt` (RFC 9068) are never taken for one.
+fn is_id_token(claims: &Value) -> bool {
+    if claims["typ"]
+        .as_str()
+        .is_some_and(|typ| typ.eq_ignore_ascii_case("ID"))
+    {
+        return true;
+    }
+    let login_bound = ["nonce", "at_hash", "c_hash"]
+        .iter()
+        .any(|claim| claims.get(claim).is_some());
+    let scoped = claims.get("scope").is_some() || claims.get("scp").is_some();
+    login_bound && !scoped
 }
 
 /// A short, stable name for a validation failure (never the token's content).

@@ -212,6 +212,14 @@ async fn an_auditor_walks_from_the_fleet_to_a_nodes_evidence_today_and_in_the_pa
         assert_eq!(text_of(&browser, "h1").await, "Fleet");
         assert_eq!(text_of(&browser, ".who .name").await, "auditor@example.com");
         assert_eq!(text_of(&browser, ".who .role").await, "auditor");
+        // The session keeps no ID token: a copy of its row is no credential anywhere.
+        let (sessions, with_tokens): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(id_token) FROM web_sessions WHERE ended_at IS NULL",
+        )
+        .fetch_one(&server.pool)
+        .await
+        .unwrap();
+        assert_eq!((sessions, with_tokens), (1, 0));
         screenshot(&browser, "fleet").await;
 
         // Fleet → cluster → node.

@@ -201,6 +201,37 @@ async fn issuer_tokens_are_accepted_with_their_role_and_forgeries_refused(pool: 
         assert_eq!(status(token, reqwest::Method::GET).await, 401, "{name}");
     }
 
+    // ID tokens prove a login to the pages; they are refused as API credentials, access tokens are not.
+    let with = |extra: Value| {
+        let mut claims = claims(&base, &["kubeward-auditors"]);
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        claims
+    };
+    for (name, id_token) in [
+        ("a login's nonce", with(json!({"nonce": "n-1"}))),
+        ("an at_hash", with(json!({"at_hash": "abc"}))),
+        ("Keycloak's typ", with(json!({"typ": "ID"}))),
+    ] {
+        assert_eq!(
+            status(sign(&first, &id_token), reqwest::Method::GET).await,
+            401,
+            "{name}"
+        );
+    }
+    let keycloak_access = with(json!({"typ": "Bearer", "nonce": "n-1", "scope": "openid email"}));
+    assert_eq!(
+        status(sign(&first, &keycloak_access), reqwest::Method::GET).await,
+        200
+    );
+    let mut typed = Header::new(Algorithm::ES256);
+    typed.kid = Some(first.kid.clone());
+    typed.typ = Some("at+jwt".to_owned());
+    let rfc9068 = encode(&typed, &with(json!({"nonce": "n-1"})), &first.key).unwrap();
+    assert_eq!(status(rfc9068, reqwest::Method::GET).await, 200);
+
     // Key rotation: a token under a key published after start is accepted once the JWKS is fetched again.
     let rotated = signer("k2");
     let before = sign(&rotated, &claims(&base, &["kubeward-auditors"]));

@@ -346,7 +346,6 @@ pub async fn callback(
     }
     let id = session::random_token();
     let expires_at = OffsetDateTime::now_utc() + state.web.absolute_timeout;
-    let id_token_text = id_token.to_string();
     web_sessions::insert(
         &mut conn,
         &NewSession {
@@ -355,7 +354,9 @@ pub async fn callback(
             display_name: &name,
             role: role.as_str(),
             csrf_token: &session::random_token(),
-            id_token: Some(&id_token_text),
+            // Not kept: a stored ID token is a bearer credential waiting in a table. Sign-out names this
+            // client instead (`client_id`), which RP-initiated logout allows.
+            id_token: None,
             expires_at,
         },
     )
@@ -434,8 +435,8 @@ pub async fn logout(
     )
     .await?;
     tracing::info!(user = %row.display_name, "signed out");
-    let location = match (&login.end_session, &row.id_token) {
-        (Some(endpoint), Some(id_token)) => {
+    let location = match &login.end_session {
+        Some(endpoint) => {
             let mut logout = LogoutRequest::from(endpoint.clone())
                 .set_client_id(ClientId::new(login.settings.audience.clone()));
             if let Ok(redirect) =
@@ -443,12 +444,9 @@ pub async fn logout(
             {
                 logout = logout.set_post_logout_redirect_uri(redirect);
             }
-            if let Ok(token) = id_token.parse::<CoreIdToken>() {
-                logout = logout.set_id_token_hint(&token);
-            }
             logout.http_get_url().to_string()
         }
-        _ => "/logged-out".to_owned(),
+        None => "/logged-out".to_owned(),
     };
     let mut response = see_other(&location);
     let _ = response.add_cookie(&session::removal(config, SESSION_COOKIE));
