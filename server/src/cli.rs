@@ -202,6 +202,14 @@ pub struct ServeArgs {
     /// How many days ahead an attestation may answer for, at most.
     #[arg(long, env = "KUBEWARD_ATTESTATION_MAX_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3660))]
     pub attestation_max_days: i64,
+    /// A network webhooks may be delivered to although it is not public, e.g. 10.96.0.0/12 for receivers in
+    /// the cluster (repeat, or comma-separate in the environment). Without it, only public addresses.
+    #[arg(
+        long = "webhook-allow-network",
+        env = "KUBEWARD_WEBHOOK_ALLOW_NETWORKS",
+        value_delimiter = ','
+    )]
+    pub webhook_allow_networks: Vec<crate::domain::network::Network>,
     /// How long a client may take to send a request body before it is refused with 408 (e.g. 30s).
     #[arg(long, env = "KUBEWARD_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub body_timeout: Duration,
@@ -498,9 +506,18 @@ async fn serve(args: ServeArgs) -> CommandResult {
     migrated.store(true, Ordering::Release);
     tracing::info!("migrations applied; ready");
     // Deliveries wait in PostgreSQL, so stopping this task with the server loses none of them.
-    let worker = tokio::spawn(
-        crate::webhooks::WebhookWorker::new(database.pool.clone(), worker_catalogs).run(),
-    );
+    let mut webhook_worker =
+        crate::webhooks::WebhookWorker::new(database.pool.clone(), worker_catalogs);
+    webhook_worker.destinations.allowed = args.webhook_allow_networks.clone();
+    if !args.webhook_allow_networks.is_empty() {
+        let allowed: Vec<String> = args
+            .webhook_allow_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::warn!(networks = %allowed.join(", "), "webhooks may be delivered to these non-public networks");
+    }
+    let worker = tokio::spawn(webhook_worker.run());
     let watcher = tokio::spawn(
         crate::staleness::StalenessWatcher::new(database.pool.clone(), args.stale_after).run(),
     );

@@ -1,6 +1,14 @@
 //! The webhook worker: delivers queued finding and node events, signed, with backoff, from the durable queue in
-//! PostgreSQL. A delivery is locked while it is attempted, so several workers (or server replicas) never send
-//! the same one at once; a crash mid-attempt leaves it pending, to be sent again (at least once).
+//! PostgreSQL. Several lanes send at once, each one delivery at a time in its own transaction: a delivery and
+//! its webhook are locked while it is attempted, so several lanes, workers or server replicas never send the
+//! same one at once, a webhook gets one delivery at a time, and a slow or silent subscriber holds up only its
+//! own deliveries. A crash mid-attempt leaves the delivery pending, to be sent again (at least once).
+//!
+//! Destinations are checked at every attempt by the address the name resolves to then, and the connection is
+//! made to that checked address: only public addresses and the networks an operator allowed
+//! ([`DestinationPolicy`]). A failure to connect, a refused address, a timeout and a broken answer are logged
+//! alike for the admin who reads the delivery log, so it cannot map the network; the server's own log says
+//! which it was.
 //!
 //! Signature: header `Kubeward-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` with the
 //! webhook's secret. Receivers recompute it and reject old timestamps to stop replays.
@@ -15,6 +23,7 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 
 use crate::catalogs::Catalogs;
+use crate::domain::network::DestinationPolicy;
 use crate::domain::url::percent_encode;
 use crate::http::views::{
     DeliveredEvent, DeliveredFinding, Finding, FindingDelivery, Links, NodeStaleDelivery,
@@ -27,14 +36,23 @@ use crate::storage::webhooks::{self, DueDelivery};
 /// Attempts before a delivery is given up and marked failed in the log.
 pub const MAX_ATTEMPTS: i32 = 12;
 
+/// Deliveries sent at once (each holds a database connection while it waits for its subscriber).
+pub const LANES: usize = 4;
+
+/// What the delivery log says of every failure short of an HTTP answer.
+pub const UNREACHABLE: &str = "the webhook could not be reached, or its address is not allowed";
+
 #[derive(Debug, Clone)]
 pub struct WebhookWorker {
     pub pool: PgPool,
     pub catalogs: Arc<Catalogs>,
-    pub client: reqwest::Client,
+    /// How long one attempt may take, connecting included.
+    pub timeout: Duration,
     /// The first retry waits this long; each further one twice as long, up to an hour.
     pub retry_base: Duration,
     pub poll_every: Duration,
+    /// Which addresses deliveries may go to.
+    pub destinations: DestinationPolicy,
 }
 
 /// `t=...,v1=...` for a body signed at a time.
@@ -58,69 +76,84 @@ impl WebhookWorker {
         WebhookWorker {
             pool,
             catalogs,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            timeout: Duration::from_secs(5),
             retry_base: Duration::from_secs(30),
             poll_every: Duration::from_secs(1),
+            destinations: DestinationPolicy::default(),
         }
     }
 
-    /// Runs until the task is dropped.
+    /// Runs until the task is dropped: [`LANES`] lanes, each sending due deliveries one after another and
+    /// waiting a moment when none is due.
     pub async fn run(self) {
-        loop {
-            match self.deliver_due().await {
-                Ok(0) => tokio::time::sleep(self.poll_every).await,
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::error!(error = %err, "webhook deliveries could not be processed");
-                    tokio::time::sleep(self.poll_every).await;
+        let lanes = (0..LANES).map(|_| async {
+            loop {
+                match self.deliver_next().await {
+                    Ok(true) => {}
+                    Ok(false) => tokio::time::sleep(self.poll_every).await,
+                    Err(err) => {
+                        tracing::error!(error = %err, "webhook deliveries could not be processed");
+                        tokio::time::sleep(self.poll_every).await;
+                    }
                 }
             }
-        }
+        });
+        futures_util::future::join_all(lanes).await;
     }
 
-    /// Attempts every due delivery once; returns how many were attempted.
+    /// Attempts every due delivery once, in [`LANES`] lanes; returns how many were attempted.
     pub async fn deliver_due(&self) -> Result<usize, sqlx::Error> {
+        let lanes = (0..LANES).map(|_| async {
+            let mut attempted = 0;
+            while self.deliver_next().await? {
+                attempted += 1;
+            }
+            Ok::<usize, sqlx::Error>(attempted)
+        });
+        let counts = futures_util::future::try_join_all(lanes).await?;
+        Ok(counts.into_iter().sum())
+    }
+
+    /// Attempts the next due delivery, in a transaction of its own; `false` when none is due (or every due
+    /// one belongs to a webhook another lane is sending to).
+    pub async fn deliver_next(&self) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let due = webhooks::lock_due(&mut tx, 20).await?;
-        for delivery in &due {
-            let payload = self.payload(&mut tx, delivery).await?;
-            let outcome = match payload {
-                Some(payload) => self.send(delivery, &payload).await,
-                None => Err((None, "the event no longer exists".to_owned())),
-            };
-            match outcome {
-                Ok(status) => {
-                    webhooks::record_attempt(&mut tx, delivery.id, true, Some(status), None, None)
-                        .await?;
-                }
-                Err((status, error)) => {
-                    let attempt = delivery.attempts + 1;
-                    let retry_at = (attempt < MAX_ATTEMPTS).then(|| {
-                        let wait = self
-                            .retry_base
-                            .saturating_mul(1 << attempt.clamp(0, 7) as u32)
-                            .min(Duration::from_secs(3600));
-                        OffsetDateTime::now_utc() + wait
-                    });
-                    tracing::warn!(delivery.id = delivery.id, attempt, status, error = %error, gives_up = retry_at.is_none(), "webhook delivery failed");
-                    webhooks::record_attempt(
-                        &mut tx,
-                        delivery.id,
-                        false,
-                        status,
-                        Some(&error),
-                        retry_at,
-                    )
+        let Some(delivery) = webhooks::lock_next_due(&mut tx).await? else {
+            return Ok(false);
+        };
+        let payload = self.payload(&mut tx, &delivery).await?;
+        let outcome = match payload {
+            Some(payload) => self.send(&delivery, &payload).await,
+            None => Err((None, "the event no longer exists".to_owned())),
+        };
+        match outcome {
+            Ok(status) => {
+                webhooks::record_attempt(&mut tx, delivery.id, true, Some(status), None, None)
                     .await?;
-                }
+            }
+            Err((status, error)) => {
+                let attempt = delivery.attempts + 1;
+                let retry_at = (attempt < MAX_ATTEMPTS).then(|| {
+                    let wait = self
+                        .retry_base
+                        .saturating_mul(1 << attempt.clamp(0, 7) as u32)
+                        .min(Duration::from_secs(3600));
+                    OffsetDateTime::now_utc() + wait
+                });
+                tracing::warn!(delivery.id = delivery.id, attempt, status, error = %error, gives_up = retry_at.is_none(), "webhook delivery failed");
+                webhooks::record_attempt(
+                    &mut tx,
+                    delivery.id,
+                    false,
+                    status,
+                    Some(&error),
+                    retry_at,
+                )
+                .await?;
             }
         }
         tx.commit().await?;
-        Ok(due.len())
+        Ok(true)
     }
 
     async fn payload(
@@ -179,10 +212,17 @@ impl WebhookWorker {
         delivery: &DueDelivery,
         payload: &Value,
     ) -> Result<i32, (Option<i32>, String)> {
+        let unreachable = |reason: &str| {
+            tracing::info!(delivery.id = delivery.id, reason, "webhook not reached");
+            (None, UNREACHABLE.to_owned())
+        };
+        let client = self
+            .pinned_client(&delivery.url)
+            .await
+            .map_err(|reason| unreachable(&reason))?;
         let body = serde_json::to_vec(payload).map_err(|err| (None, err.to_string()))?;
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
-        let response = self
-            .client
+        let response = client
             .post(&delivery.url)
             .header("content-type", "application/json")
             .header(
@@ -197,17 +237,69 @@ impl WebhookWorker {
             .body(body)
             .send()
             .await
-            .map_err(|err| {
-                (
-                    None,
-                    format!("cannot reach the webhook: {}", without_url(&err)),
-                )
-            })?;
+            .map_err(|err| unreachable(&without_url(&err)))?;
         let status = i32::from(response.status().as_u16());
         if response.status().is_success() {
             Ok(status)
         } else {
             Err((Some(status), format!("the webhook answered {status}")))
+        }
+    }
+
+    /// A client that connects to the address the URL's host resolves to now, if the destination policy
+    /// permits it, and to no other: a name cannot resolve to a public address for the check and to an
+    /// internal one for the connection.
+    async fn pinned_client(&self, url: &str) -> Result<reqwest::Client, String> {
+        let url = reqwest::Url::parse(url).map_err(|_| "not a URL".to_owned())?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| "no port".to_owned())?;
+        let builder = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        let host = url.host_str().ok_or_else(|| "no host".to_owned())?;
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>();
+        let builder = match literal {
+            Ok(address) => {
+                self.check(address)?;
+                builder
+            }
+            Err(_) => {
+                let resolved =
+                    tokio::time::timeout(self.timeout, tokio::net::lookup_host((host, port)))
+                        .await
+                        .map_err(|_| "the name did not resolve in time".to_owned())?
+                        .map_err(|_| "the name does not resolve".to_owned())?;
+                let mut refused = None;
+                let mut chosen = None;
+                for address in resolved {
+                    match self.check(address.ip()) {
+                        Ok(()) => {
+                            chosen = Some(address);
+                            break;
+                        }
+                        Err(reason) => refused = Some(reason),
+                    }
+                }
+                let address = chosen.ok_or_else(|| {
+                    refused.unwrap_or_else(|| "the name resolves to no address".to_owned())
+                })?;
+                builder.resolve(host, address)
+            }
+        };
+        builder.build().map_err(|err| err.to_string())
+    }
+
+    fn check(&self, address: std::net::IpAddr) -> Result<(), String> {
+        if self.destinations.permits(address) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{address} is not a public address and no --webhook-allow-network covers it"
+            ))
         }
     }
 }

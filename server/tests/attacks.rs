@@ -641,3 +641,17 @@ async fn a_connection_postgresql_terminates_is_unavailable_not_an_internal_error
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "5");
 }
+
+#[test]
+fn a_network_webhooks_may_reach_must_be_an_address_block() {
+    let output = command(None)
+        .args(["serve", "--webhook-allow-network", "internal.example"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        stderr(&output).contains("is not an address or network such as 10.0.0.0/8"),
+        "{}",
+        stderr(&output)
+    );
+}

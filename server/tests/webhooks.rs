@@ -112,6 +112,8 @@ fn worker(pool: &PgPool) -> WebhookWorker {
     let mut worker = WebhookWorker::new(pool.clone(), Arc::new(Catalogs::builtin().unwrap()));
     // Long enough that "not due yet" holds on a loaded machine, short enough for a quick test.
     worker.retry_base = Duration::from_millis(500);
+    // The test receivers listen on loopback, which deliveries may reach only when allowed.
+    worker.destinations.allowed = vec!["127.0.0.0/8".parse().unwrap()];
     worker
 }
 
@@ -538,4 +540,168 @@ async fn competing_watchers_raise_a_stale_event_once(pool: PgPool) {
     assert_eq!(left.raised + right.raised, 3);
     assert_eq!(left.queued + right.queued, 3);
     assert_eq!(common::count(&pool, "webhook_deliveries").await, 3);
+}
+
+/// A listener that accepts connections and never answers on them.
+async fn silent_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/silent", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    url
+}
+
+/// `(state, attempts, last_error)` of every delivery to a URL.
+async fn deliveries_to(pool: &PgPool, url: &str) -> Vec<(String, i32, Option<String>)> {
+    sqlx::query_as(
+        "SELECT d.state, d.attempts, d.last_error FROM webhook_deliveries d
+         JOIN webhooks w ON w.id = d.webhook_id WHERE w.url = $1 ORDER BY d.id",
+    )
+    .bind(url)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn a_silent_subscriber_holds_up_only_its_own_deliveries(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let silent = silent_receiver().await;
+    let healthy = receiver(vec![200]).await;
+    // The silent one first, so that its deliveries are due first.
+    subscribe(&server, &admin, &silent, &["finding.opened"]).await;
+    subscribe(&server, &admin, &healthy.url, &["finding.opened"]).await;
+    let failing = [
+        ("1.1.1", Status::Fail),
+        ("1.1.2", Status::Fail),
+        ("1.2.15", Status::Fail),
+    ];
+    let status = server
+        .post(&agent, &report("cp-1", at(0), &failing))
+        .await
+        .status();
+    assert_eq!(status, 201);
+    let mut worker = worker(&pool);
+    worker.timeout = Duration::from_secs(4);
+    worker.poll_every = Duration::from_millis(50);
+    let started = std::time::Instant::now();
+    let running = tokio::spawn(worker.run());
+    // All three healthy deliveries arrive, and are recorded, while the silent one is still waited for.
+    while healthy.received.lock().unwrap().len() < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the healthy subscriber waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    loop {
+        let states = deliveries_to(&pool, &healthy.url).await;
+        if states.iter().all(|(state, _, _)| state == "delivered") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(3), "{states:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        deliveries_to(&pool, &silent)
+            .await
+            .iter()
+            .all(|(_, attempts, _)| *attempts == 0),
+        "the silent subscriber's first delivery is still in flight"
+    );
+    // Its attempt times out on its own, with the one error every unreachable subscriber gets.
+    loop {
+        let states = deliveries_to(&pool, &silent).await;
+        if let Some((state, _, error)) = states.iter().find(|(_, attempts, _)| *attempts == 1) {
+            assert_eq!(state, "pending");
+            assert_eq!(
+                error.as_deref(),
+                Some(kubeward_server::webhooks::UNREACHABLE)
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{states:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.abort();
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn deliveries_reach_only_allowed_addresses_and_every_failure_reads_the_same(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let open = receiver(vec![200]).await;
+    let by_name = open.url.replace("127.0.0.1", "localhost");
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hooks", listener.local_addr().unwrap())
+    };
+    // An open port that speaks no HTTP: it closes every connection at once.
+    let not_http = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let _ = stream.write_all(b"\x00\x01 not http\r\n").await;
+            }
+        });
+        url
+    };
+    for url in [&open.url, &by_name, &closed, &not_http] {
+        subscribe(&server, &admin, url, &["finding.opened"]).await;
+    }
+    let status = server
+        .post(&agent, &report("cp-1", at(0), &[("1.1.1", Status::Fail)]))
+        .await
+        .status();
+    assert_eq!(status, 201);
+
+    // By default only public addresses: loopback, by address or by name, is refused before connecting.
+    let mut strict = worker(&pool);
+    strict.destinations.allowed.clear();
+    assert_eq!(strict.deliver_due().await.unwrap(), 4);
+    assert!(open.received.lock().unwrap().is_empty(), "nothing was sent");
+    for url in [&open.url, &by_name, &closed, &not_http] {
+        let states = deliveries_to(&pool, url).await;
+        assert_eq!(
+            states,
+            vec![(
+                "pending".to_owned(),
+                1,
+                Some(kubeward_server::webhooks::UNREACHABLE.to_owned())
+            )],
+            "{url}"
+        );
+    }
+
+    // With loopback allowed: delivered where an HTTP server answers, and the same words for a closed port
+    // and for a port that speaks something else.
+    sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = now()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(worker(&pool).deliver_due().await.unwrap(), 4);
+    assert_eq!(
+        open.received.lock().unwrap().len(),
+        2,
+        "by address and by name"
+    );
+    for url in [&open.url, &by_name] {
+        assert_eq!(deliveries_to(&pool, url).await[0].0, "delivered", "{url}");
+    }
+    for url in [&closed, &not_http] {
+        let states = deliveries_to(&pool, url).await;
+        assert_eq!(
+            states[0].2.as_deref(),
+            Some(kubeward_server::webhooks::UNREACHABLE),
+            "{url}"
+        );
+    }
 }

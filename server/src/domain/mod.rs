@@ -5,6 +5,7 @@ pub mod actor;
 pub mod audit;
 pub mod cluster;
 pub mod exception;
+pub mod network;
 pub mod report_time;
 pub mod role;
 pub mod scope;

@@ -93,23 +93,22 @@ pub struct DueDelivery {
     pub attempts: i32,
 }
 
-/// Locks up to `limit` due deliveries for the caller's transaction; other workers skip them.
+/// Locks the next due delivery, and its webhook, for the caller's transaction. Other workers skip both: a
+/// webhook is sent one delivery at a time, and a slow one holds up only its own deliveries. The webhook
+/// row is locked without its key, so queueing new deliveries for it (which references the key) never waits.
 #[tracing::instrument(skip_all)]
-pub async fn lock_due(
-    conn: &mut PgConnection,
-    limit: i64,
-) -> Result<Vec<DueDelivery>, sqlx::Error> {
+pub async fn lock_next_due(conn: &mut PgConnection) -> Result<Option<DueDelivery>, sqlx::Error> {
     sqlx::query_as!(
         DueDelivery,
         r#"SELECT d.id, w.url, w.secret, d.event_id, d.node_event_id, d.attempts
            FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
            WHERE d.state = 'pending' AND d.next_attempt_at <= now()
            ORDER BY d.next_attempt_at, d.id
-           LIMIT $1
-           FOR UPDATE OF d SKIP LOCKED"#,
-        limit
+           LIMIT 1
+           FOR UPDATE OF d SKIP LOCKED
+           FOR NO KEY UPDATE OF w SKIP LOCKED"#
     )
-    .fetch_all(conn)
+    .fetch_optional(conn)
     .await
 }
 
