@@ -185,14 +185,39 @@ fn the_server_takes_its_database_from_a_secret_and_runs_unprivileged() {
         "kubeward-database"
     );
     assert!(database["value"].is_null(), "no database URL in plain text");
-    // It listens beyond loopback, so it must be configured for OpenID Connect, with its secrets in files.
-    assert!(
-        server["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|arg| arg == "--bind=0.0.0.0:8080")
-    );
+    // It listens beyond loopback, so it must be configured for OpenID Connect, with its secrets in files,
+    // and serve TLS itself from its certificate Secret.
+    let args: Vec<&str> = server["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| arg.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--bind=0.0.0.0:8443"), "{args:?}");
+    assert!(!args.contains(&"--plain-http"), "{args:?}");
+    let tls_mount = server["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mount| mount["name"] == "tls")
+        .unwrap();
+    let tls_dir = tls_mount["mountPath"].as_str().unwrap();
+    for (flag, file) in [("--tls-cert", "tls.crt"), ("--tls-key", "tls.key")] {
+        assert!(
+            args.contains(&format!("{flag}={tls_dir}/{file}").as_str()),
+            "{args:?}"
+        );
+    }
+    let tls_volume = deployment["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| volume["name"] == "tls")
+        .unwrap();
+    assert_eq!(tls_volume["secret"]["secretName"], "kubeward-server-tls");
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(server[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+    }
     for (name, key) in [
         ("KUBEWARD_OIDC_ISSUER", "issuer"),
         ("KUBEWARD_OIDC_CLIENT_ID", "client-id"),
@@ -247,11 +272,43 @@ fn the_server_takes_its_database_from_a_secret_and_runs_unprivileged() {
         .to_owned();
     let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
     assert!(
-        server_url.contains(&format!(
-            "{}.kubeward.svc:{port}",
-            service["metadata"]["name"].as_str().unwrap()
-        )),
+        server_url.starts_with("https://")
+            && server_url.contains(&format!(
+                "{}.kubeward.svc:{port}",
+                service["metadata"]["name"].as_str().unwrap()
+            )),
         "{server_url}"
+    );
+    // Agents check the server's certificate against the CA of its Secret, and have only that CA of it.
+    let agent = container(&daemonset);
+    assert!(
+        agent["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|var| var["name"] != "KUBEWARD_INSECURE_HTTP"),
+        "agent tokens must not cross the pod network in clear"
+    );
+    let ca_file = env(agent, "KUBEWARD_CA_FILE")["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ca_mount = agent["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mount| ca_file.starts_with(mount["mountPath"].as_str().unwrap()))
+        .unwrap();
+    let ca_volume = daemonset["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| volume["name"] == ca_mount["name"])
+        .unwrap();
+    assert_eq!(ca_volume["secret"]["secretName"], "kubeward-server-tls");
+    assert_eq!(
+        ca_volume["secret"]["items"],
+        serde_json::json!([{"key": "ca.crt", "path": "ca.crt"}])
     );
 }
 
@@ -289,5 +346,29 @@ fn docker_compose_signs_the_server_in_at_its_own_provider_under_one_issuer_name(
             .as_str()
             .unwrap()
             .contains("kubeward-auditors=auditor")
+    );
+    // The server serves TLS from the certificate the tls service makes; the agent trusts its CA and never
+    // sends its token in clear.
+    assert!(public_url.starts_with("https://"), "{public_url}");
+    assert_eq!(server["KUBEWARD_TLS_CERT"], "/tls/tls.crt");
+    assert_eq!(server["KUBEWARD_TLS_KEY"], "/tls/tls.key");
+    let agent_args: Vec<&str> = compose["services"]["agent"]["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| arg.as_str().unwrap())
+        .collect();
+    assert!(
+        agent_args.contains(&"--server=https://server:8080"),
+        "{agent_args:?}"
+    );
+    assert!(
+        agent_args.contains(&"--ca-file=/ca/ca.crt"),
+        "{agent_args:?}"
+    );
+    assert!(!agent_args.contains(&"--insecure-http"), "{agent_args:?}");
+    assert_eq!(
+        compose["services"]["server"]["depends_on"]["tls"]["condition"],
+        "service_completed_successfully"
     );
 }

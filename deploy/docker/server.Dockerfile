@@ -1,5 +1,6 @@
 # The server. It expects DATABASE_URL; zero configuration (an embedded PostgreSQL) is for machines, not
-# for this image.
+# for this image. It listens on 0.0.0.0, so it also needs KUBEWARD_TLS_CERT and KUBEWARD_TLS_KEY (or
+# KUBEWARD_PLAIN_HTTP=true behind a TLS-terminating proxy): it refuses plain HTTP beyond loopback otherwise.
 # Build from the repository root: docker build -f deploy/docker/server.Dockerfile -t kubeward/kubeward-server:0.1.0 .
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

@@ -154,6 +154,7 @@ async fn run(database_url: &str, reuse: bool) -> BenchResult<bool> {
             )),
             limits: kubeward_server::governance::Limits::default(),
             edge: kubeward_server::edge::Settings::default(),
+            tls: None,
         },
     )?;
     let base = format!("http://{}", application.address());

@@ -58,6 +58,26 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Certificates for the server's own TLS.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Make a private CA and a server certificate it signs, for an installation without a certificate
+    /// issuer of its own: writes ca.crt, tls.crt and tls.key (the key readable by its owner only).
+    Generate {
+        /// A DNS name or IP address the certificate is for (repeat), e.g. kubeward-server.kubeward.svc.
+        #[arg(long = "name", required = true)]
+        names: Vec<String>,
+        /// The directory to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// How many days the CA and the certificate are valid.
+        #[arg(long, default_value_t = 397, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +222,17 @@ pub struct ServeArgs {
     /// How many days ahead an attestation may answer for, at most.
     #[arg(long, env = "KUBEWARD_ATTESTATION_MAX_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3660))]
     pub attestation_max_days: i64,
+    /// The server's certificate chain (PEM), read again whenever it changes: serve HTTPS.
+    #[arg(long, env = "KUBEWARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "KUBEWARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address other than loopback, for a TLS-terminating proxy or ingress in front.
+    /// Without TLS and without this, the server listens on loopback only: agent tokens must not cross a
+    /// network in clear.
+    #[arg(long, env = "KUBEWARD_PLAIN_HTTP", conflicts_with = "tls_cert")]
+    pub plain_http: bool,
     /// A network webhooks may be delivered to although it is not public, e.g. 10.96.0.0/12 for receivers in
     /// the cluster (repeat, or comma-separate in the environment). Without it, only public addresses.
     #[arg(
@@ -319,6 +350,17 @@ pub async fn run(cli: Cli) -> ExitCode {
             print!("{}", crate::http::openapi::pretty());
             Ok(())
         }
+        Command::Tls(TlsCommand::Generate { names, out, days }) => {
+            crate::tls::generate(&names, days)
+                .and_then(|generated| crate::tls::write_generated(&generated, &out))
+                .map(|()| {
+                    println!(
+                        "wrote {0}/ca.crt, {0}/tls.crt and {0}/tls.key",
+                        out.display()
+                    );
+                })
+                .map_err(Into::into)
+        }
         Command::Audit(AuditCommand::Verify { expect, database }) => {
             with_database(&database, |pool| async move {
                 let mut conn = pool.acquire().await?;
@@ -426,7 +468,29 @@ async fn web_config(args: &ServeArgs, data_dir: &std::path::Path) -> Result<WebC
     })
 }
 
+/// The server's TLS certificate, or `None` for plain HTTP, which is allowed on loopback, or beyond it only
+/// by `--plain-http`.
+fn transport(args: &ServeArgs) -> Result<Option<Arc<crate::tls::ReloadingCertificate>>, String> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => crate::tls::ReloadingCertificate::open(cert, key)
+            .map(Some)
+            .map_err(|err| format!("cannot serve TLS: {err}")),
+        _ if args.bind.ip().is_loopback() => Ok(None),
+        _ if args.plain_http => {
+            tracing::warn!(address = %args.bind, "serving plain HTTP beyond loopback (--plain-http): tokens and evidence cross the network in clear unless a TLS-terminating proxy is in front");
+            Ok(None)
+        }
+        _ => Err(format!(
+            "refusing to serve plain HTTP on {}: agent tokens would cross the network in clear. Give \
+             --tls-cert and --tls-key (kubeward-server tls generate makes a pair), or --plain-http when a \
+             TLS-terminating proxy or ingress is in front",
+            args.bind
+        )),
+    }
+}
+
 async fn serve(args: ServeArgs) -> CommandResult {
+    let tls = transport(&args)?;
     let catalogs = Arc::new(Catalogs::builtin()?);
     let demo_catalogs = catalogs.clone();
     let worker_catalogs = catalogs.clone();
@@ -471,6 +535,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
         edge: crate::edge::Settings {
             body_timeout: args.body_timeout,
         },
+        tls: tls.clone(),
     };
     let application = match Application::build(args.bind, database.pool.clone(), services) {
         Ok(application) => application,
@@ -480,10 +545,12 @@ async fn serve(args: ServeArgs) -> CommandResult {
         }
     };
     // The one line tests and scripts read to find the port; logs go to stderr.
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "kubeward-server listening on http://{}",
+        "kubeward-server listening on {scheme}://{}",
         application.address()
     );
+    let reloader = tls.map(|certificate| tokio::spawn(certificate.watch()));
     tracing::info!(address = %application.address(), "listening");
     let handle = application.handle();
     let server = tokio::spawn(application.run_until_stopped());
@@ -524,6 +591,9 @@ async fn serve(args: ServeArgs) -> CommandResult {
     let outcome = server.await;
     worker.abort();
     watcher.abort();
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     tracing::info!("shutting down");
     database.close().await;
     outcome??;

@@ -19,6 +19,7 @@ pub mod staleness;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 pub mod web;
 pub mod webhooks;
 

@@ -39,6 +39,8 @@ pub struct Services {
     pub limits: crate::governance::Limits,
     /// Bounds on what a request may make the server read.
     pub edge: crate::edge::Settings,
+    /// The server's own TLS; `None` serves plain HTTP.
+    pub tls: Option<Arc<crate::tls::ReloadingCertificate>>,
 }
 
 impl Application {
@@ -71,21 +73,30 @@ impl Application {
             .into_iter()
             .collect();
         let edge = web::Data::new(services.edge);
+        let strict_transport = services.tls.is_some();
         let server = HttpServer::new(move || {
             // The last wrap is the outermost: the log sees every answer, the security headers are added to
             // every answer, edge refusals included.
             App::new()
                 .wrap(middleware::from_fn(crate::edge::guard))
-                .wrap(crate::web::security::headers(&form_targets))
+                .wrap(crate::web::security::headers(
+                    &form_targets,
+                    strict_transport,
+                ))
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
                 .app_data(web::Data::new(state.clone()))
                 .app_data(edge.clone())
                 .configure(crate::web::routes)
                 .configure(http::routes)
         })
-        .listen(listener)?
         // Stop accepting on SIGTERM/SIGINT and let requests in flight finish.
-        .shutdown_timeout(30)
+        .shutdown_timeout(30);
+        let server = match &services.tls {
+            Some(certificate) => {
+                server.listen_rustls_0_23(listener, certificate.server_config())?
+            }
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(Application { address, server })
     }

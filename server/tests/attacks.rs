@@ -655,3 +655,145 @@ fn a_network_webhooks_may_reach_must_be_an_address_block() {
         stderr(&output)
     );
 }
+
+/// The DER of the first certificate in a PEM file.
+fn certificate_der(path: &std::path::Path) -> Vec<u8> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::from_pem_file(path).unwrap().to_vec()
+}
+
+/// The certificate a TLS server presents, over a client that trusts `roots`.
+fn presented_certificate(base: &str, roots: &[&std::path::Path]) -> (u16, Option<String>, Vec<u8>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut client = reqwest::Client::builder().tls_info(true);
+        for root in roots {
+            let pem = std::fs::read(root).unwrap();
+            client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+        }
+        let response = client
+            .build()
+            .unwrap()
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap();
+        let der = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|info| info.peer_certificate().map(<[u8]>::to_vec))
+            .unwrap_or_default();
+        let hsts = response
+            .headers()
+            .get("strict-transport-security")
+            .map(|value| value.to_str().unwrap().to_owned());
+        (response.status().as_u16(), hsts, der)
+    })
+}
+
+#[test]
+fn the_server_serves_tls_itself_and_a_renewed_certificate_without_a_restart() {
+    let (url, name) = fresh_database_url();
+    let (dir, _data) = data_dir();
+    let generate = |out: &std::path::Path| {
+        let output = command(None)
+            .args([
+                "tls",
+                "generate",
+                "--name",
+                "localhost",
+                "--name",
+                "127.0.0.1",
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    let (first, second, served) = (
+        dir.path().join("first"),
+        dir.path().join("second"),
+        dir.path().join("served"),
+    );
+    generate(&first);
+    generate(&second);
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(first.join("tls.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600, "the key is its owner's alone");
+    std::fs::create_dir_all(&served).unwrap();
+    for file in ["tls.crt", "tls.key"] {
+        std::fs::copy(first.join(file), served.join(file)).unwrap();
+    }
+    let cert = served.join("tls.crt");
+    let key = served.join("tls.key");
+    let running = Running::start(
+        command(Some(&url)),
+        &[
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ],
+    );
+    assert!(
+        running.base.starts_with("https://127.0.0.1:"),
+        "{}",
+        running.base
+    );
+    let roots = [first.join("ca.crt"), second.join("ca.crt")];
+    let roots: Vec<&std::path::Path> = roots.iter().map(|path| path.as_path()).collect();
+    let (status, hsts, der) = presented_certificate(&running.base, &roots[..1]);
+    assert_eq!(status, 200);
+    assert_eq!(hsts.as_deref(), Some("max-age=31536000"));
+    assert_eq!(der, certificate_der(&first.join("tls.crt")));
+    // Plain HTTP to the TLS port gets no answer of kubeward's.
+    let plain = http_probe::get(&format!(
+        "{}/healthz",
+        running.base.replace("https://", "http://")
+    ));
+    assert!(
+        plain
+            .as_deref()
+            .is_none_or(|answer| !answer.contains("200 OK")),
+        "{plain:?}"
+    );
+
+    // A renewal: the key first, then the certificate, as a tool writing two files does.
+    std::fs::copy(second.join("tls.key"), &key).unwrap();
+    std::fs::copy(second.join("tls.crt"), &cert).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _, der) = presented_certificate(&running.base, &roots);
+        assert_eq!(status, 200);
+        if der == certificate_der(&second.join("tls.crt")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was never served"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // A broken renewal keeps the certificate in use.
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
+    std::thread::sleep(tls_check_interval() * 3);
+    let (status, _, der) = presented_certificate(&running.base, &roots);
+    assert_eq!(status, 200);
+    assert_eq!(der, certificate_der(&second.join("tls.crt")));
+    let logs = running.stop();
+    assert!(logs.contains("TLS certificate reloaded"), "{logs}");
+    assert!(logs.contains("TLS certificate not reloaded"), "{logs}");
+    drop_database(&name);
+}
+
+fn tls_check_interval() -> Duration {
+    kubeward_server::tls::RELOAD_CHECK_EVERY
+}

@@ -392,7 +392,20 @@ fn without_oidc_the_server_refuses_to_listen_beyond_loopback() {
     let (url, name) = fresh_database_url();
     let (_dir, data) = data_dir();
     for address in ["0.0.0.0:0", "[::]:0"] {
+        // Beyond loopback, plain HTTP only by an explicit choice; and even then, not without a login.
         let output = cli(Some(&url), &data, &["serve", "--bind", address]);
+        assert_eq!(output.status.code(), Some(1), "{address}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("refusing to serve plain HTTP"),
+            "{message}"
+        );
+        assert!(message.contains("--tls-cert"), "{message}");
+        let output = cli(
+            Some(&url),
+            &data,
+            &["serve", "--bind", address, "--plain-http"],
+        );
         assert_eq!(output.status.code(), Some(1), "{address}");
         let message = stderr(&output);
         assert!(message.contains("local mode"), "{message}");

@@ -19,9 +19,15 @@ pub fn content_security_policy(form_targets: &[String]) -> String {
     )
 }
 
-/// The security headers, for every response of the server.
-pub fn headers(form_targets: &[String]) -> DefaultHeaders {
-    DefaultHeaders::new()
+/// The security headers, for every response of the server; with `strict_transport` (the server serves TLS
+/// itself) browsers are also told to use nothing but HTTPS for a year.
+pub fn headers(form_targets: &[String], strict_transport: bool) -> DefaultHeaders {
+    let headers = if strict_transport {
+        DefaultHeaders::new().add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"))
+    } else {
+        DefaultHeaders::new()
+    };
+    headers
         .add((
             header::CONTENT_SECURITY_POLICY,
             content_security_policy(form_targets),

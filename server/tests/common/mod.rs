@@ -75,6 +75,7 @@ impl TestServer {
             web: Arc::new(web),
             limits: kubeward_server::governance::Limits::default(),
             edge: kubeward_server::edge::Settings::default(),
+            tls: None,
         };
         let application = Application::with_listener(listener, pool.clone(), services).unwrap();
         let base = format!("http://{}", application.address());
