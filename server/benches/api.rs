@@ -155,6 +155,8 @@ async fn run(database_url: &str, reuse: bool) -> BenchResult<bool> {
             limits: kubeward_server::governance::Limits::default(),
             edge: kubeward_server::edge::Settings::default(),
             tls: None,
+            // Tests and benchmarks send many refused requests from one address on purpose.
+            auth_failures_per_minute: u32::MAX,
         },
     )?;
     let base = format!("http://{}", application.address());

@@ -233,6 +233,10 @@ pub struct ServeArgs {
     /// network in clear.
     #[arg(long, env = "KUBEWARD_PLAIN_HTTP", conflicts_with = "tls_cert")]
     pub plain_http: bool,
+    /// Refused credentials one address may present in a minute; beyond, it is answered 429 until the minute
+    /// ends, without a database lookup.
+    #[arg(long, env = "KUBEWARD_AUTH_FAILURES_PER_MINUTE", default_value_t = crate::http::throttle::FAILURES_ALLOWED, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_failures_per_minute: u32,
     /// A network webhooks may be delivered to although it is not public, e.g. 10.96.0.0/12 for receivers in
     /// the cluster (repeat, or comma-separate in the environment). Without it, only public addresses.
     #[arg(
@@ -536,6 +540,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
             body_timeout: args.body_timeout,
         },
         tls: tls.clone(),
+        auth_failures_per_minute: args.auth_failures_per_minute,
     };
     let application = match Application::build(args.bind, database.pool.clone(), services) {
         Ok(application) => application,

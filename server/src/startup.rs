@@ -39,6 +39,8 @@ pub struct Services {
     pub limits: crate::governance::Limits,
     /// Bounds on what a request may make the server read.
     pub edge: crate::edge::Settings,
+    /// Refused credentials a source may present in a minute before it is answered 429.
+    pub auth_failures_per_minute: u32,
     /// The server's own TLS; `None` serves plain HTTP.
     pub tls: Option<Arc<crate::tls::ReloadingCertificate>>,
 }
@@ -64,6 +66,9 @@ impl Application {
             jwt: services.jwt,
             web: services.web,
             limits: services.limits,
+            throttle: Arc::new(http::throttle::AuthThrottle::new(
+                services.auth_failures_per_minute,
+            )),
         };
         let form_targets: Vec<String> = state
             .web

@@ -797,3 +797,97 @@ fn the_server_serves_tls_itself_and_a_renewed_certificate_without_a_restart() {
 fn tls_check_interval() -> Duration {
     kubeward_server::tls::RELOAD_CHECK_EVERY
 }
+
+#[test]
+fn token_guessing_is_stopped_per_source_counted_and_recorded_once() {
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    let admin = last_line(&cli(
+        Some(&url),
+        &data,
+        &["token", "create", "--name", "ops", "--role", "admin"],
+    ));
+    let running = Running::start(command(Some(&url)), &[]);
+    let guess = |path: &str, index: usize| {
+        let token = format!("kwt_{}", "a".repeat(60) + &format!("{index:04}"));
+        let method = if path.ends_with("reports") {
+            "POST"
+        } else {
+            "GET"
+        };
+        exchange(
+            &running.base,
+            &format!(
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 2"
+            ),
+            b"{}",
+        )
+    };
+    let limit = kubeward_server::http::throttle::FAILURES_ALLOWED as usize;
+    let mut statuses = Vec::new();
+    for index in 0..limit + 10 {
+        // Agent tokens on reports and API tokens on the API count alike.
+        let path = if index % 2 == 0 {
+            "/api/v1/clusters"
+        } else {
+            "/api/v1/reports"
+        };
+        statuses.push(guess(path, index).status);
+    }
+    assert!(
+        statuses[..limit].iter().all(|status| *status == 401),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[limit..].iter().all(|status| *status == 429),
+        "{statuses:?}"
+    );
+    let stopped = guess("/api/v1/clusters", 9999);
+    assert_eq!(stopped.status, 429);
+    let retry_after: u64 = stopped.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        stopped.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
+    // Even a valid token waits out the window from that source: the stop costs no database lookup.
+    let valid = exchange(
+        &running.base,
+        &format!(
+            "GET /api/v1/clusters HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}"
+        ),
+        b"",
+    );
+    assert_eq!(valid.status, 429);
+    let metrics = http_probe::get(&format!("{}/metrics", running.base)).unwrap();
+    assert!(
+        metrics.contains(&format!("kubeward_auth_refused_total {limit}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kubeward_auth_throttled_total 12"),
+        "{metrics}"
+    );
+    assert_eq!(
+        psql_scalar(
+            &name,
+            "SELECT count(*) FROM audit_log WHERE action = 'auth.throttled'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        psql_scalar(
+            &name,
+            "SELECT source FROM audit_log WHERE action = 'auth.throttled'"
+        ),
+        "127.0.0.1"
+    );
+    let logs = running.stop();
+    assert!(logs.contains("stopped for a minute"), "{logs}");
+    assert!(
+        !logs.contains("kwt_aaaa"),
+        "no presented token reaches the log"
+    );
+    drop_database(&name);
+}

@@ -30,10 +30,12 @@ pub enum Action {
     AttestationRevoke,
     FindingsExport,
     AuditExport,
+    /// A source was stopped for presenting too many refused credentials.
+    AuthThrottled,
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Login,
         Action::LoginRefused,
         Action::Logout,
@@ -54,6 +56,7 @@ impl Action {
         Action::AttestationRevoke,
         Action::FindingsExport,
         Action::AuditExport,
+        Action::AuthThrottled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +81,7 @@ impl Action {
             Action::AttestationRevoke => "attestation.revoke",
             Action::FindingsExport => "findings.export",
             Action::AuditExport => "audit.export",
+            Action::AuthThrottled => "auth.throttled",
         }
     }
 

@@ -44,7 +44,7 @@ impl Default for Settings {
 
 /// Whether a path belongs to the API door (problem+json answers) rather than the pages.
 pub fn is_api_path(path: &str) -> bool {
-    path.starts_with("/api/") || path == "/healthz" || path == "/readyz"
+    path.starts_with("/api/") || path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 /// A refusal as the door of `path` answers it.

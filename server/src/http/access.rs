@@ -110,7 +110,13 @@ async fn enforce(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     use actix_web::ResponseError;
-    match authorize(&request).await {
+    let outcome = match request.app_data::<web::Data<AppState>>().cloned() {
+        Some(state) => {
+            super::throttle::authenticate(&state, request.request(), authorize(&request)).await
+        }
+        None => authorize(&request).await,
+    };
+    match outcome {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
             Ok(next.call(request).await?.map_into_left_body())

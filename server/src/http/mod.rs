@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod problem;
 pub mod reports;
 pub mod scans;
+pub mod throttle;
 pub mod trends;
 pub mod views;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub web: Arc<crate::web::WebConfig>,
     /// How far ahead exceptions and attestations may run.
     pub limits: crate::governance::Limits,
+    /// Refused credentials per source, and the sources stopped for them.
+    pub throttle: Arc<throttle::AuthThrottle>,
 }
 
 /// Who may call what: every guarded API path with the role each of its methods needs. The routes below and
@@ -115,6 +118,7 @@ pub const ACCESS_RULES: &[(&str, Access)] = {
 pub const PUBLIC_METHODS: &[(&str, &[&str])] = &[
     ("/healthz", &["GET"]),
     ("/readyz", &["GET"]),
+    ("/metrics", &["GET"]),
     ("/api/v1/openapi.json", &["GET"]),
     ("/api/v1/reports", &["POST"]),
 ];
@@ -125,6 +129,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
     config
         .service(public("/healthz").route(web::get().to(health::healthz)))
         .service(public("/readyz").route(web::get().to(health::readyz)))
+        .service(public("/metrics").route(web::get().to(health::metrics)))
         .service(public("/api/v1/openapi.json").route(web::get().to(openapi::serve)))
         .service(public("/api/v1/reports").route(web::post().to(reports::post_report)))
         .default_service(web::to(not_found))

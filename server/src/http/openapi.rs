@@ -39,6 +39,7 @@ pub struct PageParams {
     paths(
         super::health::healthz,
         super::health::readyz,
+        super::health::metrics,
         super::reports::post_report,
         super::api::list_clusters,
         super::admin::enroll,
@@ -127,6 +128,10 @@ fn describe(operation: &mut Operation, path: &str, role: Option<crate::domain::r
     let mut statuses: Vec<(u16, &str)> = vec![
         (400, "A parameter or body field is wrong; `field` names it"),
         (401, "No valid token"),
+        (
+            429,
+            "Too many refused credentials from this address; `Retry-After` says when to try again",
+        ),
         (500, "The server failed; the cause is in its log"),
         (503, "The database is not reachable"),
     ];
@@ -148,6 +153,7 @@ fn describe(operation: &mut Operation, path: &str, role: Option<crate::domain::r
         statuses.push((404, "No such resource"));
     }
     if operation.request_body.is_some() {
+        statuses.push((408, "The body did not all arrive within the body timeout"));
         statuses.push((413, "The body is over the limit"));
         statuses.push((415, "The body is not application/json"));
     }

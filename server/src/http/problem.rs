@@ -43,6 +43,9 @@ pub enum ApiError {
     /// Turned away at the edge, before any route (see [`crate::edge`]).
     #[error("{0}")]
     Edge(crate::edge::Refusal),
+    /// Too many refused credentials from this source (see [`super::throttle`]).
+    #[error("too many refused credentials from this address; try again in {} s", .retry_after.as_secs().max(1))]
+    Throttled { retry_after: std::time::Duration },
     #[error("the database is not reachable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::Conflict(_) => ("urn:kubeward:problem:scan-conflict", "Scan conflict"),
             ApiError::BadBody => ("urn:kubeward:problem:bad-body", "Bad request body"),
             ApiError::Edge(refusal) => refusal.kind_and_title(),
+            ApiError::Throttled { .. } => ("urn:kubeward:problem:throttled", "Too many requests"),
             ApiError::Unavailable(_) => ("urn:kubeward:problem:unavailable", "Service unavailable"),
             ApiError::Internal(_) => ("urn:kubeward:problem:internal", "Internal server error"),
         }
@@ -141,6 +145,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidReport { .. } | ApiError::BadBody => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) | ApiError::Exists(_) => StatusCode::CONFLICT,
             ApiError::Edge(refusal) => refusal.status(),
+            ApiError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -168,6 +173,12 @@ impl ResponseError for ApiError {
         ));
         if matches!(self, ApiError::Unauthorized) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let ApiError::Throttled { retry_after } = self {
+            response.insert_header((
+                header::RETRY_AFTER,
+                retry_after.as_secs().max(1).to_string(),
+            ));
         }
         response.json(Problem {
             kind: kind.to_owned(),

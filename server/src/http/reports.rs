@@ -52,13 +52,16 @@ pub async fn post_report(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = bearer_token(&request).ok_or(ApiError::Unauthorized)?;
-    let mut conn = state.pool.acquire().await?;
-    let (token_id, cluster_id, cluster_name) = tokens::authenticate(&mut conn, &token.hash())
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    tokens::touch(&mut conn, token_id).await?;
-    drop(conn);
+    let (cluster_id, cluster_name) = super::throttle::authenticate(&state, &request, async {
+        let token = bearer_token(&request).ok_or(ApiError::Unauthorized)?;
+        let mut conn = state.pool.acquire().await?;
+        let (token_id, cluster_id, cluster_name) = tokens::authenticate(&mut conn, &token.hash())
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        tokens::touch(&mut conn, token_id).await?;
+        Ok((cluster_id, cluster_name))
+    })
+    .await?;
 
     if !is_json(&request) {
         return Err(ApiError::UnsupportedMediaType);

@@ -76,6 +76,8 @@ impl TestServer {
             limits: kubeward_server::governance::Limits::default(),
             edge: kubeward_server::edge::Settings::default(),
             tls: None,
+            // Tests and benchmarks send many refused requests from one address on purpose.
+            auth_failures_per_minute: u32::MAX,
         };
         let application = Application::with_listener(listener, pool.clone(), services).unwrap();
         let base = format!("http://{}", application.address());
