@@ -891,3 +891,45 @@ fn token_guessing_is_stopped_per_source_counted_and_recorded_once() {
     );
     drop_database(&name);
 }
+
+#[test]
+fn a_scan_id_of_another_cluster_tells_its_sender_nothing() {
+    let (running, prod_token, name, dir) = server_with_cluster(&[]);
+    let url = {
+        let base = std::env::var("DATABASE_URL").unwrap();
+        format!("{}/{name}", base.rsplit_once('/').unwrap().0)
+    };
+    let other_token = last_line(&cli(
+        Some(&url),
+        &dir.path().join("data"),
+        &["cluster", "add", "other"],
+    ));
+    let now = time::OffsetDateTime::now_utc();
+    let scan = report("cp-1", now, &[("1.1.1", Status::Fail)]);
+    let body = serde_json::to_vec(&scan).unwrap();
+    assert_eq!(post_json(&running.base, &prod_token, &body).status, 201);
+    // The same id from the other cluster, with its own content or with prod's: answered as a re-delivery
+    // into its own cluster, never as a conflict that would confirm the id exists elsewhere.
+    let mut theirs = report("other-1", now, &[]);
+    theirs.scan_id = scan.scan_id;
+    for attempt in [serde_json::to_vec(&theirs).unwrap(), body.clone()] {
+        let answer = post_json(&running.base, &other_token, &attempt);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let receipt: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(receipt["cluster"], "other");
+        assert_eq!(receipt["stored"], "before");
+    }
+    assert_eq!(psql_scalar(&name, "SELECT count(*) FROM scans"), "1");
+    assert_eq!(psql_scalar(&name, "SELECT count(*) FROM nodes"), "1");
+    // Within its own cluster, other content under a stored id is still a conflict.
+    let mut changed = scan.clone();
+    changed.results[0].status = Status::Pass;
+    let answer = post_json(
+        &running.base,
+        &prod_token,
+        &serde_json::to_vec(&changed).unwrap(),
+    );
+    assert_eq!(answer.status, 409);
+    running.stop();
+    drop_database(&name);
+}

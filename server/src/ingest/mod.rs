@@ -92,8 +92,15 @@ pub async fn ingest(
     )
     .await?;
     if !inserted {
-        return match scans::content_hash(conn, report.scan_id).await? {
-            Some(hash) if hash == prepared.content_hash => Ok(IngestOutcome::Duplicate),
+        return match scans::stored_hash(conn, report.scan_id).await? {
+            Some((hash, _)) if hash == prepared.content_hash => Ok(IngestOutcome::Duplicate),
+            // Another cluster's scan id: a token can learn nothing of other clusters, not even that an id
+            // is taken there. It is answered as a re-delivery and nothing is stored; only a client that
+            // copied the id from elsewhere meets this (random v7 ids do not collide).
+            Some((_, owner)) if owner != cluster_id => {
+                tracing::warn!(scan.id = %report.scan_id, "a scan id stored by another cluster was sent again; nothing was stored");
+                Ok(IngestOutcome::Duplicate)
+            }
             _ => Err(IngestError::Conflict(report.scan_id)),
         };
     }

@@ -35,15 +35,19 @@ pub async fn insert(conn: &mut PgConnection, scan: &NewScan) -> Result<bool, sql
     Ok(inserted.rows_affected() == 1)
 }
 
+/// The content hash of a stored scan and the cluster it was stored for.
 #[tracing::instrument(skip_all, fields(scan.id = %scan_id))]
-pub async fn content_hash(
+pub async fn stored_hash(
     conn: &mut PgConnection,
     scan_id: Uuid,
-) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    let row = sqlx::query!("SELECT content_hash FROM scans WHERE scan_id = $1", scan_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(|row| row.content_hash))
+) -> Result<Option<(Vec<u8>, i64)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT s.content_hash, n.cluster_id FROM scans s JOIN nodes n ON n.id = s.node_id WHERE s.scan_id = $1",
+        scan_id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|row| (row.content_hash, row.cluster_id)))
 }
 
 /// A scan's place in its node's timeline.
