@@ -472,6 +472,27 @@ async fn web_config(args: &ServeArgs, data_dir: &std::path::Path) -> Result<WebC
     })
 }
 
+/// Seals the webhook secrets stored before secrets were sealed, in one transaction.
+async fn seal_stored_secrets(
+    pool: &sqlx::PgPool,
+    sealer: &crate::domain::sealed::Sealer,
+) -> CommandResult {
+    let mut tx = pool.begin().await?;
+    let unsealed = crate::storage::webhooks::unsealed_secrets(&mut tx).await?;
+    for (id, secret) in &unsealed {
+        let sealed = sealer.seal(secret)?;
+        crate::storage::webhooks::store_sealed_secret(&mut tx, *id, &sealed).await?;
+    }
+    tx.commit().await?;
+    if !unsealed.is_empty() {
+        tracing::info!(
+            webhooks = unsealed.len(),
+            "sealed webhook secrets stored in clear"
+        );
+    }
+    Ok(())
+}
+
 /// The server's TLS certificate, or `None` for plain HTTP, which is allowed on loopback, or beyond it only
 /// by `--plain-http`.
 fn transport(args: &ServeArgs) -> Result<Option<Arc<crate::tls::ReloadingCertificate>>, String> {
@@ -519,6 +540,8 @@ async fn serve(args: ServeArgs) -> CommandResult {
         }
     };
     let web = Arc::new(web_config(&args, &data_dir).await?);
+    // The session key also seals webhook secrets (under a key derived for that alone).
+    let sealing_key = web.cookie_key.clone();
     let database = Database::connect(
         args.database.database_url.as_ref(),
         &data_dir,
@@ -578,8 +601,10 @@ async fn serve(args: ServeArgs) -> CommandResult {
     migrated.store(true, Ordering::Release);
     tracing::info!("migrations applied; ready");
     // Deliveries wait in PostgreSQL, so stopping this task with the server loses none of them.
+    let sealer = Arc::new(crate::domain::sealed::Sealer::new(sealing_key.master())?);
+    seal_stored_secrets(&database.pool, &sealer).await?;
     let mut webhook_worker =
-        crate::webhooks::WebhookWorker::new(database.pool.clone(), worker_catalogs);
+        crate::webhooks::WebhookWorker::new(database.pool.clone(), worker_catalogs, sealer);
     webhook_worker.destinations.allowed = args.webhook_allow_networks.clone();
     if !args.webhook_allow_networks.is_empty() {
         let allowed: Vec<String> = args

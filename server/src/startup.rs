@@ -58,6 +58,8 @@ impl Application {
         services: Services,
     ) -> std::io::Result<Self> {
         let address = listener.local_addr()?;
+        let sealer = crate::domain::sealed::Sealer::new(services.web.cookie_key.master())
+            .map_err(std::io::Error::other)?;
         let state = AppState {
             pool,
             catalogs: services.catalogs,
@@ -69,6 +71,7 @@ impl Application {
             throttle: Arc::new(http::throttle::AuthThrottle::new(
                 services.auth_failures_per_minute,
             )),
+            sealer: Arc::new(sealer),
         };
         let form_targets: Vec<String> = state
             .web

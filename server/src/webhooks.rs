@@ -24,6 +24,7 @@ use time::OffsetDateTime;
 
 use crate::catalogs::Catalogs;
 use crate::domain::network::DestinationPolicy;
+use crate::domain::sealed::Sealer;
 use crate::domain::url::percent_encode;
 use crate::http::views::{
     DeliveredEvent, DeliveredFinding, Finding, FindingDelivery, Links, NodeStaleDelivery,
@@ -53,6 +54,8 @@ pub struct WebhookWorker {
     pub poll_every: Duration,
     /// Which addresses deliveries may go to.
     pub destinations: DestinationPolicy,
+    /// Opens the webhooks' sealed secrets.
+    pub sealer: Arc<Sealer>,
 }
 
 /// `t=...,v1=...` for a body signed at a time.
@@ -72,10 +75,11 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 }
 
 impl WebhookWorker {
-    pub fn new(pool: PgPool, catalogs: Arc<Catalogs>) -> Self {
+    pub fn new(pool: PgPool, catalogs: Arc<Catalogs>, sealer: Arc<Sealer>) -> Self {
         WebhookWorker {
             pool,
             catalogs,
+            sealer,
             timeout: Duration::from_secs(5),
             retry_base: Duration::from_secs(30),
             poll_every: Duration::from_secs(1),
@@ -216,6 +220,10 @@ impl WebhookWorker {
             tracing::info!(delivery.id = delivery.id, reason, "webhook not reached");
             (None, UNREACHABLE.to_owned())
         };
+        let secret = self
+            .sealer
+            .open(&delivery.secret)
+            .map_err(|err| (None, format!("{err}; subscribe the webhook again")))?;
         let client = self
             .pinned_client(&delivery.url)
             .await
@@ -225,10 +233,7 @@ impl WebhookWorker {
         let response = client
             .post(&delivery.url)
             .header("content-type", "application/json")
-            .header(
-                "kubeward-signature",
-                signature(&delivery.secret, timestamp, &body),
-            )
+            .header("kubeward-signature", signature(&secret, timestamp, &body))
             .header("kubeward-delivery", delivery.id.to_string())
             .header(
                 "kubeward-event",

@@ -933,3 +933,29 @@ fn a_scan_id_of_another_cluster_tells_its_sender_nothing() {
     running.stop();
     drop_database(&name);
 }
+
+#[test]
+fn webhook_secrets_stored_in_clear_are_sealed_at_start() {
+    let (running, _token, name, _dir) = server_with_cluster(&[]);
+    running.stop();
+    // A subscription as an older server stored it: the secret in clear.
+    psql_scalar(
+        &name,
+        "INSERT INTO webhooks (id, url, secret, events) VALUES \
+         (gen_random_uuid(), 'https://hooks.example/in', 'kept-in-clear-0123456789', '{finding.opened}')",
+    );
+    let url = {
+        let base = std::env::var("DATABASE_URL").unwrap();
+        format!("{}/{name}", base.rsplit_once('/').unwrap().0)
+    };
+    let running = Running::start(command(Some(&url)), &[]);
+    let stored = psql_scalar(&name, "SELECT secret FROM webhooks");
+    assert!(stored.starts_with("v1:"), "{stored}");
+    assert!(!stored.contains("kept-in-clear"), "{stored}");
+    let logs = running.stop();
+    assert!(
+        logs.contains("sealed webhook secrets stored in clear"),
+        "{logs}"
+    );
+    drop_database(&name);
+}

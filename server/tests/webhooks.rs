@@ -108,8 +108,12 @@ fn schema_errors(payload: &Value, schema: &str) -> Vec<String> {
         .collect()
 }
 
-fn worker(pool: &PgPool) -> WebhookWorker {
-    let mut worker = WebhookWorker::new(pool.clone(), Arc::new(Catalogs::builtin().unwrap()));
+fn worker(server: &TestServer) -> WebhookWorker {
+    let mut worker = WebhookWorker::new(
+        server.pool.clone(),
+        Arc::new(Catalogs::builtin().unwrap()),
+        server.sealer(),
+    );
     // Long enough that "not due yet" holds on a loaded machine, short enough for a quick test.
     worker.retry_base = Duration::from_millis(500);
     // The test receivers listen on loopback, which deliveries may reach only when allowed.
@@ -172,7 +176,7 @@ async fn a_failed_delivery_is_retried_and_every_delivery_is_signed(pool: PgPool)
         201
     );
 
-    let worker = worker(&pool);
+    let worker = worker(&server);
     assert_eq!(worker.deliver_due().await.unwrap(), 1);
     assert_eq!(
         hook.received.lock().unwrap().len(),
@@ -280,7 +284,7 @@ async fn queued_deliveries_survive_a_restart_and_are_sent_once_by_competing_work
             .unwrap();
     assert_eq!(queued, 3);
     // Two fresh workers (two replicas after a restart) race for the queue.
-    let (a, b) = (worker(&pool), worker(&pool));
+    let (a, b) = (worker(&server), worker(&server));
     let (left, right) = tokio::join!(a.deliver_due(), b.deliver_due());
     assert_eq!(left.unwrap() + right.unwrap(), 3);
     assert_eq!(
@@ -317,7 +321,7 @@ async fn a_delivery_that_keeps_failing_is_given_up_and_filters_are_kept(pool: Pg
         .execute(&pool)
         .await
         .unwrap();
-    let worker = worker(&pool);
+    let worker = worker(&server);
     assert_eq!(worker.deliver_due().await.unwrap(), 1);
     let (state, error): (String, String) =
         sqlx::query_as("SELECT state, last_error FROM webhook_deliveries")
@@ -372,14 +376,27 @@ async fn subscriptions_are_validated_listed_without_secrets_and_deleted(pool: Pg
             serde_json::json!({"url": "https://x.example/h", "secret": SECRET}),
             "(body)",
         ),
+        (
+            serde_json::json!({"url": "https://user:pa55@x.example/h", "secret": SECRET, "events": ["finding.opened"]}),
+            "url",
+        ),
     ] {
         let response = post(admin.clone(), body.to_string()).await;
         assert_eq!(response.status(), 400, "{body}");
         assert_eq!(problem(response).await["field"], field, "{body}");
     }
-    let body = serde_json::json!({"url": "https://x.example/h", "secret": SECRET, "events": ["finding.opened"]}).to_string();
+    let body = serde_json::json!({"url": "https://x.example/h?token=q-cred-42", "secret": SECRET, "events": ["finding.opened"]}).to_string();
     assert_eq!(post(auditor.clone(), body.clone()).await.status(), 403);
     let created: Value = post(admin.clone(), body).await.json().await.unwrap();
+    assert_eq!(created["url"], "https://x.example/h?token=redacted");
+    // The secret is kept sealed: neither it nor anything derived from it in clear is in the table.
+    let (stored,): (String,) = sqlx::query_as("SELECT secret FROM webhooks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(stored.starts_with("v1:"), "{stored}");
+    assert!(!stored.contains(SECRET));
+    assert_eq!(server.sealer().open(&stored).unwrap(), SECRET);
     let listing = server
         .client
         .get(server.url("/api/v1/webhooks"))
@@ -390,7 +407,14 @@ async fn subscriptions_are_validated_listed_without_secrets_and_deleted(pool: Pg
         .text()
         .await
         .unwrap();
-    assert!(listing.contains("https://x.example/h"));
+    assert!(
+        listing.contains("https://x.example/h?token=redacted"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("q-cred-42"),
+        "query values are not listed"
+    );
     assert!(!listing.contains(SECRET), "secrets are never listed");
     let path = format!("/api/v1/webhooks/{}", created["id"].as_str().unwrap());
     assert_eq!(
@@ -448,7 +472,7 @@ async fn a_node_that_stops_reporting_raises_one_signed_stale_event_per_silence(p
         "one event per silence, however often the watcher looks"
     );
 
-    let worker = worker(&pool);
+    let worker = worker(&server);
     assert_eq!(worker.deliver_due().await.unwrap(), 1);
     assert!(
         findings_hook.received.lock().unwrap().is_empty(),
@@ -587,7 +611,7 @@ async fn a_silent_subscriber_holds_up_only_its_own_deliveries(pool: PgPool) {
         .await
         .status();
     assert_eq!(status, 201);
-    let mut worker = worker(&pool);
+    let mut worker = worker(&server);
     worker.timeout = Duration::from_secs(4);
     worker.poll_every = Duration::from_millis(50);
     let started = std::time::Instant::now();
@@ -664,7 +688,7 @@ async fn deliveries_reach_only_allowed_addresses_and_every_failure_reads_the_sam
     assert_eq!(status, 201);
 
     // By default only public addresses: loopback, by address or by name, is refused before connecting.
-    let mut strict = worker(&pool);
+    let mut strict = worker(&server);
     strict.destinations.allowed.clear();
     assert_eq!(strict.deliver_due().await.unwrap(), 4);
     assert!(open.received.lock().unwrap().is_empty(), "nothing was sent");
@@ -687,7 +711,7 @@ async fn deliveries_reach_only_allowed_addresses_and_every_failure_reads_the_sam
         .execute(&pool)
         .await
         .unwrap();
-    assert_eq!(worker(&pool).deliver_due().await.unwrap(), 4);
+    assert_eq!(worker(&server).deliver_due().await.unwrap(), 4);
     assert_eq!(
         open.received.lock().unwrap().len(),
         2,

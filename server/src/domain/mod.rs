@@ -9,5 +9,6 @@ pub mod network;
 pub mod report_time;
 pub mod role;
 pub mod scope;
+pub mod sealed;
 pub mod token;
 pub mod url;

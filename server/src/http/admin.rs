@@ -318,10 +318,14 @@ pub async fn subscribe(
             format!("{unknown:?} is not one of {}", WEBHOOK_EVENTS.join(", ")),
         ));
     }
+    let sealed_secret = state
+        .sealer
+        .seal(&new.secret)
+        .map_err(|err| ApiError::Internal(Box::new(err)))?;
     let id = Uuid::now_v7();
     let mut tx = state.pool.begin().await?;
     let created_at =
-        crate::storage::webhooks::insert(&mut tx, id, &new.url, &new.secret, &events).await?;
+        crate::storage::webhooks::insert(&mut tx, id, &new.url, &sealed_secret, &events).await?;
     // The URL's host only: a query string may hold a credential, and the secret is never recorded.
     audit::append(
         &mut tx,
@@ -335,7 +339,7 @@ pub async fn subscribe(
     tracing::info!(webhook.id = %id, events = ?events, by = %who.name, "subscribed a webhook");
     Ok(HttpResponse::Created().json(Webhook {
         id,
-        url: new.url,
+        url: crate::domain::url::redacted(&new.url),
         events,
         created_at: time_text(created_at),
     }))
@@ -353,7 +357,7 @@ pub async fn list_webhooks(state: web::Data<AppState>) -> Result<HttpResponse, A
         .into_iter()
         .map(|hook| Webhook {
             id: hook.id,
-            url: hook.url,
+            url: crate::domain::url::redacted(&hook.url),
             events: hook.events,
             created_at: time_text(hook.created_at),
         })

@@ -62,12 +62,23 @@ pub fn http_url(field: &str, url: &str) -> Result<(), ApiError> {
             .split("://")
             .nth(1)
             .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-    if valid {
-        Ok(())
-    } else {
-        Err(bad(
+    if !valid {
+        return Err(bad(
             field,
             "must be an absolute http(s) URL of at most 2048 characters",
-        ))
+        ));
     }
+    // Credentials in the user info would be sent as Basic auth and shown wherever the URL is.
+    let authority = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(bad(
+            field,
+            "must not carry user info (user:password@); a webhook authenticates with its secret",
+        ));
+    }
+    Ok(())
 }

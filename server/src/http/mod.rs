@@ -42,6 +42,8 @@ pub struct AppState {
     pub limits: crate::governance::Limits,
     /// Refused credentials per source, and the sources stopped for them.
     pub throttle: Arc<throttle::AuthThrottle>,
+    /// Seals the secrets the server must read back (webhook signing secrets).
+    pub sealer: Arc<crate::domain::sealed::Sealer>,
 }
 
 /// Who may call what: every guarded API path with the role each of its methods needs. The routes below and

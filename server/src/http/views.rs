@@ -497,6 +497,7 @@ pub struct NewWebhook {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Webhook {
     pub id: Uuid,
+    /// Where deliveries go, with every query value shown as `redacted` (it may hold a credential).
     pub url: String,
     pub events: Vec<String>,
     #[schema(format = DateTime)]

@@ -177,3 +177,26 @@ pub async fn deliveries(
     .fetch_all(conn)
     .await
 }
+
+/// Secrets stored before sealing (`(webhook id, secret)`), to be sealed at start.
+#[tracing::instrument(skip_all)]
+pub async fn unsealed_secrets(conn: &mut PgConnection) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    let rows =
+        sqlx::query!("SELECT id, secret FROM webhooks WHERE secret NOT LIKE 'v1:%' FOR UPDATE")
+            .fetch_all(conn)
+            .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row.secret)).collect())
+}
+
+/// Replaces a webhook's secret with its sealed form.
+#[tracing::instrument(skip_all, fields(webhook.id = %id))]
+pub async fn store_sealed_secret(
+    conn: &mut PgConnection,
+    id: Uuid,
+    sealed: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!("UPDATE webhooks SET secret = $2 WHERE id = $1", id, sealed)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

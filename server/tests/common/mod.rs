@@ -35,6 +35,8 @@ pub struct TestServer {
     pub base: String,
     pub pool: PgPool,
     pub client: reqwest::Client,
+    /// The server's session key, which also seals webhook secrets.
+    pub key: actix_web::cookie::Key,
 }
 
 impl TestServer {
@@ -67,6 +69,7 @@ impl TestServer {
         web: kubeward_server::web::WebConfig,
     ) -> Self {
         let catalogs = Arc::new(Catalogs::builtin().unwrap());
+        let key = web.cookie_key.clone();
         let services = kubeward_server::startup::Services {
             catalogs,
             migrated: Arc::new(AtomicBool::new(true)),
@@ -86,7 +89,13 @@ impl TestServer {
             base,
             pool,
             client: reqwest::Client::new(),
+            key,
         }
+    }
+
+    /// Opens and seals secrets as this server does.
+    pub fn sealer(&self) -> Arc<kubeward_server::domain::sealed::Sealer> {
+        Arc::new(kubeward_server::domain::sealed::Sealer::new(self.key.master()).unwrap())
     }
 
     pub fn url(&self, path: &str) -> String {
