@@ -332,9 +332,13 @@ async fn a_token_writes_only_into_its_own_cluster(pool: PgPool) {
     let (_, staging) = server.enroll("staging").await;
     let scan = report("node-1", at(0), &[("1.1.1", Status::Fail)]);
     assert_eq!(server.post(&staging, &scan).await.status(), 201);
-    // The same scan id through another cluster's token is not a retry: it is refused, and nothing moves.
+    // The same scan id through another cluster's token stores nothing and moves nothing; it is answered
+    // as a re-delivery into the sender's own cluster, so that it does not confirm the id exists elsewhere.
     let response = server.post(&prod, &scan).await;
-    assert_eq!(response.status(), 409);
+    assert_eq!(response.status(), 200);
+    let receipt: Value = response.json().await.unwrap();
+    assert_eq!(receipt["cluster"], "prod");
+    assert_eq!(receipt["stored"], "before");
     let other = report("node-1", at(1), &[]);
     assert_eq!(server.post(&prod, &other).await.status(), 201);
     let placed: Vec<(String, String)> = sqlx::query_as(

@@ -71,11 +71,14 @@ pub(super) fn limit(params: &HashMap<String, String>) -> Result<i64, ApiError> {
 pub(super) fn id_cursor(params: &HashMap<String, String>) -> Result<i64, ApiError> {
     match params.get("cursor") {
         None => Ok(0),
-        Some(text) => text
-            .parse::<i64>()
-            .ok()
-            .filter(|id| *id >= 0)
-            .ok_or_else(|| bad("cursor", "is not a cursor this API returned")),
+        // At most 18 digits, as the document says: every id this server hands out is shorter.
+        Some(text)
+            if (1..=18).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            text.parse::<i64>()
+                .map_err(|_| bad("cursor", "is not a cursor this API returned"))
+        }
+        Some(_) => Err(bad("cursor", "is not a cursor this API returned")),
     }
 }
 
@@ -87,7 +90,9 @@ pub(super) fn text_param(
     match params.get(name) {
         None => Ok(None),
         Some(value)
-            if value.is_empty() || value.len() > max || value.chars().any(char::is_control) =>
+            if value.is_empty()
+                || value.chars().count() > max
+                || value.chars().any(char::is_control) =>
         {
             Err(bad(
                 name,

@@ -4,6 +4,7 @@ pub mod access;
 pub mod admin;
 pub mod api;
 pub mod audit;
+pub mod constraints;
 pub mod governance;
 pub mod health;
 pub mod input;

@@ -80,8 +80,16 @@ pub struct PageParams {
 )]
 struct ApiDoc;
 
-/// The complete document.
+/// The complete document: the generated one, completed with the access rules, the problems and the
+/// constraints the server enforces ([`super::constraints`]).
 pub fn document() -> Document {
+    let document = generated();
+    let mut value = serde_json::to_value(&document).unwrap_or_default();
+    super::constraints::apply(&mut value);
+    serde_json::from_value(value).unwrap_or(document)
+}
+
+fn generated() -> Document {
     let mut document = ApiDoc::openapi();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     if let Some(components) = document.components.as_mut() {

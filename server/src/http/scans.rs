@@ -15,20 +15,37 @@ use super::problem::ApiError;
 use super::views::{Benchmark, CheckResult, Scan, ScanDetail, ScanPage, StatusCounts, time_text};
 use crate::storage::scans::{self, ScanListing};
 
-/// Scan cursors carry a position in time order: `finished_at` (unix nanoseconds) and the scan id.
+/// Scan cursors carry a position in time order: `finished_at` (unix nanoseconds) and the scan id, as
+/// `<nanos>_<uuid>`, which the OpenAPI document states as a pattern. Cursors handed out before, the same
+/// two joined by `|` in base64, are still read.
 fn encode_cursor(scan: &ScanListing) -> String {
-    URL_SAFE_NO_PAD.encode(format!(
-        "{}|{}",
+    format!(
+        "{}_{}",
         scan.finished_at.unix_timestamp_nanos(),
         scan.scan_id
-    ))
+    )
 }
+
+/// The pattern of [`encode_cursor`]'s cursors.
+pub const CURSOR_PATTERN: &str =
+    "^-?[0-9]{1,19}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
 
 fn decode_cursor(text: &str) -> Result<(OffsetDateTime, Uuid), ApiError> {
     let invalid = || bad("cursor", "is not a cursor this API returned");
-    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (nanos, id) = text.split_once('|').ok_or_else(invalid)?;
+    let plain = match text.split_once('_') {
+        Some(_) => text.to_owned(),
+        None => {
+            let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+            String::from_utf8(bytes)
+                .map_err(|_| invalid())?
+                .replacen('|', "_", 1)
+        }
+    };
+    let (nanos, id) = plain.split_once('_').ok_or_else(invalid)?;
+    let digits = nanos.strip_prefix('-').unwrap_or(nanos);
+    if !(1..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
     let nanos: i128 = nanos.parse().map_err(|_| invalid())?;
     let time = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?;
     let id = Uuid::parse_str(id).map_err(|_| invalid())?;

@@ -438,6 +438,26 @@ pub struct Enrollment {
     pub agent_token: NewAgentTokenIssued,
 }
 
+/// A whole number written as JSON allows it (`108` or `108.0`, which JSON Schema calls an integer too).
+fn whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u32>, D::Error> {
+    let number: Option<serde_json::Number> = Deserialize::deserialize(deserializer)?;
+    let Some(number) = number else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| value.fract() == 0.0 && *value >= 0.0 && *value <= f64::from(u32::MAX))
+            .map(|value| value as u64)
+    });
+    whole
+        .and_then(|value| u32::try_from(value).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number of days")))
+}
+
 /// The body of `POST /api/v1/api-tokens`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -447,7 +467,7 @@ pub struct NewApiToken {
     /// `viewer`, `auditor` or `admin`.
     pub role: String,
     /// Days until it expires, 1 to 3650; null or absent for never.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub expires_in_days: Option<u32>,
 }
 
