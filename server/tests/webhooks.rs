@@ -451,8 +451,8 @@ async fn a_node_that_stops_reporting_raises_one_signed_stale_event_per_silence(p
     let subscription = subscribe(&server, &admin, &stale_hook.url, &["node.stale"]).await;
     subscribe(&server, &admin, &findings_hook.url, &["finding.opened"]).await;
     let now = time::OffsetDateTime::now_utc() - Duration::from_secs(60);
-    // cp-1 last reported long ago; cp-2 a minute ago.
-    for (node, finished_at) in [("cp-1", at(0)), ("cp-2", now)] {
+    // cp-1:a%b (a name its page link must encode) last reported long ago; cp-2 a minute ago.
+    for (node, finished_at) in [("cp-1:a%b", at(0)), ("cp-2", now)] {
         let status = server
             .post(&agent, &report(node, finished_at, &[]))
             .await
@@ -489,7 +489,7 @@ async fn a_node_that_stops_reporting_raises_one_signed_stale_event_per_silence(p
     );
     assert_eq!(payload["event"]["type"], "node.stale");
     assert_eq!(payload["node"]["cluster"], "prod");
-    assert_eq!(payload["node"]["name"], "cp-1");
+    assert_eq!(payload["node"]["name"], "cp-1:a%b");
     assert_eq!(
         payload["node"]["last_seen"],
         at(0)
@@ -498,13 +498,13 @@ async fn a_node_that_stops_reporting_raises_one_signed_stale_event_per_silence(p
     );
     assert_eq!(
         payload["node"]["links"]["page"],
-        "/clusters/prod/nodes/cp-1"
+        "/clusters/prod/nodes/cp-1%3Aa%25b"
     );
 
     // A late report that is still old ends one silence and starts another; a fresh one ends it for good.
     assert_eq!(
         server
-            .post(&agent, &report("cp-1", at(5), &[]))
+            .post(&agent, &report("cp-1:a%b", at(5), &[]))
             .await
             .status(),
         201
@@ -512,7 +512,7 @@ async fn a_node_that_stops_reporting_raises_one_signed_stale_event_per_silence(p
     assert_eq!(watcher.sweep().await.unwrap().raised, 1);
     assert_eq!(
         server
-            .post(&agent, &report("cp-1", now, &[]))
+            .post(&agent, &report("cp-1:a%b", now, &[]))
             .await
             .status(),
         201
