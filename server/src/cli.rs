@@ -598,11 +598,16 @@ async fn serve(args: ServeArgs) -> CommandResult {
             }
         }
     }
+    // Before the server says it is ready: from then on no secret is in the database in clear.
+    let sealer = Arc::new(crate::domain::sealed::Sealer::new(sealing_key.master())?);
+    if let Err(err) = seal_stored_secrets(&database.pool, &sealer).await {
+        handle.stop(true).await;
+        database.close().await;
+        return Err(err);
+    }
     migrated.store(true, Ordering::Release);
     tracing::info!("migrations applied; ready");
     // Deliveries wait in PostgreSQL, so stopping this task with the server loses none of them.
-    let sealer = Arc::new(crate::domain::sealed::Sealer::new(sealing_key.master())?);
-    seal_stored_secrets(&database.pool, &sealer).await?;
     let mut webhook_worker =
         crate::webhooks::WebhookWorker::new(database.pool.clone(), worker_catalogs, sealer);
     webhook_worker.destinations.allowed = args.webhook_allow_networks.clone();

@@ -115,11 +115,29 @@ fn server_with_cluster(extra: &[&str]) -> (Running, String, String, tempfile::Te
     (running, token, name, dir)
 }
 
-fn psql_scalar(database: &str, sql: &str) -> String {
+/// A server in local mode on a fresh database, with an admin API token; returns it with the token, the
+/// database URL and name, and the directory holding its data directory.
+fn server_with_admin() -> (Running, String, String, String, tempfile::TempDir) {
+    let (url, name) = fresh_database_url();
+    let (dir, data) = data_dir();
+    let admin = last_line(&cli(
+        Some(&url),
+        &data,
+        &["token", "create", "--name", "ops", "--role", "admin"],
+    ));
+    let running = Running::start(command(Some(&url)), &[]);
+    (running, admin, url, name, dir)
+}
+
+/// The URL of a database the tests made, on the server `DATABASE_URL` names.
+fn url_of(database: &str) -> String {
     let base = std::env::var("DATABASE_URL").unwrap();
-    let server = base.rsplit_once('/').unwrap().0;
+    format!("{}/{database}", base.rsplit_once('/').unwrap().0)
+}
+
+fn psql_scalar(database: &str, sql: &str) -> String {
     let output = std::process::Command::new("psql")
-        .arg(format!("{server}/{database}"))
+        .arg(url_of(database))
         .args(["-tAq", "-c", sql])
         .output()
         .unwrap();
@@ -559,14 +577,8 @@ fn every_refusal_carries_the_security_headers_a_problem_body_and_no_cache() {
 
 #[test]
 fn an_api_body_must_be_an_object_not_an_array_filled_by_position() {
-    let (url, name) = fresh_database_url();
-    let (_dir, data) = data_dir();
-    let admin = last_line(&cli(
-        Some(&url),
-        &data,
-        &["token", "create", "--name", "ops", "--role", "admin"],
-    ));
-    let running = Running::start(command(Some(&url)), &[]);
+    let (running, admin, url, name, dir) = server_with_admin();
+    let data = dir.path().join("data");
     let body = br#"["from-an-array"]"#;
     let head = format!(
         "POST /api/v1/clusters HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}\r\n\
@@ -784,7 +796,7 @@ fn the_server_serves_tls_itself_and_a_renewed_certificate_without_a_restart() {
     }
     // A broken renewal keeps the certificate in use.
     std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nnot base64\n").unwrap();
-    std::thread::sleep(tls_check_interval() * 3);
+    std::thread::sleep(kubeward_server::tls::RELOAD_CHECK_EVERY * 3);
     let (status, _, der) = presented_certificate(&running.base, &roots);
     assert_eq!(status, 200);
     assert_eq!(der, certificate_der(&second.join("tls.crt")));
@@ -794,20 +806,9 @@ fn the_server_serves_tls_itself_and_a_renewed_certificate_without_a_restart() {
     drop_database(&name);
 }
 
-fn tls_check_interval() -> Duration {
-    kubeward_server::tls::RELOAD_CHECK_EVERY
-}
-
 #[test]
 fn token_guessing_is_stopped_per_source_counted_and_recorded_once() {
-    let (url, name) = fresh_database_url();
-    let (_dir, data) = data_dir();
-    let admin = last_line(&cli(
-        Some(&url),
-        &data,
-        &["token", "create", "--name", "ops", "--role", "admin"],
-    ));
-    let running = Running::start(command(Some(&url)), &[]);
+    let (running, admin, _url, name, _dir) = server_with_admin();
     let guess = |path: &str, index: usize| {
         let token = format!("kwt_{}", "a".repeat(60) + &format!("{index:04}"));
         let method = if path.ends_with("reports") {
@@ -895,10 +896,7 @@ fn token_guessing_is_stopped_per_source_counted_and_recorded_once() {
 #[test]
 fn a_scan_id_of_another_cluster_tells_its_sender_nothing() {
     let (running, prod_token, name, dir) = server_with_cluster(&[]);
-    let url = {
-        let base = std::env::var("DATABASE_URL").unwrap();
-        format!("{}/{name}", base.rsplit_once('/').unwrap().0)
-    };
+    let url = url_of(&name);
     let other_token = last_line(&cli(
         Some(&url),
         &dir.path().join("data"),
@@ -944,10 +942,7 @@ fn webhook_secrets_stored_in_clear_are_sealed_at_start() {
         "INSERT INTO webhooks (id, url, secret, events) VALUES \
          (gen_random_uuid(), 'https://hooks.example/in', 'kept-in-clear-0123456789', '{finding.opened}')",
     );
-    let url = {
-        let base = std::env::var("DATABASE_URL").unwrap();
-        format!("{}/{name}", base.rsplit_once('/').unwrap().0)
-    };
+    let url = url_of(&name);
     let running = Running::start(command(Some(&url)), &[]);
     let stored = psql_scalar(&name, "SELECT secret FROM webhooks");
     assert!(stored.starts_with("v1:"), "{stored}");

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
+/// What sealed text starts with (`storage::webhooks::unsealed_secrets` looks for it too).
 const PREFIX: &str = "v1:";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,11 +98,6 @@ impl Sealer {
             .map_err(|_| SealError::CannotOpen)?;
         String::from_utf8(clear.to_vec()).map_err(|_| SealError::CannotOpen)
     }
-
-    /// Whether stored text is sealed already.
-    pub fn is_sealed(stored: &str) -> bool {
-        stored.starts_with(PREFIX)
-    }
 }
 
 #[cfg(test)]
@@ -117,7 +113,7 @@ mod tests {
     fn a_sealed_secret_opens_with_its_key_only_and_tampering_is_seen() {
         let sealer = Sealer::new(&[7u8; 64]).unwrap();
         let sealed = sealer.seal("a-webhook-secret-0123456789").unwrap();
-        assert!(Sealer::is_sealed(&sealed));
+        assert!(sealed.starts_with(PREFIX));
         assert!(!sealed.contains("a-webhook-secret"));
         assert_ne!(
             sealed,
