@@ -954,3 +954,164 @@ fn webhook_secrets_stored_in_clear_are_sealed_at_start() {
     );
     drop_database(&name);
 }
+
+/// A loopback listener answering 200 to every request; returns its URL and how many requests it took.
+fn healthy_listener() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = received.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 8192];
+            let complete = loop {
+                let Ok(read) = stream.read(&mut buffer) else {
+                    break false;
+                };
+                if read == 0 {
+                    break false;
+                }
+                data.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&data).to_ascii_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length: usize = text[..end]
+                        .lines()
+                        .find_map(|line| line.strip_prefix("content-length:"))
+                        .and_then(|value| value.trim().parse().ok())
+                        .unwrap_or(0);
+                    if data.len() >= end + 4 + length {
+                        break true;
+                    }
+                }
+            };
+            if complete {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        }
+    });
+    (url, received)
+}
+
+/// A loopback listener that accepts connections and never answers; returns its URL and how many it took.
+fn silent_listener() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().map_while(Result::ok) {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (url, accepted)
+}
+
+#[test]
+fn webhooks_reach_only_allowed_networks_and_a_silent_one_holds_up_only_itself() {
+    use std::sync::atomic::Ordering;
+    let (running, admin, url, name, dir) = server_with_admin();
+    let agent = last_line(&cli(
+        Some(&url),
+        &dir.path().join("data"),
+        &["cluster", "add", "prod"],
+    ));
+    let (healthy, delivered) = healthy_listener();
+    let (silent, accepted) = silent_listener();
+    let mut healthy_id = String::new();
+    for hook in [&silent, &healthy] {
+        let body = format!(
+            r#"{{"url": "{hook}", "secret": "a-webhook-secret-0123456789", "events": ["finding.opened"]}}"#
+        );
+        let answer = exchange(
+            &running.base,
+            &format!(
+                "POST /api/v1/webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}",
+                body.len()
+            ),
+            body.as_bytes(),
+        );
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        let created: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        healthy_id = created["id"].as_str().unwrap().to_owned();
+    }
+    let failing = [
+        ("1.1.1", Status::Fail),
+        ("1.1.2", Status::Fail),
+        ("1.2.15", Status::Fail),
+    ];
+    let scan = report("cp-1", time::OffsetDateTime::now_utc(), &failing);
+    assert_eq!(
+        post_json(&running.base, &agent, &serde_json::to_vec(&scan).unwrap()).status,
+        201
+    );
+    // By default loopback is not a destination: every attempt fails alike, and nothing is sent.
+    let log = |base: &str| {
+        let answer = exchange(
+            base,
+            &format!(
+                "GET /api/v1/webhooks/{healthy_id}/deliveries HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                 Authorization: Bearer {admin}"
+            ),
+            b"",
+        );
+        serde_json::from_str::<serde_json::Value>(&answer.body).unwrap()["items"].clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let items = log(&running.base);
+        let tried: Vec<&serde_json::Value> = items
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| item["attempts"].as_i64() >= Some(1))
+            .collect();
+        if tried.len() == 3 {
+            for item in tried {
+                assert_eq!(item["last_error"], kubeward_server::webhooks::UNREACHABLE);
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "{items}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(delivered.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        0,
+        "no connection was even opened"
+    );
+    running.stop();
+
+    // Allowed, on the same queue: the healthy subscriber gets its three deliveries while the silent one
+    // holds a connection open.
+    psql_scalar(
+        &name,
+        "UPDATE webhook_deliveries SET next_attempt_at = now()",
+    );
+    let running = Running::start(
+        command(Some(&url)),
+        &["--webhook-allow-network".as_ref(), "127.0.0.0/8".as_ref()],
+    );
+    let started = Instant::now();
+    while delivered.load(Ordering::SeqCst) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "the healthy subscriber waited behind the silent one"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        accepted.load(Ordering::SeqCst) >= 1,
+        "the silent one was tried meanwhile"
+    );
+    let logs = running.stop();
+    assert!(logs.contains("webhooks may be delivered to these non-public networks"));
+    drop_database(&name);
+}
