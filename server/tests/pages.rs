@@ -233,6 +233,12 @@ async fn pages_need_a_live_session_and_carry_the_security_headers(pool: PgPool) 
         if AUDITOR_PAGES.iter().any(|(_, page)| page == path) {
             let refused = get(path, Some(&viewer)).await.unwrap();
             assert_eq!(refused.status(), 403, "{path} as a viewer");
+            // The refusal is a page like any other: the same security headers.
+            let headers = refused.headers().clone();
+            assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+            assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+            assert!(headers.contains_key("content-security-policy"), "{path}");
             assert!(
                 refused
                     .text()
