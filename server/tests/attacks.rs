@@ -392,6 +392,13 @@ fn a_scan_dated_in_the_future_or_before_clocks_were_set_cannot_freeze_a_node() {
         let problem: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
         assert_eq!(problem["field"], field, "{finished}");
     }
+    // Names a page address cannot hold are refused too, before anything is stored.
+    for unreachable in [".", "..", "a/b"] {
+        let named = report(unreachable, now, &[]);
+        let answer = post_json(&running.base, &token, &serde_json::to_vec(&named).unwrap());
+        assert_eq!(answer.status, 400, "{unreachable}");
+        assert!(answer.body.contains("node.name"), "{}", answer.body);
+    }
     let ahead = report("cp-1", now + time::Duration::minutes(20), &[]);
     let answer = post_json(&running.base, &token, &serde_json::to_vec(&ahead).unwrap());
     assert_eq!(answer.status, 400);

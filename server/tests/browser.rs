@@ -379,3 +379,57 @@ async fn an_auditor_walks_from_the_fleet_to_a_nodes_evidence_today_and_in_the_pa
     drop(provider);
     outcome
 }
+
+/// The attack of the security test on the real binary: after a real login, copy the session row and use
+/// its ID token at the API. The row holds no token any more.
+#[test]
+fn the_real_server_keeps_no_id_token_after_a_real_login() {
+    use common::process::{Running, command, data_dir, drop_database, fresh_database_url};
+    use common::provider::{CLIENT_ID, CLIENT_SECRET, Provider, free_port};
+    let port = free_port();
+    let public_url = format!("http://127.0.0.1:{port}");
+    let provider = Provider::start(&public_url);
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    let mut serve = command(Some(&url));
+    serve
+        .env("KUBEWARD_DATA_DIR", &data)
+        .env("KUBEWARD_OIDC_ISSUER", &provider.issuer)
+        .env("KUBEWARD_OIDC_CLIENT_ID", CLIENT_ID)
+        .env("KUBEWARD_OIDC_CLIENT_SECRET", CLIENT_SECRET)
+        .env("KUBEWARD_OIDC_SCOPES", "email,groups")
+        .env("KUBEWARD_OIDC_ROLES", "kubeward-auditors=auditor")
+        .env("KUBEWARD_PUBLIC_URL", &public_url);
+    let running = Running::start_on(serve, &format!("127.0.0.1:{port}"), &[]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let driver = start_driver();
+    runtime.block_on(async {
+        let browser = browser(&driver).await;
+        let outcome = async {
+            browser.goto(&format!("{public_url}/")).await.unwrap();
+            sign_in_at_provider(&browser, "auditor", &public_url).await;
+            wait_for_path(&browser, "/").await;
+            assert_eq!(text_of(&browser, ".who .role").await, "auditor");
+        }
+        .await;
+        browser.close().await.unwrap();
+        outcome
+    });
+    drop(driver);
+    let output = Command::new("psql")
+        .arg(&url)
+        .args([
+            "-tAq",
+            "-c",
+            "SELECT count(*) || ',' || count(id_token) FROM web_sessions WHERE ended_at IS NULL",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "1,0");
+    running.stop();
+    drop(provider);
+    drop_database(&name);
+}

@@ -96,9 +96,14 @@ pub struct Running {
 
 impl Running {
     /// Starts `serve` with `extra` arguments after it.
-    pub fn start(mut command: Command, extra: &[&std::ffi::OsStr]) -> Self {
+    pub fn start(command: Command, extra: &[&std::ffi::OsStr]) -> Self {
+        Self::start_on(command, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `serve` on `bind` with `extra` arguments after it.
+    pub fn start_on(mut command: Command, bind: &str, extra: &[&std::ffi::OsStr]) -> Self {
         let mut child = command
-            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(["serve", "--bind", bind])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
