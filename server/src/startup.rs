@@ -91,7 +91,10 @@ impl Application {
                     &form_targets,
                     strict_transport,
                 ))
-                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").exclude("/healthz"))
+                .wrap(
+                    middleware::Logger::new("%a \"%r\" %s %b %Dms %{x-request-id}o")
+                        .exclude("/healthz"),
+                )
                 .app_data(web::Data::new(state.clone()))
                 .app_data(edge.clone())
                 .configure(crate::web::routes)

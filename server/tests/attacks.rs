@@ -659,6 +659,68 @@ async fn a_connection_postgresql_terminates_is_unavailable_not_an_internal_error
         .unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["retry-after"], "5");
+    // The answer names the request, so an operator can find its log lines.
+    let id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["request_id"], id);
+}
+
+#[test]
+fn every_answer_names_its_request_and_every_log_line_of_it_carries_the_id() {
+    let (running, token, name, _dir) = server_with_cluster(&[]);
+    let future = report(
+        "cp-1",
+        time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        &[],
+    );
+    let body = serde_json::to_vec(&future).unwrap();
+    let head = |id: &str| {
+        format!(
+            "POST /api/v1/reports HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nX-Request-Id: {id}\r\nContent-Length: {}",
+            body.len()
+        )
+    };
+    // A proxy's id is kept; one that is not a plain token is replaced by a new one.
+    let kept = exchange(&running.base, &head("trace-4711.a_b"), &body);
+    assert_eq!(kept.status, 400);
+    assert_eq!(
+        kept.header("x-request-id").as_deref(),
+        Some("trace-4711.a_b")
+    );
+    let replaced = exchange(&running.base, &head("<script>"), &body);
+    let new_id = replaced.header("x-request-id").unwrap();
+    assert_eq!(new_id.len(), 32, "{new_id}");
+    assert!(new_id.bytes().all(|b| b.is_ascii_hexdigit()));
+    let health = exchange(
+        &running.base,
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1",
+        b"",
+    );
+    assert!(health.header("x-request-id").is_some());
+    let logs = running.stop();
+    // The handler's own warning and the access log line both carry the id.
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("trace-4711.a_b"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("refused a report dated outside the allowed window")),
+        "{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("POST /api/v1/reports")),
+        "{logs}"
+    );
+    assert!(!logs.contains("<script>"), "a refused id is not logged");
+    drop_database(&name);
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! What every request crosses before any route sees it, and every answer on its way out.
 //!
-//! In: local mode's loopback-only rule ([`origin`]), the cross-site rule for page forms, and the bounds on
-//! request bodies ([`body`]: no inflation on the way in, a byte limit, a deadline). Out: an error the web
-//! framework wrote as plain text (whose text can carry internal detail) becomes the door's own problem or
-//! page, API answers are never cached, and a 503 says when to retry.
+//! In: a request id (a proxy's `X-Request-Id` when it is a plain token, else a new one) on a span around
+//! everything the request does, so every log line of the request carries it; local mode's loopback-only
+//! rule ([`origin`]), the cross-site rule for page forms, and the bounds on request bodies ([`body`]: no
+//! inflation on the way in, a byte limit, a deadline). Out: the id in `X-Request-Id` (and in the body of
+//! every 5xx, so an operator can find the log), an error the web framework wrote as plain text (whose text
+//! can carry internal detail) becomes the door's own problem or page, API answers are never cached, and a
+//! 503 says when to retry.
 //!
 //! It sits in front of both doors and renders a refusal through the door the path belongs to, so it knows
 //! them; neither door knows it beyond the [`Refusal`] they render.
@@ -23,6 +26,34 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
 pub use self::refusal::Refusal;
 use crate::http::AppState;
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being answered, for error bodies; `None` outside a request.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// A proxy's request id when it is a plain token of at most 64 characters, else a new one (UUIDv7, so ids
+/// sort by time).
+fn request_id(request: &ServiceRequest) -> String {
+    request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| {
+            (1..=64).contains(&value.len())
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_owned)
+}
+
+/// The header that carries a request's id, both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// How long a client may take to send a request body, by default.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,6 +89,26 @@ pub fn render(path: &str, refusal: Refusal) -> HttpResponse {
 
 /// The middleware: registered once, around every route.
 pub async fn guard(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    use tracing::Instrument;
+    let id = request_id(&request);
+    let span = tracing::info_span!("request", request.id = %id);
+    let answer = REQUEST_ID
+        .scope(id.clone(), answer(request, next).instrument(span))
+        .await;
+    answer.map(|mut response| {
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response
+                .headers_mut()
+                .insert(header::HeaderName::from_static(REQUEST_ID_HEADER), value);
+        }
+        response
+    })
+}
+
+async fn answer(
     mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {

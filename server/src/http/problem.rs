@@ -186,6 +186,10 @@ impl ResponseError for ApiError {
             status: status.as_u16(),
             detail,
             field: field.map(str::to_owned),
+            request_id: status
+                .is_server_error()
+                .then(crate::edge::current_request_id)
+                .flatten(),
         })
     }
 }

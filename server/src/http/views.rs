@@ -557,6 +557,10 @@ pub struct Problem {
     /// The parameter or body field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// On server errors: the request's id, which every log line of the request carries (also in the
+    /// `X-Request-Id` header of every answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Health: `ok`, or why the server is not ready.

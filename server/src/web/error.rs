@@ -108,7 +108,10 @@ impl ResponseError for PageError {
         };
         let message = if status.is_server_error() {
             tracing::error!(error = %self, cause = ?std::error::Error::source(self), "page failed");
-            "The server could not show this page.".to_owned()
+            match crate::edge::current_request_id() {
+                Some(id) => format!("The server could not show this page (request {id})."),
+                None => "The server could not show this page.".to_owned(),
+            }
         } else {
             tracing::info!(error = %self, "page refused");
             let text = self.to_string();
