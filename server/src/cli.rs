@@ -17,6 +17,8 @@ use crate::catalogs::Catalogs;
 use crate::database::{Database, DatabaseUrl, default_data_dir};
 use crate::domain::actor::Actor;
 use crate::domain::audit::Action as Audited;
+use secrecy::SecretString;
+
 use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::role::Role;
 use crate::domain::token::NewAgentToken;
@@ -195,7 +197,8 @@ pub struct ServeArgs {
         hide_env_values = true,
         conflicts_with = "oidc_client_secret_file"
     )]
-    pub oidc_client_secret: Option<String>,
+    #[arg(value_parser = parse_secret)]
+    pub oidc_client_secret: Option<SecretString>,
     /// A file holding the client secret (its first line).
     #[arg(long, env = "KUBEWARD_OIDC_CLIENT_SECRET_FILE")]
     pub oidc_client_secret_file: Option<PathBuf>,
@@ -248,6 +251,11 @@ pub struct ServeArgs {
     /// How long a client may take to send a request body before it is refused with 408 (e.g. 30s).
     #[arg(long, env = "KUBEWARD_BODY_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub body_timeout: Duration,
+}
+
+/// A secret from the command line or the environment, held so that no `{:?}` of the arguments prints it.
+fn parse_secret(text: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(text.to_owned()))
 }
 
 fn parse_role_mapping(text: &str) -> Result<(String, Role), String> {
@@ -439,7 +447,7 @@ async fn web_config(args: &ServeArgs, data_dir: &std::path::Path) -> Result<WebC
     }
     let client_secret = match (&args.oidc_client_secret, &args.oidc_client_secret_file) {
         (Some(secret), _) => Some(secret.clone()),
-        (None, Some(path)) => Some(
+        (None, Some(path)) => Some(SecretString::from(
             std::fs::read_to_string(path)
                 .map_err(|err| format!("cannot read {}: {err}", path.display()))?
                 .lines()
@@ -447,7 +455,7 @@ async fn web_config(args: &ServeArgs, data_dir: &std::path::Path) -> Result<WebC
                 .unwrap_or_default()
                 .trim()
                 .to_owned(),
-        ),
+        )),
         (None, None) => None,
     };
     let settings = crate::jwt::OidcSettings {

@@ -1184,3 +1184,22 @@ fn webhooks_reach_only_allowed_networks_and_a_silent_one_holds_up_only_itself() 
     assert!(logs.contains("webhooks may be delivered to these non-public networks"));
     drop_database(&name);
 }
+
+#[test]
+fn the_oidc_client_secret_never_prints_with_the_arguments() {
+    use clap::Parser;
+    let cli = kubeward_server::cli::Cli::try_parse_from([
+        "kubeward-server",
+        "serve",
+        "--oidc-issuer",
+        "https://idp.example",
+        "--oidc-client-id",
+        "kubeward",
+        "--oidc-client-secret",
+        "s3cret-0f-the-client",
+    ])
+    .unwrap();
+    let printed = format!("{cli:?}");
+    assert!(printed.contains("oidc_client_secret"), "{printed}");
+    assert!(!printed.contains("s3cret-0f-the-client"), "{printed}");
+}

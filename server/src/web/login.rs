@@ -80,7 +80,7 @@ impl OidcLogin {
     /// Discovers the provider. `public_url` is where browsers reach this server; the callback is under it.
     pub async fn discover(
         settings: OidcSettings,
-        client_secret: Option<String>,
+        client_secret: Option<secrecy::SecretString>,
         public_url: &str,
         scopes: Vec<String>,
     ) -> Result<Self, String> {
@@ -107,7 +107,10 @@ impl OidcLogin {
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(settings.audience.clone()),
-            client_secret.map(ClientSecret::new),
+            client_secret.map(|secret| {
+                use secrecy::ExposeSecret;
+                ClientSecret::new(secret.expose_secret().to_owned())
+            }),
         )
         .set_redirect_uri(redirect);
         Ok(OidcLogin {

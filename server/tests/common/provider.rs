@@ -93,7 +93,7 @@ pub async fn server_with_login(
     };
     let login = kubeward_server::web::login::OidcLogin::discover(
         settings,
-        Some(CLIENT_SECRET.to_owned()),
+        Some(secrecy::SecretString::from(CLIENT_SECRET.to_owned())),
         &public_url,
         vec!["email".to_owned(), "groups".to_owned()],
     )
