@@ -15,11 +15,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use kubeward_benchmark::fleet::FleetSpec;
+use kubeward_server::app::ingest::{self, prepare::prepare};
 use kubeward_server::catalogs::Catalogs;
 use kubeward_server::domain::cluster::{ClusterName, Labels};
 use kubeward_server::domain::role::Role;
 use kubeward_server::domain::token::NewAgentToken;
-use kubeward_server::ingest::{self, prepare::prepare};
 use kubeward_server::startup::Application;
 use kubeward_server::storage::{api_tokens, clusters};
 use rand::{Rng, SeedableRng};
@@ -152,7 +152,7 @@ async fn run(database_url: &str, reuse: bool) -> BenchResult<bool> {
             web: Arc::new(kubeward_server::web::WebConfig::local(
                 actix_web::cookie::Key::generate(),
             )),
-            limits: kubeward_server::governance::Limits::default(),
+            limits: kubeward_server::app::governance::Limits::default(),
             edge: kubeward_server::edge::Settings::default(),
             tls: None,
             // Tests and benchmarks send many refused requests from one address on purpose.
@@ -369,7 +369,7 @@ async fn govern(pool: &PgPool, clusters_count: usize) -> BenchResult<String> {
         ));
     }
     let catalogs = Catalogs::builtin()?;
-    let limits = kubeward_server::governance::Limits::default();
+    let limits = kubeward_server::app::governance::Limits::default();
     let person = |id: &str| kubeward_server::domain::actor::Actor {
         id: format!("bench:{id}"),
         name: id.to_owned(),
@@ -391,28 +391,28 @@ async fn govern(pool: &PgPool, clusters_count: usize) -> BenchResult<String> {
     for index in 0..100 {
         let check = failing[index % failing.len().max(1)].clone();
         let scope = if index < 40 {
-            kubeward_server::governance::ScopeInput {
+            kubeward_server::app::governance::ScopeInput {
                 cluster: None,
                 nodes: Some(format!("*-worker-{}*", index % 9 + 1)),
             }
         } else {
-            kubeward_server::governance::ScopeInput {
+            kubeward_server::app::governance::ScopeInput {
                 cluster: Some(format!("c{:03}", rng.random_range(0..clusters_count))),
                 nodes: None,
             }
         };
-        let input = kubeward_server::governance::ExceptionInput {
+        let input = kubeward_server::app::governance::ExceptionInput {
             check,
             scope,
             justification: "accepted for the benchmark".to_owned(),
             expires_on: last_day.clone(),
         };
-        let id = kubeward_server::governance::request_exception(
+        let id = kubeward_server::app::governance::request_exception(
             pool, &catalogs, limits, &requester, &input,
         )
         .await
         .map_err(|err| err.to_string())?;
-        kubeward_server::governance::decide_exception(
+        kubeward_server::app::governance::decide_exception(
             pool,
             id,
             kubeward_server::domain::exception::Action::Approve,
@@ -431,9 +431,9 @@ async fn govern(pool: &PgPool, clusters_count: usize) -> BenchResult<String> {
         .map(|check| check.id.clone())
         .collect();
     for index in 0..50 {
-        let input = kubeward_server::governance::AttestationInput {
+        let input = kubeward_server::app::governance::AttestationInput {
             check: manual[index % manual.len().max(1)].clone(),
-            scope: kubeward_server::governance::ScopeInput {
+            scope: kubeward_server::app::governance::ScopeInput {
                 cluster: Some(format!("c{:03}", rng.random_range(0..clusters_count))),
                 nodes: None,
             },
@@ -442,9 +442,11 @@ async fn govern(pool: &PgPool, clusters_count: usize) -> BenchResult<String> {
             valid_until: last_day.clone(),
             ..Default::default()
         };
-        kubeward_server::governance::record_attestation(pool, &catalogs, limits, &approver, &input)
-            .await
-            .map_err(|err| err.to_string())?;
+        kubeward_server::app::governance::record_attestation(
+            pool, &catalogs, limits, &approver, &input,
+        )
+        .await
+        .map_err(|err| err.to_string())?;
     }
     // Back-date them (a benchmark's shortcut, not something the API allows) so past views are governed too.
     sqlx::query(

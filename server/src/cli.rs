@@ -15,13 +15,13 @@ use uuid::Uuid;
 
 use crate::catalogs::Catalogs;
 use crate::database::{Database, DatabaseUrl, default_data_dir};
-use crate::domain::actor::Actor;
-use crate::domain::audit::Action as Audited;
 use secrecy::SecretString;
 
+use crate::app::admin;
+use crate::domain::actor::Actor;
 use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::role::Role;
-use crate::domain::token::NewAgentToken;
+use crate::domain::token::{TokenName, expiry_after};
 use crate::startup::Application;
 use crate::startup::Services;
 use crate::storage::{api_tokens, clusters, nodes, tokens};
@@ -238,7 +238,7 @@ pub struct ServeArgs {
     pub plain_http: bool,
     /// Refused credentials one address may present in a minute; beyond, it is answered 429 until the minute
     /// ends, without a database lookup.
-    #[arg(long, env = "KUBEWARD_AUTH_FAILURES_PER_MINUTE", default_value_t = crate::http::throttle::FAILURES_ALLOWED, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "KUBEWARD_AUTH_FAILURES_PER_MINUTE", default_value_t = crate::shared::throttle::FAILURES_ALLOWED, value_parser = clap::value_parser!(u32).range(1..))]
     pub auth_failures_per_minute: u32,
     /// A network webhooks may be delivered to although it is not public, e.g. 10.96.0.0/12 for receivers in
     /// the cluster (repeat, or comma-separate in the environment). Without it, only public addresses.
@@ -458,7 +458,7 @@ async fn web_config(args: &ServeArgs, data_dir: &std::path::Path) -> Result<WebC
         )),
         (None, None) => None,
     };
-    let settings = crate::jwt::OidcSettings {
+    let settings = crate::shared::jwt::OidcSettings {
         issuer: issuer.clone(),
         audience: args.oidc_client_id.clone().unwrap_or_default(),
         role_claim: args.oidc_role_claim.clone(),
@@ -538,13 +538,15 @@ async fn serve(args: ServeArgs) -> CommandResult {
             let audience = args.oidc_client_id.clone().ok_or(
                 "--oidc-issuer needs --oidc-client-id, the audience its tokens are issued for",
             )?;
-            let settings = crate::jwt::OidcSettings {
+            let settings = crate::shared::jwt::OidcSettings {
                 issuer: issuer.clone(),
                 audience,
                 role_claim: args.oidc_role_claim.clone(),
                 roles: args.oidc_roles.clone(),
             };
-            Some(Arc::new(crate::jwt::JwtVerifier::discover(settings).await?))
+            Some(Arc::new(
+                crate::shared::jwt::JwtVerifier::discover(settings).await?,
+            ))
         }
     };
     let web = Arc::new(web_config(&args, &data_dir).await?);
@@ -563,7 +565,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
         stale_after: args.stale_after,
         jwt,
         web,
-        limits: crate::governance::Limits {
+        limits: crate::app::governance::Limits {
             exception_max_days: args.exception_max_days,
             attestation_max_days: args.attestation_max_days,
         },
@@ -597,7 +599,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
     }
     if args.demo {
         tracing::info!("filling the demo clusters; ready when done");
-        match crate::demo::fill(&database.pool, &demo_catalogs).await {
+        match crate::app::demo::fill(&database.pool, &demo_catalogs).await {
             Ok(stored) => tracing::info!(scans = stored, "demo data ready"),
             Err(err) => {
                 handle.stop(true).await;
@@ -617,7 +619,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
     tracing::info!("migrations applied; ready");
     // Deliveries wait in PostgreSQL, so stopping this task with the server loses none of them.
     let mut webhook_worker =
-        crate::webhooks::WebhookWorker::new(database.pool.clone(), worker_catalogs, sealer);
+        crate::app::webhooks::WebhookWorker::new(database.pool.clone(), worker_catalogs, sealer);
     webhook_worker.destinations.allowed = args.webhook_allow_networks.clone();
     if !args.webhook_allow_networks.is_empty() {
         let allowed: Vec<String> = args
@@ -629,7 +631,7 @@ async fn serve(args: ServeArgs) -> CommandResult {
     }
     let worker = tokio::spawn(webhook_worker.run());
     let watcher = tokio::spawn(
-        crate::staleness::StalenessWatcher::new(database.pool.clone(), args.stale_after).run(),
+        crate::app::staleness::StalenessWatcher::new(database.pool.clone(), args.stale_after).run(),
     );
     let outcome = server.await;
     worker.abort();
@@ -653,77 +655,34 @@ async fn cluster(command: ClusterCommand) -> CommandResult {
             let name = ClusterName::parse(&name)?;
             let labels = Labels::parse(labels.iter().map(String::as_str))?;
             with_database(&database, |pool| async move {
-                let mut tx = pool.begin().await?;
-                let cluster = clusters::create(&mut tx, &name, &labels)
-                    .await?
-                    .ok_or_else(|| format!("a cluster named {name} exists already"))?;
-                let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
-                crate::storage::audit::append(
-                    &mut tx,
-                    &Actor::command_line(),
-                    Audited::ClusterEnroll,
-                    Some(&format!("cluster {name}")),
-                    &serde_json::json!({ "labels": labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "agent_token": token_id }),
-                )
-                .await?;
-                tx.commit().await?;
-                tracing::info!(cluster.name = %name, token.id = %token_id, "enrolled cluster {name}");
-                println!("cluster {name} enrolled; agent token {token_id} (shown once, keep it secret):");
-                println!("{}", token.reveal());
+                let enrolled = admin::enroll(&pool, &Actor::command_line(), &name, &labels).await?;
+                let token_id = enrolled.token_id;
+                println!(
+                    "cluster {name} enrolled; agent token {token_id} (shown once, keep it secret):"
+                );
+                println!("{}", enrolled.token.reveal());
                 Ok::<(), Box<dyn std::error::Error>>(())
             })
-.await
+            .await
         }
         ClusterCommand::Token { name, database } => {
             let name = ClusterName::parse(&name)?;
             with_database(&database, |pool| async move {
-                let mut tx = pool.begin().await?;
-                let cluster = clusters::find_by_name(&mut tx, &name)
-                    .await?
-                    .ok_or_else(|| format!("no cluster named {name}"))?;
-                let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
-                crate::storage::audit::append(
-                    &mut tx,
-                    &Actor::command_line(),
-                    Audited::AgentTokenIssue,
-                    Some(&format!("agent token {token_id}")),
-                    &serde_json::json!({ "cluster": name.to_string() }),
-                )
-                .await?;
-                tx.commit().await?;
-                tracing::info!(cluster.name = %name, token.id = %token_id, "issued an agent token for {name}");
+                let (token_id, token) =
+                    admin::issue_agent_token(&pool, &Actor::command_line(), &name).await?;
                 println!("agent token {token_id} for cluster {name} (shown once, keep it secret):");
                 println!("{}", token.reveal());
                 Ok::<(), Box<dyn std::error::Error>>(())
             })
-.await
+            .await
         }
         ClusterCommand::RevokeToken { token_id, database } => {
             with_database(&database, |pool| async move {
-                let mut tx = pool.begin().await?;
-                match tokens::revoke(&mut tx, token_id).await? {
-                    tokens::Revocation::Revoked => {
-                        crate::storage::audit::append(
-                            &mut tx,
-                            &Actor::command_line(),
-                            Audited::AgentTokenRevoke,
-                            Some(&format!("agent token {token_id}")),
-                            &serde_json::json!({}),
-                        )
-                        .await?;
-                        tx.commit().await?;
-                        tracing::info!(token.id = %token_id, "revoked agent token");
-                        println!("agent token {token_id} revoked");
-                        Ok(())
-                    }
-                    tokens::Revocation::AlreadyRevoked => {
-                        println!("agent token {token_id} was revoked before");
-                        Ok(())
-                    }
-                    tokens::Revocation::NotFound => {
-                        Err(format!("no agent token {token_id}").into())
-                    }
+                match admin::revoke_agent_token(&pool, &Actor::command_line(), token_id).await? {
+                    admin::Revoked::Now => println!("agent token {token_id} revoked"),
+                    admin::Revoked::Before => println!("agent token {token_id} was revoked before"),
                 }
+                Ok::<(), Box<dyn std::error::Error>>(())
             })
             .await
         }
@@ -786,44 +745,36 @@ async fn token(command: TokenCommand) -> CommandResult {
             expires,
             database,
         } => {
-            let name = name.trim().to_owned();
-            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-                return Err("--name must be 1 to 100 characters without control characters".into());
-            }
+            let name = TokenName::parse(&name).map_err(|err| format!("--name {err}"))?;
             let expires_at = if expires == "never" {
                 None
             } else {
                 // The API's limit too: at most ten years, which also keeps the date representable.
                 let lifetime = parse_duration(&expires)?;
-                if lifetime > Duration::from_secs(3650 * 86_400) || lifetime.is_zero() {
-                    return Err(format!(
-                        "--expires {expires:?} must be from 1s to 3650d (ten years), or never"
-                    )
-                    .into());
-                }
-                Some(OffsetDateTime::now_utc() + lifetime)
+                let lifetime = time::Duration::try_from(lifetime).ok();
+                Some(
+                    lifetime
+                        .and_then(|lifetime| expiry_after(OffsetDateTime::now_utc(), lifetime))
+                        .ok_or_else(|| {
+                            format!("--expires {expires:?} must be from 1s to 3650d (ten years), or never")
+                        })?,
+                )
             };
             with_database(&database, |pool| async move {
-                let mut tx = pool.begin().await?;
-                let token = NewAgentToken::generate_api();
-                let token_id = Uuid::now_v7();
-                api_tokens::insert(&mut tx, token_id, &name, role, &token.hash(), expires_at).await?;
-                crate::storage::audit::append(
-                    &mut tx,
+                let (token_id, token) = admin::issue_api_token(
+                    &pool,
                     &Actor::command_line(),
-                    Audited::ApiTokenIssue,
-                    Some(&format!("API token {token_id}")),
-                    &serde_json::json!({ "name": name, "role": role.as_str(), "expires_at": expires_at.map(crate::http::views::time_text) }),
+                    &name,
+                    role,
+                    expires_at,
                 )
                 .await?;
-                tx.commit().await?;
-                tracing::info!(token.id = %token_id, token.name = %name, role = %role, "issued an API token");
                 let until = expires_at.map_or_else(|| "never expires".to_owned(), |at| format!("expires {}", format_time(at)));
                 println!("API token {token_id} \"{name}\" with role {role}, {until} (shown once, keep it secret):");
                 println!("{}", token.reveal());
                 Ok::<(), Box<dyn std::error::Error>>(())
             })
-.await
+            .await
         }
         TokenCommand::List { database } => {
             with_database(&database, |pool| async move {
@@ -854,23 +805,11 @@ async fn token(command: TokenCommand) -> CommandResult {
         }
         TokenCommand::Revoke { token_id, database } => {
             with_database(&database, |pool| async move {
-                let mut tx = pool.begin().await?;
-                if api_tokens::revoke(&mut tx, token_id).await? {
-                    crate::storage::audit::append(
-                        &mut tx,
-                        &Actor::command_line(),
-                        Audited::ApiTokenRevoke,
-                        Some(&format!("API token {token_id}")),
-                        &serde_json::json!({}),
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    tracing::info!(token.id = %token_id, "revoked API token");
-                    println!("API token {token_id} revoked");
-                    Ok(())
-                } else {
-                    Err(format!("no API token {token_id}").into())
+                match admin::revoke_api_token(&pool, &Actor::command_line(), token_id).await? {
+                    admin::Revoked::Now => println!("API token {token_id} revoked"),
+                    admin::Revoked::Before => println!("API token {token_id} was revoked before"),
                 }
+                Ok::<(), Box<dyn std::error::Error>>(())
             })
             .await
         }

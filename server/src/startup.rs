@@ -10,8 +10,9 @@ use actix_web::{App, HttpServer, middleware, web};
 use sqlx::PgPool;
 
 use crate::catalogs::Catalogs;
-use crate::http::{self, AppState};
-use crate::jwt::JwtVerifier;
+use crate::http;
+use crate::shared::AppState;
+use crate::shared::jwt::JwtVerifier;
 use crate::web::WebConfig;
 
 pub struct Application {
@@ -36,7 +37,7 @@ pub struct Services {
     pub stale_after: Duration,
     pub jwt: Option<Arc<JwtVerifier>>,
     pub web: Arc<WebConfig>,
-    pub limits: crate::governance::Limits,
+    pub limits: crate::app::governance::Limits,
     /// Bounds on what a request may make the server read.
     pub edge: crate::edge::Settings,
     /// Refused credentials a source may present in a minute before it is answered 429.
@@ -66,15 +67,14 @@ impl Application {
             migrated: services.migrated,
             stale_after: services.stale_after,
             jwt: services.jwt,
-            web: services.web,
             limits: services.limits,
-            throttle: Arc::new(http::throttle::AuthThrottle::new(
+            throttle: Arc::new(crate::shared::throttle::AuthThrottle::new(
                 services.auth_failures_per_minute,
             )),
             sealer: Arc::new(sealer),
         };
-        let form_targets: Vec<String> = state
-            .web
+        let web_config = web::Data::from(services.web);
+        let form_targets: Vec<String> = web_config
             .login
             .as_ref()
             .and_then(|login| login.end_session_origin())
@@ -97,8 +97,10 @@ impl Application {
                 )
                 .app_data(web::Data::new(state.clone()))
                 .app_data(edge.clone())
+                .app_data(web_config.clone())
                 .configure(crate::web::routes)
                 .configure(http::routes)
+                .default_service(web::to(crate::edge::not_found))
         })
         // Stop accepting on SIGTERM/SIGINT and let requests in flight finish.
         .shutdown_timeout(30);

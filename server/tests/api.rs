@@ -206,10 +206,11 @@ async fn every_endpoint_refuses_who_it_must(pool: PgPool) {
     let (_, expired) = api_token(&pool, Role::Admin, Some(time::Duration::minutes(-1))).await;
     let (revoked_id, revoked) = api_token(&pool, Role::Admin, None).await;
     let mut conn = pool.acquire().await.unwrap();
-    assert!(
+    assert_eq!(
         kubeward_server::storage::api_tokens::revoke(&mut conn, revoked_id)
             .await
-            .unwrap()
+            .unwrap(),
+        kubeward_server::storage::tokens::Revocation::Revoked
     );
     let forged = format!("kwt_{}", "B".repeat(43));
 

@@ -894,7 +894,7 @@ fn token_guessing_is_stopped_per_source_counted_and_recorded_once() {
             b"{}",
         )
     };
-    let limit = kubeward_server::http::throttle::FAILURES_ALLOWED as usize;
+    let limit = kubeward_server::shared::throttle::FAILURES_ALLOWED as usize;
     let mut statuses = Vec::new();
     for index in 0..limit + 10 {
         // Agent tokens on reports and API tokens on the API count alike.
@@ -1143,7 +1143,10 @@ fn webhooks_reach_only_allowed_networks_and_a_silent_one_holds_up_only_itself() 
             .collect();
         if tried.len() == 3 {
             for item in tried {
-                assert_eq!(item["last_error"], kubeward_server::webhooks::UNREACHABLE);
+                assert_eq!(
+                    item["last_error"],
+                    kubeward_server::app::webhooks::UNREACHABLE
+                );
             }
             break;
         }

@@ -22,7 +22,7 @@ const SERVER: &str = env!("CARGO_BIN_EXE_kubeward-server");
 
 fn day_after_tomorrow() -> String {
     let day = OffsetDateTime::now_utc().date() + time::Duration::days(2);
-    kubeward_server::http::views::day_text(day)
+    kubeward_server::app::views::day_text(day)
 }
 
 struct Callers {
@@ -246,7 +246,7 @@ async fn exceptions_follow_their_state_machine_and_nobody_decides_their_own(pool
 #[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
 async fn bad_exception_requests_are_refused_by_name_and_store_nothing(pool: PgPool) {
     let callers = fleet(pool.clone()).await;
-    let far = kubeward_server::http::views::day_text(
+    let far = kubeward_server::app::views::day_text(
         OffsetDateTime::now_utc().date() + time::Duration::days(400),
     );
     let cases = [
@@ -481,8 +481,8 @@ async fn a_waived_failure_stays_a_failure_until_the_exact_end_also_on_past_days(
         at_end["items"][0]["exception_id"].is_null(),
         "at its end exactly the failure counts again"
     );
-    let day_text = kubeward_server::http::views::day_text(day);
-    let next_text = kubeward_server::http::views::day_text(day.next_day().unwrap());
+    let day_text = kubeward_server::app::views::day_text(day);
+    let next_text = kubeward_server::app::views::day_text(day.next_day().unwrap());
     let on_day = server
         .client
         .get(server.url(&format!("/clusters/prod/nodes/cp-1?at={day_text}")))
@@ -534,13 +534,13 @@ async fn a_waived_failure_stays_a_failure_until_the_exact_end_also_on_past_days(
 
     // The expiry goes to the feed and to webhooks once, and into the audit trail as the server's act.
     assert_eq!(
-        kubeward_server::governance::sweep_expiries(&pool)
+        kubeward_server::app::governance::sweep_expiries(&pool)
             .await
             .unwrap(),
         1
     );
     assert_eq!(
-        kubeward_server::governance::sweep_expiries(&pool)
+        kubeward_server::app::governance::sweep_expiries(&pool)
             .await
             .unwrap(),
         0
@@ -620,7 +620,7 @@ async fn attestations_answer_manual_checks_until_their_validity_ends(pool: PgPoo
         .text()
         .await
         .unwrap();
-    let today = kubeward_server::http::views::day_text(OffsetDateTime::now_utc().date());
+    let today = kubeward_server::app::views::day_text(OffsetDateTime::now_utc().date());
     assert!(
         node.contains(&format!(
             "attested pass by admin test on {today}, valid until {until}"

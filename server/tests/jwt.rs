@@ -17,7 +17,7 @@ use common::{TestServer, at, report};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use kubeward_benchmark::Status;
 use kubeward_server::domain::role::Role;
-use kubeward_server::jwt::{JwtVerifier, OidcSettings};
+use kubeward_server::shared::jwt::{JwtVerifier, OidcSettings};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -84,17 +84,17 @@ async fn seed(server: &TestServer) {
         name: "someone@example.com".to_owned(),
         source: None,
     };
-    let last_day = kubeward_server::http::views::day_text(
+    let last_day = kubeward_server::app::views::day_text(
         OffsetDateTime::now_utc().date() + time::Duration::days(30),
     );
-    let exception = kubeward_server::governance::ExceptionInput {
+    let exception = kubeward_server::app::governance::ExceptionInput {
         check: "1.2.15".to_owned(),
         justification: "accepted <script>alert(1)</script> for now".to_owned(),
         expires_on: last_day.clone(),
         ..Default::default()
     };
-    let limits = kubeward_server::governance::Limits::default();
-    kubeward_server::governance::request_exception(
+    let limits = kubeward_server::app::governance::Limits::default();
+    kubeward_server::app::governance::request_exception(
         &server.pool,
         &catalogs,
         limits,
@@ -109,14 +109,14 @@ async fn seed(server: &TestServer) {
         .find(|check| check.assessment == kubeward_benchmark::catalog::Assessment::Manual)
         .map(|check| check.id.clone())
         .unwrap();
-    let attestation = kubeward_server::governance::AttestationInput {
+    let attestation = kubeward_server::app::governance::AttestationInput {
         check: manual,
         verdict: "pass".to_owned(),
         statement: "looked at it".to_owned(),
         valid_until: last_day,
         ..Default::default()
     };
-    kubeward_server::governance::record_attestation(
+    kubeward_server::app::governance::record_attestation(
         &server.pool,
         &catalogs,
         limits,
@@ -794,7 +794,7 @@ async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool
     let (viewer, _) = live(Role::Viewer).await;
     let (auditor, _) = live(Role::Auditor).await;
     let (admin, _) = live(Role::Admin).await;
-    let last_day = kubeward_server::http::views::day_text(
+    let last_day = kubeward_server::app::views::day_text(
         OffsetDateTime::now_utc().date() + time::Duration::days(10),
     );
     let request = [

@@ -13,9 +13,9 @@ use std::time::Duration;
 use common::{TestServer, api_token, at, problem, report};
 use hmac::{Hmac, Mac};
 use kubeward_benchmark::Status;
+use kubeward_server::app::webhooks::WebhookWorker;
 use kubeward_server::catalogs::Catalogs;
 use kubeward_server::domain::role::Role;
-use kubeward_server::webhooks::WebhookWorker;
 use serde_json::Value;
 use sha2::Sha256;
 use sqlx::PgPool;
@@ -317,7 +317,7 @@ async fn a_delivery_that_keeps_failing_is_given_up_and_filters_are_kept(pool: Pg
         201
     );
     sqlx::query("UPDATE webhook_deliveries SET attempts = $1 - 1")
-        .bind(kubeward_server::webhooks::MAX_ATTEMPTS)
+        .bind(kubeward_server::app::webhooks::MAX_ATTEMPTS)
         .execute(&pool)
         .await
         .unwrap();
@@ -460,7 +460,7 @@ async fn a_node_that_stops_reporting_raises_one_signed_stale_event_per_silence(p
         assert_eq!(status, 201);
     }
 
-    let watcher = kubeward_server::staleness::StalenessWatcher::new(
+    let watcher = kubeward_server::app::staleness::StalenessWatcher::new(
         pool.clone(),
         Duration::from_secs(24 * 3600),
     );
@@ -557,7 +557,7 @@ async fn competing_watchers_raise_a_stale_event_once(pool: PgPool) {
         );
     }
     let stale_after = Duration::from_secs(3600);
-    let first = kubeward_server::staleness::StalenessWatcher::new(pool.clone(), stale_after);
+    let first = kubeward_server::app::staleness::StalenessWatcher::new(pool.clone(), stale_after);
     let second = first.clone();
     let (left, right) = tokio::join!(first.sweep(), second.sweep());
     let (left, right) = (left.unwrap(), right.unwrap());
@@ -646,7 +646,7 @@ async fn a_silent_subscriber_holds_up_only_its_own_deliveries(pool: PgPool) {
             assert_eq!(state, "pending");
             assert_eq!(
                 error.as_deref(),
-                Some(kubeward_server::webhooks::UNREACHABLE)
+                Some(kubeward_server::app::webhooks::UNREACHABLE)
             );
             break;
         }
@@ -699,7 +699,7 @@ async fn deliveries_reach_only_allowed_addresses_and_every_failure_reads_the_sam
             vec![(
                 "pending".to_owned(),
                 1,
-                Some(kubeward_server::webhooks::UNREACHABLE.to_owned())
+                Some(kubeward_server::app::webhooks::UNREACHABLE.to_owned())
             )],
             "{url}"
         );
@@ -724,7 +724,7 @@ async fn deliveries_reach_only_allowed_addresses_and_every_failure_reads_the_sam
         let states = deliveries_to(&pool, url).await;
         assert_eq!(
             states[0].2.as_deref(),
-            Some(kubeward_server::webhooks::UNREACHABLE),
+            Some(kubeward_server::app::webhooks::UNREACHABLE),
             "{url}"
         );
     }

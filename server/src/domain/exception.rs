@@ -11,6 +11,16 @@
 
 use time::OffsetDateTime;
 
+/// The states an exception can be shown in, for the `state` filter.
+pub const SHOWN_STATES: &[&str] = &[
+    "requested",
+    "lapsed",
+    "in_force",
+    "expired",
+    "rejected",
+    "revoked",
+];
+
 /// The stored state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stored {

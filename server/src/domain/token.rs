@@ -106,6 +106,44 @@ impl PresentedToken {
     }
 }
 
+/// An API token's name, as people see it in listings: 1 to 100 characters without control characters
+/// (blanks around it dropped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenName(String);
+
+/// How long an API token may live at most: ten years, which also keeps its end representable.
+pub const MAX_TOKEN_DAYS: i64 = 3650;
+
+impl TokenName {
+    pub fn parse(text: &str) -> Result<TokenName, &'static str> {
+        let name = text.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err("must be 1 to 100 characters without control characters");
+        }
+        Ok(TokenName(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TokenName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// When a token issued now for `lifetime` ends; `None` unless the lifetime is above zero and at most
+/// [`MAX_TOKEN_DAYS`].
+pub fn expiry_after(
+    now: time::OffsetDateTime,
+    lifetime: time::Duration,
+) -> Option<time::OffsetDateTime> {
+    (lifetime.is_positive() && lifetime <= time::Duration::days(MAX_TOKEN_DAYS))
+        .then(|| now + lifetime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,10 +11,6 @@
 //! It sits in front of both doors and renders a refusal through the door the path belongs to, so it knows
 //! them; neither door knows it beyond the [`Refusal`] they render.
 
-pub mod body;
-pub mod origin;
-pub mod refusal;
-
 use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -24,17 +20,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 
-pub use self::refusal::Refusal;
-use crate::http::AppState;
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-/// The id of the request being answered, for error bodies; `None` outside a request.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
+use crate::shared::refusal::Refusal;
+use crate::shared::request_id::{REQUEST_ID, REQUEST_ID_HEADER};
+use crate::shared::{body, origin};
+use crate::web::WebConfig;
 
 /// A proxy's request id when it is a plain token of at most 64 characters, else a new one (UUIDv7, so ids
 /// sort by time).
@@ -51,9 +40,6 @@ fn request_id(request: &ServiceRequest) -> String {
         })
         .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_owned)
 }
-
-/// The header that carries a request's id, both ways.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// How long a client may take to send a request body, by default.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -84,6 +70,16 @@ pub fn render(path: &str, refusal: Refusal) -> HttpResponse {
         crate::http::problem::ApiError::Edge(refusal).error_response()
     } else {
         crate::web::error::PageError::Edge(refusal).error_response()
+    }
+}
+
+/// Any path no route serves: a problem for the API, an HTML page for browsers.
+pub async fn not_found(request: HttpRequest) -> HttpResponse {
+    // The path is not echoed: the answer should not carry what a caller made up.
+    if is_api_path(request.path()) {
+        crate::http::problem::ApiError::NotFound("this path".to_owned()).error_response()
+    } else {
+        crate::web::error::PageError::NotFound("this page".to_owned()).error_response()
     }
 }
 
@@ -128,8 +124,8 @@ async fn admit(request: &mut ServiceRequest) -> Result<(), Refusal> {
         .app_data::<web::Data<Settings>>()
         .map(|settings| settings.get_ref().clone())
         .unwrap_or_default();
-    let pages_at = match request.app_data::<web::Data<AppState>>() {
-        Some(state) => match &state.web.login {
+    let pages_at = match request.app_data::<web::Data<WebConfig>>() {
+        Some(config) => match &config.login {
             None => {
                 origin::check_local_host(request.request())?;
                 origin::PageOrigin::Loopback

@@ -10,11 +10,12 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, web};
 use uuid::Uuid;
 
-use super::AppState;
 use super::problem::ApiError;
 use crate::domain::actor::Actor;
 use crate::domain::role::Role;
 use crate::domain::token::{PresentedToken, TokenKind};
+use crate::shared::AppState;
+use crate::shared::throttle;
 use crate::storage::{api_tokens, tokens};
 
 /// The role each HTTP method of a resource needs.
@@ -37,31 +38,8 @@ impl Principal {
         Actor {
             id: self.actor_id.clone(),
             name: self.name.clone(),
-            source: source_of(request),
+            source: crate::shared::source_of(request),
         }
-    }
-}
-
-/// Where a request came from: the peer address, and what a proxy claims it forwarded for (recorded as a claim,
-/// since any client can send the header).
-pub fn source_of(request: &actix_web::HttpRequest) -> Option<String> {
-    let peer = request.peer_addr().map(|addr| addr.ip().to_string());
-    let forwarded = request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|value| value.to_str().ok())
-        .map(|value| {
-            value
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(200)
-                .collect::<String>()
-        })
-        .filter(|value| !value.is_empty());
-    match (peer, forwarded) {
-        (Some(peer), Some(forwarded)) => Some(format!("{peer} (forwarded for {forwarded})")),
-        (peer, None) => peer,
-        (None, Some(forwarded)) => Some(format!("forwarded for {forwarded}")),
     }
 }
 
@@ -111,9 +89,7 @@ async fn enforce(
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     use actix_web::ResponseError;
     let outcome = match request.app_data::<web::Data<AppState>>().cloned() {
-        Some(state) => {
-            super::throttle::authenticate(&state, request.request(), authorize(&request)).await
-        }
+        Some(state) => authenticate(&state, request.request(), authorize(&request)).await,
         None => authorize(&request).await,
     };
     match outcome {
@@ -148,8 +124,8 @@ async fn authorize(request: &ServiceRequest) -> Result<Principal, ApiError> {
         // Not one of ours: an OIDC JWT from the configured issuer, or nothing.
         let verifier = state.jwt.clone().ok_or(ApiError::Unauthorized)?;
         let (name, subject, role) = verifier.verify(&raw).await.map_err(|err| match err {
-            crate::jwt::JwtError::NoRole => ApiError::Forbidden,
-            crate::jwt::JwtError::Invalid(reason) => {
+            crate::shared::jwt::JwtError::NoRole => ApiError::Forbidden,
+            crate::shared::jwt::JwtError::Invalid(reason) => {
                 tracing::info!(reason, "refused a JWT bearer token");
                 ApiError::Unauthorized
             }
@@ -197,4 +173,51 @@ async fn authorize(request: &ServiceRequest) -> Result<Principal, ApiError> {
         return Err(ApiError::Forbidden);
     }
     Ok(principal)
+}
+
+/// Runs an authentication: a stopped source is answered 429 before it, and a refusal (401) is counted after
+/// it; the refusal that stops a source is recorded in the audit trail.
+pub async fn authenticate<T>(
+    state: &AppState,
+    request: &actix_web::HttpRequest,
+    authentication: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let Some(source) = request.peer_addr().map(|address| address.ip()) else {
+        return authentication.await;
+    };
+    state
+        .throttle
+        .check(source, std::time::Instant::now())
+        .map_err(|retry_after| ApiError::Throttled { retry_after })?;
+    let outcome = authentication.await;
+    if matches!(outcome, Err(ApiError::Unauthorized))
+        && state.throttle.refused(source, std::time::Instant::now()) == throttle::Counted::Stopped
+    {
+        tracing::warn!(%source, refused = state.throttle.limit(), "a source presenting refused credentials is stopped for a minute");
+        let actor = Actor {
+            id: "unauthenticated".to_owned(),
+            name: "unauthenticated".to_owned(),
+            source: crate::shared::source_of(request),
+        };
+        let detail = serde_json::json!({
+            "refused": state.throttle.limit(),
+            "window_seconds": throttle::WINDOW.as_secs(),
+        });
+        let recorded = match state.pool.acquire().await {
+            Ok(mut conn) => crate::storage::audit::append(
+                &mut conn,
+                &actor,
+                crate::domain::audit::Action::AuthThrottled,
+                None,
+                &detail,
+            )
+            .await
+            .map(|_| ()),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = recorded {
+            tracing::error!(error = %err, "the stopped source could not be recorded in the audit trail");
+        }
+    }
+    outcome
 }

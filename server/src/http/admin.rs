@@ -2,33 +2,24 @@
 //! and nowhere else.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::AppState;
 use super::access::Principal;
 use super::api::bad;
 use super::input::{http_url, json_body};
 use super::problem::ApiError;
-use super::views::{
+use crate::app::admin;
+use crate::app::views::{
     ApiToken, ApiTokenPage, Delivery, DeliveryPage, EnrolledCluster, Enrollment,
     NewAgentTokenIssued, NewApiToken, NewApiTokenIssued, NewCluster, NewWebhook, Webhook,
     WebhookPage, time_text,
 };
-use crate::domain::audit::Action as Audited;
 use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::role::Role;
-use crate::domain::token::NewAgentToken;
-use crate::storage::{api_tokens, audit, clusters, tokens};
-
-/// The host of a URL (what the audit trail keeps of a webhook's address).
-fn url_host(url: &str) -> String {
-    url.split("://")
-        .nth(1)
-        .and_then(|rest| rest.split(['/', '?', '#']).next())
-        .map(|authority| authority.rsplit('@').next().unwrap_or(authority).to_owned())
-        .unwrap_or_default()
-}
+use crate::domain::token::{TokenName, expiry_after};
+use crate::domain::webhook;
+use crate::shared::AppState;
+use crate::storage::api_tokens;
 
 /// `POST /api/v1/clusters`: enroll a cluster; the answer holds its first agent token.
 #[utoipa::path(
@@ -51,21 +42,11 @@ pub async fn enroll(
         .collect();
     let labels = Labels::parse(pairs.iter().map(String::as_str))
         .map_err(|err| bad("labels", err.to_string()))?;
-    let mut tx = state.pool.begin().await?;
-    let cluster = clusters::create(&mut tx, &name, &labels)
-        .await?
-        .ok_or_else(|| ApiError::Exists(format!("cluster {name}")))?;
-    let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
-    audit::append(
-        &mut tx,
-        &who.actor(&request),
-        Audited::ClusterEnroll,
-        Some(&format!("cluster {name}")),
-        &serde_json::json!({ "labels": new.labels, "agent_token": token_id }),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "enrolled cluster {name}");
+    let admin::Enrollment {
+        cluster,
+        token_id,
+        token,
+    } = admin::enroll(&state.pool, &who.actor(&request), &name, &labels).await?;
     Ok(HttpResponse::Created().json(Enrollment {
         cluster: EnrolledCluster {
             name: cluster.name.clone(),
@@ -97,24 +78,11 @@ pub async fn issue_agent_token(
     who: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let name = ClusterName::parse(&path).map_err(|err| bad("name", err.to_string()))?;
-    let mut tx = state.pool.begin().await?;
-    let cluster = clusters::find_by_name(&mut tx, &name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("cluster {name}")))?;
-    let (token_id, token) = tokens::issue(&mut tx, cluster.id).await?;
-    audit::append(
-        &mut tx,
-        &who.actor(&request),
-        Audited::AgentTokenIssue,
-        Some(&format!("agent token {token_id}")),
-        &serde_json::json!({ "cluster": name.to_string() }),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(cluster.name = %name, token.id = %token_id, by = %who.name, "issued an agent token for {name}");
+    let (token_id, token) =
+        admin::issue_agent_token(&state.pool, &who.actor(&request), &name).await?;
     Ok(HttpResponse::Created().json(NewAgentTokenIssued {
         id: token_id,
-        cluster: cluster.name,
+        cluster: name.to_string(),
         token: token.reveal().to_owned(),
     }))
 }
@@ -136,21 +104,8 @@ pub async fn revoke_agent_token(
     who: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(&path)?;
-    let mut tx = state.pool.begin().await?;
-    let revocation = tokens::revoke(&mut tx, id).await?;
-    if matches!(revocation, tokens::Revocation::NotFound) {
-        return Err(ApiError::NotFound(format!("agent token {id}")));
-    }
-    audit::append(
-        &mut tx,
-        &who.actor(&request),
-        Audited::AgentTokenRevoke,
-        Some(&format!("agent token {id}")),
-        &serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(token.id = %id, by = %who.name, "revoked agent token");
+    // A repeat is answered alike: the token is revoked either way (see `app::admin`).
+    admin::revoke_agent_token(&state.pool, &who.actor(&request), id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -167,48 +122,29 @@ pub async fn issue_api_token(
     who: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let new: NewApiToken = json_body(&request, &body)?;
-    let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(bad(
-            "name",
-            "must be 1 to 100 characters without control characters",
-        ));
-    }
+    let name = TokenName::parse(&new.name).map_err(|err| bad("name", err))?;
     let role =
         Role::parse(&new.role).ok_or_else(|| bad("role", "must be viewer, auditor or admin"))?;
     let expires_at = match new.expires_in_days {
         None => None,
-        Some(days @ 1..=3650) => {
-            Some(OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)))
-        }
-        Some(_) => {
-            return Err(bad(
-                "expires_in_days",
-                "must be from 1 to 3650, or null for never",
-            ));
-        }
+        Some(days) => Some(
+            expiry_after(
+                time::OffsetDateTime::now_utc(),
+                time::Duration::days(i64::from(days)),
+            )
+            .ok_or_else(|| {
+                bad(
+                    "expires_in_days",
+                    "must be from 1 to 3650, or null for never",
+                )
+            })?,
+        ),
     };
-    let token = NewAgentToken::generate_api();
-    let id = Uuid::now_v7();
-    let mut tx = state.pool.begin().await?;
-    api_tokens::insert(&mut tx, id, name, role, &token.hash(), expires_at).await?;
-    audit::append(
-        &mut tx,
-        &who.actor(&request),
-        Audited::ApiTokenIssue,
-        Some(&format!("API token {id}")),
-        &serde_json::json!({
-            "name": name,
-            "role": role.as_str(),
-            "expires_at": expires_at.map(time_text),
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(token.id = %id, role = %role, by = %who.name, "issued an API token");
+    let (id, token) =
+        admin::issue_api_token(&state.pool, &who.actor(&request), &name, role, expires_at).await?;
     Ok(HttpResponse::Created().json(NewApiTokenIssued {
         id,
-        name: name.to_owned(),
+        name: name.to_string(),
         role: role.as_str().to_owned(),
         expires_at: expires_at.map(time_text),
         token: token.reveal().to_owned(),
@@ -251,33 +187,9 @@ pub async fn revoke_api_token(
     who: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let id = token_id(&path)?;
-    let mut tx = state.pool.begin().await?;
-    if !api_tokens::revoke(&mut tx, id).await? {
-        return Err(ApiError::NotFound(format!("API token {id}")));
-    }
-    audit::append(
-        &mut tx,
-        &who.actor(&request),
-        Audited::ApiTokenRevoke,
-        Some(&format!("API token {id}")),
-        &serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(token.id = %id, by = %who.name, "revoked API token");
+    admin::revoke_api_token(&state.pool, &who.actor(&request), id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
-
-/// The event kinds webhooks can subscribe to.
-pub const WEBHOOK_EVENTS: &[&str] = &[
-    "finding.opened",
-    "finding.resolved",
-    "finding.reopened",
-    "finding.waived",
-    "finding.waiver_expired",
-    "finding.waiver_revoked",
-    "node.stale",
-];
 
 /// `POST /api/v1/webhooks`: subscribe a URL to kinds of events.
 #[utoipa::path(
@@ -292,54 +204,22 @@ pub async fn subscribe(
     who: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let new: NewWebhook = json_body(&request, &body)?;
-    http_url("url", &new.url)?;
-    if !(16..=256).contains(&new.secret.chars().count()) || new.secret.chars().any(char::is_control)
-    {
-        return Err(bad(
-            "secret",
-            "must be 16 to 256 characters without control characters",
-        ));
-    }
-    let mut events = new.events.clone();
-    events.sort();
-    events.dedup();
-    if events.is_empty() {
-        return Err(bad(
-            "events",
-            format!("must name at least one of {}", WEBHOOK_EVENTS.join(", ")),
-        ));
-    }
-    if let Some(unknown) = events
-        .iter()
-        .find(|event| !WEBHOOK_EVENTS.contains(&event.as_str()))
-    {
-        return Err(bad(
-            "events",
-            format!("{unknown:?} is not one of {}", WEBHOOK_EVENTS.join(", ")),
-        ));
-    }
-    let sealed_secret = state
-        .sealer
-        .seal(&new.secret)
-        .map_err(|err| ApiError::Internal(Box::new(err)))?;
-    let id = Uuid::now_v7();
-    let mut tx = state.pool.begin().await?;
-    let created_at =
-        crate::storage::webhooks::insert(&mut tx, id, &new.url, &sealed_secret, &events).await?;
-    // The URL's host only: a query string may hold a credential, and the secret is never recorded.
-    audit::append(
-        &mut tx,
+    let url = http_url("url", &new.url)?;
+    webhook::check_secret(&new.secret).map_err(|err| bad(err.field(), err.to_string()))?;
+    let events =
+        webhook::event_kinds(&new.events).map_err(|err| bad(err.field(), err.to_string()))?;
+    let (id, created_at) = admin::subscribe(
+        &state.pool,
+        &state.sealer,
         &who.actor(&request),
-        Audited::WebhookCreate,
-        Some(&format!("webhook {id}")),
-        &serde_json::json!({ "host": url_host(&new.url), "events": events }),
+        &url,
+        &new.secret,
+        &events,
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(webhook.id = %id, events = ?events, by = %who.name, "subscribed a webhook");
     Ok(HttpResponse::Created().json(Webhook {
         id,
-        url: crate::domain::url::redacted(&new.url),
+        url: crate::domain::url::redacted(url.as_str()),
         events,
         created_at: time_text(created_at),
     }))
@@ -378,20 +258,7 @@ pub async fn unsubscribe(
     who: web::ReqData<Principal>,
 ) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&path).map_err(|_| bad("id", "must be a webhook id (a UUID)"))?;
-    let mut tx = state.pool.begin().await?;
-    if !crate::storage::webhooks::delete(&mut tx, id).await? {
-        return Err(ApiError::NotFound(format!("webhook {id}")));
-    }
-    audit::append(
-        &mut tx,
-        &who.actor(&request),
-        Audited::WebhookDelete,
-        Some(&format!("webhook {id}")),
-        &serde_json::json!({}),
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(webhook.id = %id, by = %who.name, "deleted a webhook");
+    admin::unsubscribe(&state.pool, &who.actor(&request), id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -8,16 +8,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::AppState;
 use super::input::{http_url, json_body};
 use super::openapi::PageParams;
 use super::problem::ApiError;
-use super::views::FindingState;
-use super::views::{
+use crate::app::views::FindingState;
+use crate::app::views::{
     Cluster, ClusterPage, Event, EventPage, Finding, FindingPage, Node, NodePage, TicketLink,
     time_text,
 };
 use crate::domain::cluster::ClusterName;
+use crate::shared::AppState;
 use crate::storage::findings::{self, FindingFilter};
 use crate::storage::{clusters, nodes};
 
@@ -127,14 +127,7 @@ pub(super) fn at_param(
     let Some(text) = params.get("at") else {
         return Ok(None);
     };
-    if let Ok(time) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(Some(time));
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format)
-        .ok()
-        .and_then(|day| day.next_day())
-        .map(|next| next.midnight().assume_utc() - time::Duration::nanoseconds(1))
+    crate::domain::time::parse_at(text)
         .map(Some)
         .ok_or_else(|| bad("at", "must be a day such as 2026-11-01 or an RFC 3339 time"))
 }
@@ -362,18 +355,13 @@ pub async fn link_ticket(
             "must be 1 to 200 characters without control characters",
         ));
     }
-    if let Some(url) = &link.ticket_url {
-        http_url("ticket_url", url)?;
-    }
+    let ticket_url = link
+        .ticket_url
+        .as_deref()
+        .map(|url| http_url("ticket_url", url))
+        .transpose()?;
     let mut tx = state.pool.begin().await?;
-    if !findings::link_ticket(
-        &mut tx,
-        id,
-        link.ticket_key.as_deref(),
-        link.ticket_url.as_deref(),
-    )
-    .await?
-    {
+    if !findings::link_ticket(&mut tx, id, link.ticket_key.as_deref(), ticket_url.as_ref()).await? {
         return Err(ApiError::NotFound(format!("finding {id}")));
     }
     let filter = FindingFilter {

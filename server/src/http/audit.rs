@@ -4,12 +4,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::api::{bad, id_cursor, limit, paginate, query, text_param, time_param};
 use super::openapi::PageParams;
 use super::problem::ApiError;
-use super::views::{AuditPage, AuditRecordView};
+use crate::app::views::{AuditPage, AuditRecordView};
 use crate::domain::audit::Action;
+use crate::shared::AppState;
 use crate::storage::audit::{self, AuditFilter};
 
 /// `GET /api/v1/audit`

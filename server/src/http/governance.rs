@@ -1,33 +1,23 @@
-//! Exceptions and attestations over the API. The rules live in [`crate::governance`]; these handlers read the
+//! Exceptions and attestations over the API. The rules live in [`crate::app::governance`]; these handlers read the
 //! request, name the caller, and shape the answer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use time::OffsetDateTime;
 
-use super::AppState;
 use super::access::Principal;
 use super::api::{at_param, bad, id_cursor, limit, paginate, query, text_param};
 use super::input::json_body;
 use super::openapi::PageParams;
 use super::problem::ApiError;
-use super::views::{
+use crate::app::governance::{self, AttestationInput, ExceptionInput, ScopeInput};
+use crate::app::views::{
     AttestationPage, AttestationView, DecisionBody, ExceptionPage, ExceptionView,
     NewAttestationBody, NewExceptionBody,
 };
-use crate::domain::exception::Action;
-use crate::governance::{self, AttestationInput, ExceptionInput, ScopeInput};
+use crate::domain::exception::{self, Action};
+use crate::shared::AppState;
 use crate::storage::attestations::{self, AttestationFilter};
 use crate::storage::exceptions::{self, ExceptionFilter};
-
-/// The states an exception can be shown in, for the `state` filter.
-pub const EXCEPTION_STATES: &[&str] = &[
-    "requested",
-    "lapsed",
-    "in_force",
-    "expired",
-    "rejected",
-    "revoked",
-];
 
 fn numeric_id(path: &str, what: &str) -> Result<i64, ApiError> {
     path.parse::<i64>()
@@ -65,14 +55,14 @@ pub async fn list_exceptions(
     let wanted_state = match params.get("state") {
         None => None,
         Some(text) => Some(
-            EXCEPTION_STATES
+            exception::SHOWN_STATES
                 .iter()
                 .copied()
                 .find(|candidate| candidate == text)
                 .ok_or_else(|| {
                     bad(
                         "state",
-                        format!("must be one of {}", EXCEPTION_STATES.join(", ")),
+                        format!("must be one of {}", exception::SHOWN_STATES.join(", ")),
                     )
                 })?,
         ),

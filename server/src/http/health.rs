@@ -2,11 +2,11 @@
 
 use std::sync::atomic::Ordering;
 
-use super::views::Health;
+use crate::app::views::Health;
 use actix_web::{HttpResponse, web};
 
-use super::AppState;
 use super::problem::ApiError;
+use crate::shared::AppState;
 
 /// The process is up.
 #[utoipa::path(

@@ -6,6 +6,7 @@ use actix_web::http::header;
 
 use super::api::bad;
 use super::problem::ApiError;
+use crate::domain::url::HttpUrl;
 
 /// The most a small JSON body (a ticket link, an enrollment, a subscription) may weigh.
 pub const MAX_SMALL_BODY: usize = 16 * 1024;
@@ -53,32 +54,7 @@ pub fn json_body<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// An absolute http(s) URL of at most 2048 characters, with a host and no white space or control characters.
-pub fn http_url(field: &str, url: &str) -> Result<(), ApiError> {
-    let valid = (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= 2048
-        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
-        && url
-            .split("://")
-            .nth(1)
-            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-    if !valid {
-        return Err(bad(
-            field,
-            "must be an absolute http(s) URL of at most 2048 characters",
-        ));
-    }
-    // Credentials in the user info would be sent as Basic auth and shown wherever the URL is.
-    let authority = url
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split(['/', '?', '#']).next())
-        .unwrap_or_default();
-    if authority.contains('@') {
-        return Err(bad(
-            field,
-            "must not carry user info (user:password@); a webhook authenticates with its secret",
-        ));
-    }
-    Ok(())
+/// An [`HttpUrl`] from a field of a request, or a 400 naming the field.
+pub fn http_url(field: &str, url: &str) -> Result<HttpUrl, ApiError> {
+    HttpUrl::parse(url).map_err(|err| bad(field, err.to_string()))
 }

@@ -12,40 +12,11 @@ pub mod openapi;
 pub mod problem;
 pub mod reports;
 pub mod scans;
-pub mod throttle;
 pub mod trends;
-pub mod views;
-
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use actix_web::web;
-use sqlx::PgPool;
 
 use self::access::{Access, guarded};
-
-use crate::catalogs::Catalogs;
-
-/// What every handler can reach.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub catalogs: Arc<Catalogs>,
-    /// Set once migrations have run; `/readyz` answers 503 before.
-    pub migrated: Arc<AtomicBool>,
-    /// How long a node may go without a report before it is stale.
-    pub stale_after: std::time::Duration,
-    /// Verifies OIDC JWT bearer tokens when an issuer is configured.
-    pub jwt: Option<Arc<crate::jwt::JwtVerifier>>,
-    /// The pages' login and sessions.
-    pub web: Arc<crate::web::WebConfig>,
-    /// How far ahead exceptions and attestations may run.
-    pub limits: crate::governance::Limits,
-    /// Refused credentials per source, and the sources stopped for them.
-    pub throttle: Arc<throttle::AuthThrottle>,
-    /// Seals the secrets the server must read back (webhook signing secrets).
-    pub sealer: Arc<crate::domain::sealed::Sealer>,
-}
 
 /// Who may call what: every guarded API path with the role each of its methods needs. The routes below and
 /// the OpenAPI document both read this table; a method missing here is refused.
@@ -135,7 +106,6 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(public("/metrics").route(web::get().to(health::metrics)))
         .service(public("/api/v1/openapi.json").route(web::get().to(openapi::serve)))
         .service(public("/api/v1/reports").route(web::post().to(reports::post_report)))
-        .default_service(web::to(not_found))
         .service(
             guarded("/api/v1/clusters")
                 .route(web::get().to(api::list_clusters))
@@ -218,15 +188,4 @@ fn public(path: &str) -> actix_web::Resource {
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, problem::ApiError> {
     Err(problem::ApiError::MethodNotAllowed)
-}
-
-/// Any path no route serves: a problem for the API, an HTML page for browsers.
-async fn not_found(request: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    use actix_web::ResponseError;
-    // The path is not echoed: the answer should not carry what a caller made up.
-    if request.path().starts_with("/api/") {
-        problem::ApiError::NotFound("this path".to_owned()).error_response()
-    } else {
-        crate::web::error::PageError::NotFound("this page".to_owned()).error_response()
-    }
 }

@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document, derived from the handlers' annotations and the answer types in [`super::views`],
+//! The OpenAPI 3.1 document, derived from the handlers' annotations and the answer types in [`crate::app::views`],
 //! then completed from the one table of access rules ([`super::ACCESS_RULES`]) and the one error mapping
 //! ([`super::problem`]): which role each operation needs and which problems it can answer.
 //! Served at `/api/v1/openapi.json`; `kubeward-server openapi` prints it, and a test keeps the committed copy
@@ -11,7 +11,7 @@ use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder}
 use utoipa::{IntoParams, OpenApi};
 
 use super::ACCESS_RULES;
-use super::views;
+use crate::app::views;
 
 /// The paging parameters every list takes.
 #[derive(Debug, IntoParams)]

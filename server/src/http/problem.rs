@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
-use super::views::Problem;
+use crate::app::views::Problem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -42,8 +42,8 @@ pub enum ApiError {
     BadBody,
     /// Turned away at the edge, before any route (see [`crate::edge`]).
     #[error("{0}")]
-    Edge(crate::edge::Refusal),
-    /// Too many refused credentials from this source (see [`super::throttle`]).
+    Edge(crate::shared::refusal::Refusal),
+    /// Too many refused credentials from this source (see [`crate::shared::throttle`]).
     #[error("too many refused credentials from this address; try again in {} s", .retry_after.as_secs().max(1))]
     Throttled { retry_after: std::time::Duration },
     #[error("the database is not reachable")]
@@ -99,9 +99,9 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<crate::governance::GovernanceError> for ApiError {
-    fn from(err: crate::governance::GovernanceError) -> Self {
-        use crate::governance::GovernanceError;
+impl From<crate::app::governance::GovernanceError> for ApiError {
+    fn from(err: crate::app::governance::GovernanceError) -> Self {
+        use crate::app::governance::GovernanceError;
         match err {
             GovernanceError::Invalid { field, detail } => ApiError::BadParameter {
                 field: field.to_owned(),
@@ -111,6 +111,20 @@ impl From<crate::governance::GovernanceError> for ApiError {
             GovernanceError::OwnRequest(detail) => ApiError::NotAllowed(detail),
             GovernanceError::Refused(detail) => ApiError::Refused(detail),
             GovernanceError::Database(err) => ApiError::from(err),
+        }
+    }
+}
+
+impl From<crate::app::admin::AdminError> for ApiError {
+    fn from(err: crate::app::admin::AdminError) -> Self {
+        use crate::app::admin::AdminError;
+        match err {
+            AdminError::ClusterExists(name) => ApiError::Exists(format!("cluster {name}")),
+            AdminError::NoSuchCluster(name) => ApiError::NotFound(format!("cluster {name}")),
+            AdminError::NoSuchToken { kind, id } => ApiError::NotFound(format!("{kind} {id}")),
+            AdminError::NoSuchWebhook(id) => ApiError::NotFound(format!("webhook {id}")),
+            AdminError::Sealing(err) => ApiError::Internal(err),
+            AdminError::Storage(err) => ApiError::from(err),
         }
     }
 }
@@ -188,7 +202,7 @@ impl ResponseError for ApiError {
             field: field.map(str::to_owned),
             request_id: status
                 .is_server_error()
-                .then(crate::edge::current_request_id)
+                .then(crate::shared::request_id::current_request_id)
                 .flatten(),
         })
     }

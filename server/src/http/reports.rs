@@ -12,17 +12,14 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use kubeward_benchmark::validate::MAX_BODY_BYTES;
 use time::OffsetDateTime;
 
-use super::AppState;
 use super::input::is_json;
 use super::problem::ApiError;
-use super::views::{ReportReceipt, TransitionCounts};
+use crate::app::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
+use crate::app::views::{ReportReceipt, TransitionCounts};
 use crate::domain::report_time;
 use crate::domain::token::PresentedToken;
-use crate::edge::{
-    self,
-    body::{Encoding, InflateError},
-};
-use crate::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
+use crate::shared::AppState;
+use crate::shared::body::{self, Encoding, InflateError};
 use crate::storage::tokens;
 
 fn bearer_token(request: &HttpRequest) -> Option<PresentedToken> {
@@ -52,7 +49,7 @@ pub async fn post_report(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (cluster_id, cluster_name) = super::throttle::authenticate(&state, &request, async {
+    let (cluster_id, cluster_name) = super::access::authenticate(&state, &request, async {
         let token = bearer_token(&request).ok_or(ApiError::Unauthorized)?;
         let mut conn = state.pool.acquire().await?;
         let (token_id, cluster_id, cluster_name) = tokens::authenticate(&mut conn, &token.hash())
@@ -67,24 +64,23 @@ pub async fn post_report(
         return Err(ApiError::UnsupportedMediaType);
     }
     // As sent (compressed or not), bounded in bytes here and in time by the edge's deadline.
-    let declared = edge::body::declared_length(request.headers());
-    let body = edge::body::read_limited(&mut payload.into_inner(), declared, MAX_BODY_BYTES)
+    let declared = body::declared_length(request.headers());
+    let body = body::read_limited(&mut payload.into_inner(), declared, MAX_BODY_BYTES)
         .await
         .map_err(ApiError::Edge)?;
     let encoding = request.extensions().get::<Encoding>().copied();
     let inflated;
     let body: &[u8] = match encoding {
         Some(Encoding::Gzip) => {
-            inflated =
-                edge::body::inflate_gzip(&body, MAX_BODY_BYTES).map_err(|err| match err {
-                    InflateError::TooLarge => ApiError::PayloadTooLarge {
-                        limit: MAX_BODY_BYTES,
-                    },
-                    InflateError::Corrupt => ApiError::InvalidReport {
-                        field: None,
-                        detail: "the body is not a whole gzip stream".to_owned(),
-                    },
-                })?;
+            inflated = body::inflate_gzip(&body, MAX_BODY_BYTES).map_err(|err| match err {
+                InflateError::TooLarge => ApiError::PayloadTooLarge {
+                    limit: MAX_BODY_BYTES,
+                },
+                InflateError::Corrupt => ApiError::InvalidReport {
+                    field: None,
+                    detail: "the body is not a whole gzip stream".to_owned(),
+                },
+            })?;
             &inflated
         }
         Some(Encoding::Identity) | None => &body,

@@ -8,11 +8,13 @@ use kubeward_benchmark::report::BenchmarkRef;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::AppState;
 use super::api::{bad, limit, paginate, query, text_param, time_param};
 use super::openapi::PageParams;
 use super::problem::ApiError;
-use super::views::{Benchmark, CheckResult, Scan, ScanDetail, ScanPage, StatusCounts, time_text};
+use crate::app::views::{
+    Benchmark, CheckResult, Scan, ScanDetail, ScanPage, StatusCounts, time_text,
+};
+use crate::shared::AppState;
 use crate::storage::scans::{self, ScanListing};
 
 /// Scan cursors carry a position in time order: `finished_at` (unix nanoseconds) and the scan id, as

@@ -4,15 +4,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use time::{Date, OffsetDateTime};
 
-use super::AppState;
 use super::api::{bad, query, text_param};
 use super::problem::ApiError;
-use super::views::{CheckPoint, CheckSeries, DayCounts, ScorePoint, ScoreSeries};
+use crate::app::views::{CheckPoint, CheckSeries, DayCounts, ScorePoint, ScoreSeries};
+use crate::domain::score;
+use crate::domain::time::day_text;
+use crate::shared::AppState;
 use crate::storage::trends;
 
-/// What `score` means, given with every series.
-pub const SCORE_DEFINITION: &str = "passing share of the applicable automated checks: automated passes / (automated passes + fails), \
-     over each node's last scan of the day; manual and not-applicable checks are counted apart";
 const MAX_DAYS: i64 = 400;
 
 fn day_param(
@@ -45,11 +44,6 @@ fn range(params: &std::collections::HashMap<String, String>) -> Result<(Date, Da
     Ok((from, to))
 }
 
-fn day_text(day: Date) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    day.format(&format).unwrap_or_default()
-}
-
 #[utoipa::path(
     get, path = "/api/v1/trends", tag = "trends",
     params(
@@ -80,10 +74,9 @@ pub async fn scores(
     let points = days
         .iter()
         .map(|day| {
-            let score = day.automated_pass.and_then(|passed| {
-                let applicable = passed + day.fail;
-                (applicable > 0).then(|| passed as f64 / applicable as f64)
-            });
+            // Unknown on a day when any node's passes are unknown: the one rule of `domain::score`.
+            let automated_pass = day.automated_pass.filter(|_| day.unscored_nodes == 0);
+            let score = score::score(automated_pass, day.fail);
             ScorePoint {
                 day: day_text(day.day),
                 nodes: day.nodes,
@@ -95,7 +88,7 @@ pub async fn scores(
                     manual: day.manual,
                     not_applicable: day.not_applicable,
                     error: day.error,
-                    automated_pass: day.automated_pass,
+                    automated_pass,
                 },
             }
         })
@@ -105,7 +98,7 @@ pub async fn scores(
         section,
         from: day_text(from),
         to: day_text(to),
-        score_definition: SCORE_DEFINITION.to_owned(),
+        score_definition: score::DEFINITION.to_owned(),
         points,
     }))
 }

@@ -49,14 +49,24 @@ pub async fn authenticate(
 }
 
 #[tracing::instrument(skip_all, fields(token.id = %id))]
-pub async fn revoke(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn revoke(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<super::tokens::Revocation, sqlx::Error> {
+    use super::tokens::Revocation;
     let row = sqlx::query!(
-        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id",
+        r#"UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
+           WHERE id = $1
+           RETURNING (revoked_at < now()) AS "was_revoked!""#,
         id
     )
     .fetch_optional(conn)
     .await?;
-    Ok(row.is_some())
+    Ok(match row {
+        None => Revocation::NotFound,
+        Some(row) if row.was_revoked => Revocation::AlreadyRevoked,
+        Some(_) => Revocation::Revoked,
+    })
 }
 
 #[derive(Debug, Clone)]

@@ -1,5 +1,6 @@
 //! Findings and their event feed.
 
+use crate::domain::url::HttpUrl;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -461,8 +462,9 @@ pub async fn link_ticket(
     conn: &mut PgConnection,
     id: i64,
     key: Option<&str>,
-    url: Option<&str>,
+    url: Option<&HttpUrl>,
 ) -> Result<bool, sqlx::Error> {
+    let url = url.map(HttpUrl::as_str);
     let row = sqlx::query!(
         r#"UPDATE findings SET ticket_key = $2, ticket_url = $3,
                   ticket_linked_at = CASE WHEN $2::text IS NULL AND $3::text IS NULL THEN NULL ELSE now() END

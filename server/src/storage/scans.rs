@@ -148,16 +148,18 @@ pub async fn record_day(
                       n.manual_count - coalesce(o.manual_count, 0) AS manual,
                       n.not_applicable_count - coalesce(o.not_applicable_count, 0) AS not_applicable,
                       n.error_count - coalesce(o.error_count, 0) AS error,
-                      coalesce(n.automated_pass_count, 0) - coalesce(o.automated_pass_count, 0) AS automated_pass
+                      coalesce(n.automated_pass_count, 0) - coalesce(o.automated_pass_count, 0) AS automated_pass,
+                      (n.automated_pass_count IS NULL)::int
+                          - (o.id IS NOT NULL AND o.automated_pass_count IS NULL)::int AS unscored_nodes
                FROM written w
                JOIN result_sets n ON n.id = w.result_set_id
                LEFT JOIN previous p ON true
                LEFT JOIN result_sets o ON o.id = p.result_set_id
            )
            INSERT INTO cluster_days (cluster_id, day, nodes, pass, fail, warn, manual, not_applicable, error,
-                                     automated_pass)
+                                     automated_pass, unscored_nodes)
            SELECT (SELECT cluster_id FROM nodes WHERE id = $1), day, nodes, pass, fail, warn, manual,
-                  not_applicable, error, automated_pass
+                  not_applicable, error, automated_pass, unscored_nodes
            FROM change
            ON CONFLICT (cluster_id, day) DO UPDATE SET
                nodes = cluster_days.nodes + excluded.nodes,
@@ -167,7 +169,8 @@ pub async fn record_day(
                manual = cluster_days.manual + excluded.manual,
                not_applicable = cluster_days.not_applicable + excluded.not_applicable,
                error = cluster_days.error + excluded.error,
-               automated_pass = cluster_days.automated_pass + excluded.automated_pass"#,
+               automated_pass = cluster_days.automated_pass + excluded.automated_pass,
+               unscored_nodes = cluster_days.unscored_nodes + excluded.unscored_nodes"#,
         node_id,
         finished_at,
         result_set_id,

@@ -7,86 +7,7 @@ use uuid::Uuid;
 
 use crate::domain::cluster::Labels;
 
-/// Counts over a set of nodes' last scans.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub pass: i64,
-    pub fail: i64,
-    pub warn: i64,
-    pub manual: i64,
-    pub not_applicable: i64,
-    pub error: i64,
-    pub automated_pass: i64,
-    /// Of `fail` and `warn`, the results an exception in force waived. They stay in `fail` and `warn`, so
-    /// the score counts them as failures: an accepted risk is not a pass.
-    pub waived_fail: i64,
-    pub waived_warn: i64,
-    /// Of `manual`, the results an attestation answered.
-    pub attested_pass: i64,
-    pub attested_fail: i64,
-}
-
-impl Counts {
-    /// Passing share of the applicable automated checks; `None` when none applied. Waived failures are
-    /// failures here.
-    pub fn score(&self) -> Option<f64> {
-        let applicable = self.automated_pass + self.fail;
-        (applicable > 0).then(|| self.automated_pass as f64 / applicable as f64)
-    }
-
-    /// Failures no exception covers.
-    pub fn unwaived_fail(&self) -> i64 {
-        self.fail - self.waived_fail
-    }
-
-    pub fn unwaived_warn(&self) -> i64 {
-        self.warn - self.waived_warn
-    }
-
-    pub fn waived(&self) -> i64 {
-        self.waived_fail + self.waived_warn
-    }
-
-    /// Manual results nobody has attested.
-    pub fn unattested_manual(&self) -> i64 {
-        self.manual - self.attested_pass - self.attested_fail
-    }
-
-    pub fn attested(&self) -> i64 {
-        self.attested_pass + self.attested_fail
-    }
-
-    /// Counts a waived result (its status stays counted where it was).
-    pub fn waive(&mut self, status: &str) {
-        match status {
-            "fail" => self.waived_fail += 1,
-            "warn" => self.waived_warn += 1,
-            _ => {}
-        }
-    }
-
-    /// Counts an attested manual result.
-    pub fn attest(&mut self, verdict: &str) {
-        match verdict {
-            "pass" => self.attested_pass += 1,
-            _ => self.attested_fail += 1,
-        }
-    }
-
-    pub fn add(&mut self, more: &Counts) {
-        self.pass += more.pass;
-        self.fail += more.fail;
-        self.warn += more.warn;
-        self.manual += more.manual;
-        self.not_applicable += more.not_applicable;
-        self.error += more.error;
-        self.automated_pass += more.automated_pass;
-        self.waived_fail += more.waived_fail;
-        self.waived_warn += more.waived_warn;
-        self.attested_pass += more.attested_pass;
-        self.attested_fail += more.attested_fail;
-    }
-}
+pub use crate::domain::score::Counts;
 
 /// A cluster as it stood at the end of a day.
 #[derive(Debug, Clone)]
@@ -123,7 +44,8 @@ pub async fn clusters(
                   coalesce(sum(rs.manual_count), 0)::bigint AS "manual!",
                   coalesce(sum(rs.not_applicable_count), 0)::bigint AS "not_applicable!",
                   coalesce(sum(rs.error_count), 0)::bigint AS "error!",
-                  coalesce(sum(rs.automated_pass_count), 0)::bigint AS "automated_pass!"
+                  coalesce(sum(rs.automated_pass_count), 0)::bigint AS "automated_pass!",
+                  count(rs.id) FILTER (WHERE rs.automated_pass_count IS NULL) AS "unscored_nodes!"
            FROM clusters c
            LEFT JOIN nodes n ON n.cluster_id = c.id
            -- As of a past day, most nodes have a row for that very day: read them all at once.
@@ -170,6 +92,7 @@ pub async fn clusters(
                 not_applicable: row.not_applicable,
                 error: row.error,
                 automated_pass: row.automated_pass,
+                unscored_nodes: row.unscored_nodes,
                 ..Counts::default()
             },
         })
@@ -194,7 +117,8 @@ pub async fn daily_scores(
     only: Option<i64>,
 ) -> Result<Vec<DailyScore>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"SELECT cluster_id, day, pass, fail, warn, manual, not_applicable, error, automated_pass
+        r#"SELECT cluster_id, day, pass, fail, warn, manual, not_applicable, error, automated_pass,
+                  unscored_nodes::bigint AS "unscored_nodes!"
            FROM cluster_days
            WHERE day BETWEEN $1 AND $2 AND ($3::bigint IS NULL OR cluster_id = $3) AND nodes > 0
            ORDER BY cluster_id, day"#,
@@ -217,6 +141,7 @@ pub async fn daily_scores(
                 not_applicable: row.not_applicable,
                 error: row.error,
                 automated_pass: row.automated_pass,
+                unscored_nodes: row.unscored_nodes,
                 ..Counts::default()
             },
         })
@@ -278,6 +203,7 @@ pub async fn nodes(
                 not_applicable: i64::from(row.not_applicable_count),
                 error: i64::from(row.error_count),
                 automated_pass: row.automated_pass_count.map_or(0, i64::from),
+                unscored_nodes: i64::from(row.automated_pass_count.is_none()),
                 ..Counts::default()
             },
             section_counts: row.section_counts,

@@ -15,6 +15,8 @@ pub struct DayCounts {
     pub not_applicable: i64,
     pub error: i64,
     pub automated_pass: Option<i64>,
+    /// Nodes whose scan that day predates the per-set counts: their automated passes are unknown.
+    pub unscored_nodes: i64,
 }
 
 /// Daily counts for the fleet, one cluster, and optionally one section.
@@ -43,7 +45,11 @@ pub async fn daily_counts(
                   sum(CASE WHEN $2::text IS NULL THEN rs.error_count
                            ELSE coalesce((rs.section_counts -> $2 ->> 'error')::int, 0) END)::bigint AS "error!",
                   sum(CASE WHEN $2::text IS NULL THEN rs.automated_pass_count
-                           ELSE (rs.section_counts -> $2 ->> 'automated_pass')::int END)::bigint AS automated_pass
+                           ELSE (rs.section_counts -> $2 ->> 'automated_pass')::int END)::bigint AS automated_pass,
+                  count(*) FILTER (WHERE CASE WHEN $2::text IS NULL THEN rs.automated_pass_count IS NULL
+                                              ELSE rs.section_counts -> $2 IS NOT NULL
+                                                   AND rs.section_counts -> $2 ->> 'automated_pass' IS NULL END)
+                      AS "unscored_nodes!"
            FROM node_days d
            JOIN nodes n ON n.id = d.node_id
            JOIN clusters c ON c.id = n.cluster_id

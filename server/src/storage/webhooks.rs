@@ -1,5 +1,6 @@
 //! Webhook subscriptions and their durable delivery queue.
 
+use crate::domain::url::HttpUrl;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -8,14 +9,14 @@ use uuid::Uuid;
 pub async fn insert(
     conn: &mut PgConnection,
     id: Uuid,
-    url: &str,
+    url: &HttpUrl,
     secret: &str,
     events: &[String],
 ) -> Result<OffsetDateTime, sqlx::Error> {
     let row = sqlx::query!(
         "INSERT INTO webhooks (id, url, secret, events) VALUES ($1, $2, $3, $4) RETURNING created_at",
         id,
-        url,
+        url.as_str(),
         secret,
         events
     )

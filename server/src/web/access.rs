@@ -14,7 +14,7 @@ use super::error::PageError;
 use super::session::{self, SESSION_COOKIE, Visitor};
 use super::{PAGE_RULES, WebConfig};
 use crate::domain::role::Role;
-use crate::http::AppState;
+use crate::shared::AppState;
 use crate::storage::web_sessions;
 
 /// The least role a page needs; `None` for a page without a rule (refused to everyone).
@@ -65,7 +65,7 @@ pub async fn visitor(
     request: &actix_web::HttpRequest,
     state: &AppState,
 ) -> Result<Option<Visitor>, PageError> {
-    let config = &state.web;
+    let config = super::config_of(request)?;
     if config.login.is_none() {
         return Ok(Some(local_visitor(config)));
     }

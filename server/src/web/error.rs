@@ -23,7 +23,7 @@ pub enum PageError {
     LoginFailed(String),
     /// Turned away at the edge, before any route (see [`crate::edge`]).
     #[error("{0}")]
-    Edge(crate::edge::Refusal),
+    Edge(crate::shared::refusal::Refusal),
     #[error("the database is not reachable")]
     Unavailable(#[source] sqlx::Error),
     #[error("internal error")]
@@ -40,9 +40,9 @@ impl From<sqlx::Error> for PageError {
     }
 }
 
-impl From<crate::governance::GovernanceError> for PageError {
-    fn from(err: crate::governance::GovernanceError) -> Self {
-        use crate::governance::GovernanceError;
+impl From<crate::app::governance::GovernanceError> for PageError {
+    fn from(err: crate::app::governance::GovernanceError) -> Self {
+        use crate::app::governance::GovernanceError;
         match err {
             GovernanceError::Invalid { detail, .. }
             | GovernanceError::OwnRequest(detail)
@@ -108,7 +108,7 @@ impl ResponseError for PageError {
         };
         let message = if status.is_server_error() {
             tracing::error!(error = %self, cause = ?std::error::Error::source(self), "page failed");
-            match crate::edge::current_request_id() {
+            match crate::shared::request_id::current_request_id() {
                 Some(id) => format!("The server could not show this page (request {id})."),
                 None => "The server could not show this page.".to_owned(),
             }

@@ -25,8 +25,8 @@ use super::session::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use super::{WebConfig, security};
 use crate::domain::actor::Actor;
 use crate::domain::audit::Action as Audited;
-use crate::http::AppState;
-use crate::jwt::OidcSettings;
+use crate::shared::AppState;
+use crate::shared::jwt::OidcSettings;
 use crate::storage::audit;
 use crate::storage::web_sessions::{self, NewSession};
 
@@ -74,7 +74,8 @@ impl OidcLogin {
     /// The origin browsers reach this server at (`scheme://host[:port]` of `--public-url`): the only one
     /// page forms may be posted from.
     pub fn public_origin(&self) -> String {
-        crate::edge::origin::origin_of(&self.public_url).unwrap_or_else(|| self.public_url.clone())
+        crate::shared::origin::origin_of(&self.public_url)
+            .unwrap_or_else(|| self.public_url.clone())
     }
 
     /// Discovers the provider. `public_url` is where browsers reach this server; the callback is under it.
@@ -185,9 +186,8 @@ fn verified_payload(token: &CoreIdToken) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn login_of(state: &AppState) -> Result<&OidcLogin, PageError> {
-    state
-        .web
+fn login_of(config: &WebConfig) -> Result<&OidcLogin, PageError> {
+    config
         .login
         .as_deref()
         .ok_or_else(|| PageError::NotFound("the login (authentication is off)".to_owned()))
@@ -201,10 +201,10 @@ pub struct StartQuery {
 /// `GET /login?next=/path`: off to the provider.
 pub async fn start(
     query: web::Query<StartQuery>,
-    state: web::Data<AppState>,
+    config: web::Data<WebConfig>,
 ) -> Result<HttpResponse, PageError> {
     let next = local_path(query.next.as_deref());
-    let Some(login) = state.web.login.as_deref() else {
+    let Some(login) = config.login.as_deref() else {
         // Local mode has nothing to log in to.
         return Ok(see_other(&next));
     };
@@ -230,7 +230,7 @@ pub async fn start(
     let value =
         serde_json::to_string(&pending).map_err(|err| PageError::Internal(Box::new(err)))?;
     let cookie = session::sealed(
-        &state.web,
+        &config,
         LOGIN_COOKIE,
         value,
         Some(time::Duration::minutes(LOGIN_WINDOW_MINUTES)),
@@ -254,8 +254,9 @@ pub async fn callback(
     request: HttpRequest,
     query: web::Query<CallbackQuery>,
     state: web::Data<AppState>,
+    config: web::Data<WebConfig>,
 ) -> Result<HttpResponse, PageError> {
-    let login = login_of(&state)?;
+    let login = login_of(&config)?;
     if let Some(error) = &query.error {
         // The provider's error code is a short token; never echo free text from the query into the page.
         let code: String = error
@@ -267,7 +268,7 @@ pub async fn callback(
             "the identity provider refused it ({code})"
         )));
     }
-    let pending: PendingLogin = session::opened(&state.web, &request, LOGIN_COOKIE)
+    let pending: PendingLogin = session::opened(&config, &request, LOGIN_COOKIE)
         .and_then(|text| serde_json::from_str(&text).ok())
         .ok_or_else(|| {
             PageError::LoginFailed(
@@ -324,7 +325,7 @@ pub async fn callback(
     let person = Actor {
         id: format!("oidc:{}", claims.subject().as_str()),
         name: name.clone(),
-        source: crate::http::access::source_of(&request),
+        source: crate::shared::source_of(&request),
     };
     let Some(role) = role else {
         tracing::info!(user = %name, "a login maps to no role");
@@ -338,17 +339,17 @@ pub async fn callback(
         )
         .await?;
         let mut response = PageError::NoRole { name }.error_response();
-        let _ = response.add_cookie(&session::removal(&state.web, LOGIN_COOKIE));
+        let _ = response.add_cookie(&session::removal(&config, LOGIN_COOKIE));
         return Ok(response);
     };
 
     let mut conn = state.pool.begin().await?;
     // A login always gets a new session id: whatever id the browser held before is ended, never promoted.
-    if let Some(old) = session::opened(&state.web, &request, SESSION_COOKIE) {
+    if let Some(old) = session::opened(&config, &request, SESSION_COOKIE) {
         web_sessions::end(&mut conn, &session::id_hash(&old)).await?;
     }
     let id = session::random_token();
-    let expires_at = OffsetDateTime::now_utc() + state.web.absolute_timeout;
+    let expires_at = OffsetDateTime::now_utc() + config.absolute_timeout;
     web_sessions::insert(
         &mut conn,
         &NewSession {
@@ -377,8 +378,8 @@ pub async fn callback(
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, pending.next.clone()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .cookie(session::sealed(&state.web, SESSION_COOKIE, id, None))
-        .cookie(session::removal(&state.web, LOGIN_COOKIE))
+        .cookie(session::sealed(&config, SESSION_COOKIE, id, None))
+        .cookie(session::removal(&config, LOGIN_COOKIE))
         .finish())
 }
 
@@ -403,8 +404,9 @@ pub async fn logout(
     request: HttpRequest,
     form: web::Form<LogoutForm>,
     state: web::Data<AppState>,
+    config: web::Data<WebConfig>,
 ) -> Result<HttpResponse, PageError> {
-    let config: &WebConfig = &state.web;
+    let config: &WebConfig = &config;
     let Some(login) = config.login.as_deref() else {
         return Ok(see_other("/"));
     };
@@ -430,7 +432,7 @@ pub async fn logout(
         &Actor {
             id: format!("oidc:{}", row.subject),
             name: row.display_name.clone(),
-            source: crate::http::access::source_of(&request),
+            source: crate::shared::source_of(&request),
         },
         Audited::Logout,
         None,

@@ -56,6 +56,16 @@ impl WebConfig {
     }
 }
 
+/// The pages' configuration, registered beside the shared state at startup.
+pub fn config_of(request: &actix_web::HttpRequest) -> Result<&WebConfig, error::PageError> {
+    request
+        .app_data::<web::Data<WebConfig>>()
+        .map(|config| config.get_ref())
+        .ok_or_else(|| {
+            error::PageError::Internal("the pages' configuration is not registered".into())
+        })
+}
+
 /// Who may see which page: the least role each needs. Paths are actix patterns; a page missing here is
 /// refused to everyone.
 pub const PAGE_RULES: &[(&str, Role)] = &[

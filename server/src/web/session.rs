@@ -34,7 +34,7 @@ impl Visitor {
         crate::domain::actor::Actor {
             id: self.actor_id.clone(),
             name: self.name.clone(),
-            source: crate::http::access::source_of(request),
+            source: crate::shared::source_of(request),
         }
     }
 

@@ -46,7 +46,7 @@ impl TestServer {
 
     pub async fn start_with_jwt(
         pool: PgPool,
-        jwt: Option<Arc<kubeward_server::jwt::JwtVerifier>>,
+        jwt: Option<Arc<kubeward_server::shared::jwt::JwtVerifier>>,
     ) -> Self {
         let web = kubeward_server::web::WebConfig::local(actix_web::cookie::Key::generate());
         Self::start_with(pool, jwt, web).await
@@ -55,7 +55,7 @@ impl TestServer {
     /// A server with the given page authentication (local mode, or an OIDC login).
     pub async fn start_with(
         pool: PgPool,
-        jwt: Option<Arc<kubeward_server::jwt::JwtVerifier>>,
+        jwt: Option<Arc<kubeward_server::shared::jwt::JwtVerifier>>,
         web: kubeward_server::web::WebConfig,
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -65,7 +65,7 @@ impl TestServer {
     pub async fn start_on(
         listener: TcpListener,
         pool: PgPool,
-        jwt: Option<Arc<kubeward_server::jwt::JwtVerifier>>,
+        jwt: Option<Arc<kubeward_server::shared::jwt::JwtVerifier>>,
         web: kubeward_server::web::WebConfig,
     ) -> Self {
         let catalogs = Arc::new(Catalogs::builtin().unwrap());
@@ -76,7 +76,7 @@ impl TestServer {
             stale_after: std::time::Duration::from_secs(24 * 3600),
             jwt,
             web: Arc::new(web),
-            limits: kubeward_server::governance::Limits::default(),
+            limits: kubeward_server::app::governance::Limits::default(),
             edge: kubeward_server::edge::Settings::default(),
             tls: None,
             // Tests and benchmarks send many refused requests from one address on purpose.

@@ -82,7 +82,7 @@ pub async fn server_with_login(
     let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
     let public_url = format!("http://{}", listener.local_addr().expect("its address"));
     let provider = Provider::start(&public_url);
-    let settings = kubeward_server::jwt::OidcSettings {
+    let settings = kubeward_server::shared::jwt::OidcSettings {
         issuer: provider.issuer.clone(),
         audience: CLIENT_ID.to_owned(),
         role_claim: "groups".to_owned(),

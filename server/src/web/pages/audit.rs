@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use super::Layout;
 use super::findings::{attachment, csv_cell};
+use crate::app::views::AuditRecordView;
 use crate::domain::audit::Action;
-use crate::http::AppState;
-use crate::http::views::AuditRecordView;
+use crate::shared::AppState;
 use crate::storage::audit::{self, AuditFilter};
 use crate::web::error::PageError;
 use crate::web::security;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::findings::FindingLine;
 use super::{AsOf, Layout, day_text, encode};
-use crate::http::AppState;
+use crate::shared::AppState;
 use crate::storage::findings::{self, FindingFilter};
 use crate::storage::trends;
 use crate::web::charts::{self, ScoreChart, Sparkline};

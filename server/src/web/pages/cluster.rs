@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{AsOf, Layout, SCORE_DEFINITION, age, day_text, encode, percent, time_text};
 use crate::domain::cluster::ClusterName;
-use crate::http::AppState;
+use crate::shared::AppState;
 use crate::storage::findings::{self, FindingFilter};
 use crate::storage::overlays::Within;
 use crate::storage::standing::{self, Counts};
@@ -119,6 +119,8 @@ fn section_counts(value: &serde_json::Value) -> BTreeMap<String, Counts> {
                     not_applicable: get("not_applicable"),
                     error: get("error"),
                     automated_pass: get("automated_pass"),
+                    // Sections written before the per-set counts carry no automated passes.
+                    unscored_nodes: i64::from(counts.get("automated_pass").is_none()),
                     ..Counts::default()
                 },
             );

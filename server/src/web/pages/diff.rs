@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{AsOf, Layout, encode, time_text};
 use crate::domain::cluster::ClusterName;
-use crate::http::AppState;
+use crate::shared::AppState;
 use crate::storage::scans::{self, ScanResult};
 use crate::web::error::PageError;
 use crate::web::security;

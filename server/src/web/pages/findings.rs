@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::{AsOf, Layout, day_text, encode, time_text};
 use crate::catalogs::Catalogs;
-use crate::http::AppState;
+use crate::shared::AppState;
 use crate::storage::findings::{self, FindingDetail, FindingFilter};
 use crate::web::error::PageError;
 use crate::web::security;

@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{AsOf, Layout, SCORE_DEFINITION, percent, time_text};
-use crate::http::AppState;
+use crate::shared::AppState;
 use crate::storage::overlays::Within;
 use crate::storage::standing::{self, Counts};
 use crate::web::charts::{self, Sparkline};

@@ -1,5 +1,5 @@
 //! `/exceptions` and `/attestations`: lists (as of any day), one page each, and the forms that request,
-//! decide, record and revoke. The rules are in [`crate::governance`], shared with the API.
+//! decide, record and revoke. The rules are in [`crate::app::governance`], shared with the API.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -8,13 +8,12 @@ use kubeward_benchmark::catalog::Assessment;
 use serde::Deserialize;
 
 use super::{AsOf, Layout, day_text, encode, time_text, until_text};
-use crate::domain::exception::Action;
+use crate::app::governance::{self, AttestationInput, ExceptionInput, ScopeInput};
+use crate::app::views::{AttestationView, ExceptionView};
+use crate::domain::exception::{self, Action};
 use crate::domain::role::Role;
 use crate::domain::scope::Scope;
-use crate::governance::{self, AttestationInput, ExceptionInput, ScopeInput};
-use crate::http::AppState;
-use crate::http::governance::EXCEPTION_STATES;
-use crate::http::views::{AttestationView, ExceptionView};
+use crate::shared::AppState;
 use crate::storage::attestations::{self, AttestationFilter};
 use crate::storage::exceptions::{self, ExceptionFilter};
 use crate::storage::overlays::{self, Within};
@@ -97,14 +96,14 @@ pub async fn list_exceptions(
     let state_filter = match query.state.as_deref().filter(|text| !text.is_empty()) {
         None => None,
         Some(text) => Some(
-            EXCEPTION_STATES
+            exception::SHOWN_STATES
                 .iter()
                 .copied()
                 .find(|candidate| *candidate == text)
                 .ok_or_else(|| {
                     PageError::BadRequest(format!(
                         "state= must be one of {}",
-                        EXCEPTION_STATES.join(", ")
+                        exception::SHOWN_STATES.join(", ")
                     ))
                 })?,
         ),
@@ -152,7 +151,7 @@ pub async fn list_exceptions(
         .collect();
     let page = ExceptionsPage {
         rows: lines,
-        states: EXCEPTION_STATES,
+        states: exception::SHOWN_STATES,
         state_filter: state_filter.unwrap_or("").to_owned(),
         next,
         can_request: may(&visitor, "/exceptions/new"),

@@ -16,7 +16,8 @@ use time::{Date, OffsetDateTime};
 
 use super::error::PageError;
 use super::session::Visitor;
-use crate::http::AppState;
+use crate::domain::time as time_rules;
+use crate::shared::AppState;
 use crate::storage::overlays::{self, Attested, Waived, Within};
 use crate::storage::standing::{self, ClusterStanding, Counts, NodeStanding};
 
@@ -35,16 +36,14 @@ impl AsOf {
         let Some(text) = text.filter(|text| !text.is_empty()) else {
             return Ok(None);
         };
-        let format = time::macros::format_description!("[year]-[month]-[day]");
         let invalid = || PageError::BadRequest("at= must be a day such as 2026-11-01".to_owned());
-        let day = Date::parse(text, &format).map_err(|_| invalid())?;
+        let day = time_rules::parse_day(text).ok_or_else(invalid)?;
         if day > OffsetDateTime::now_utc().date() {
             return Err(PageError::BadRequest(
                 "at= is in the future; the pages show what was, not what will be".to_owned(),
             ));
         }
-        let end = day.next_day().ok_or_else(invalid)?.midnight().assume_utc()
-            - time::Duration::nanoseconds(1);
+        let end = time_rules::last_instant_of(day).ok_or_else(invalid)?;
         Ok(Some(AsOf {
             day,
             end,
@@ -114,10 +113,7 @@ pub fn local_path(next: Option<&str>) -> String {
     }
 }
 
-pub fn day_text(day: Date) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    day.format(&format).unwrap_or_default()
-}
+pub use crate::domain::time::day_text;
 
 /// The last day something that ends at `end` (exclusive) was valid: ends are kept as the midnight after.
 pub fn until_text(end: OffsetDateTime) -> String {
@@ -157,11 +153,8 @@ pub fn age(since: OffsetDateTime, now: OffsetDateTime) -> String {
     }
 }
 
-/// The definition shown beside every score.
-pub const SCORE_DEFINITION: &str = "Score: the passing share of the applicable automated checks \
-     (automated passes ÷ (automated passes + fails)) over each node's last scan. Manual and \
-     not-applicable checks are counted apart and do not move the score. A failure an approved exception \
-     waives is still a failure in the score; it is counted apart as waived, never as passed.";
+/// The definition shown beside every score: the score's own (see [`crate::domain::score`]).
+pub use crate::domain::score::DEFINITION as SCORE_DEFINITION;
 
 /// What exceptions and attestations laid over the results at the page's moment.
 #[derive(Debug, Default)]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{AsOf, Layout, day_text, encode, percent, time_text, until_text};
 use crate::domain::cluster::ClusterName;
-use crate::http::AppState;
+use crate::shared::AppState;
 use crate::storage::overlays::Within;
 use crate::storage::{scans, standing};
 use crate::web::error::PageError;

@@ -140,54 +140,6 @@ impl AuthThrottle {
     }
 }
 
-/// Runs an authentication: a stopped source is answered 429 before it, and a refusal (401) is counted after
-/// it; the refusal that stops a source is recorded in the audit trail.
-pub async fn authenticate<T>(
-    state: &super::AppState,
-    request: &actix_web::HttpRequest,
-    authentication: impl Future<Output = Result<T, super::problem::ApiError>>,
-) -> Result<T, super::problem::ApiError> {
-    use super::problem::ApiError;
-    let Some(source) = request.peer_addr().map(|address| address.ip()) else {
-        return authentication.await;
-    };
-    state
-        .throttle
-        .check(source, Instant::now())
-        .map_err(|retry_after| ApiError::Throttled { retry_after })?;
-    let outcome = authentication.await;
-    if matches!(outcome, Err(ApiError::Unauthorized))
-        && state.throttle.refused(source, Instant::now()) == Counted::Stopped
-    {
-        tracing::warn!(%source, refused = state.throttle.limit(), "a source presenting refused credentials is stopped for a minute");
-        let actor = crate::domain::actor::Actor {
-            id: "unauthenticated".to_owned(),
-            name: "unauthenticated".to_owned(),
-            source: super::access::source_of(request),
-        };
-        let detail = serde_json::json!({
-            "refused": state.throttle.limit(),
-            "window_seconds": WINDOW.as_secs(),
-        });
-        let recorded = match state.pool.acquire().await {
-            Ok(mut conn) => crate::storage::audit::append(
-                &mut conn,
-                &actor,
-                crate::domain::audit::Action::AuthThrottled,
-                None,
-                &detail,
-            )
-            .await
-            .map(|_| ()),
-            Err(err) => Err(err),
-        };
-        if let Err(err) = recorded {
-            tracing::error!(error = %err, "the stopped source could not be recorded in the audit trail");
-        }
-    }
-    outcome
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ use crate::domain::audit::Action as Audited;
 use crate::domain::cluster::ClusterName;
 use crate::domain::exception::{self, Action, Refusal};
 use crate::domain::scope::NodePattern;
+use crate::domain::url::HttpUrl;
 use crate::storage::attestations::{self, NewAttestation};
 use crate::storage::exceptions::{self, NewException, WaiverEvent};
 use crate::storage::{audit, clusters, findings, webhooks};
@@ -141,9 +142,8 @@ fn statement(
 
 /// A day `YYYY-MM-DD`; the end of a period is the midnight after it (the day itself is included).
 fn day(field: &'static str, text: &str) -> Result<Date, GovernanceError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text.trim(), &format)
-        .map_err(|_| invalid(field, format!("{field} must be a day such as 2027-06-30")))
+    crate::domain::time::parse_day(text)
+        .ok_or_else(|| invalid(field, format!("{field} must be a day such as 2027-06-30")))
 }
 
 fn end_of(
@@ -238,7 +238,7 @@ pub async fn request_exception(
             "cluster": cluster,
             "nodes": nodes,
             "justification": justification,
-            "expires_at": crate::http::views::time_text(expires_at),
+            "expires_at": crate::domain::time::time_text(expires_at),
         }),
     )
     .await?;
@@ -345,7 +345,7 @@ pub async fn sweep_expiries(pool: &PgPool) -> Result<usize, sqlx::Error> {
             Some(&format!("exception {id}")),
             &serde_json::json!({
                 "check": check,
-                "expired_at": crate::http::views::time_text(*expires_at),
+                "expired_at": crate::domain::time::time_text(*expires_at),
                 "findings_failing_again": events.len(),
             }),
         )
@@ -406,13 +406,9 @@ pub async fn record_attestation(
     {
         None => None,
         Some(text) => {
-            crate::http::input::http_url("evidence_url", text).map_err(|_| {
-                invalid(
-                    "evidence_url",
-                    "evidence_url must be an http or https URL of at most 2048 characters",
-                )
-            })?;
-            Some(text.to_owned())
+            let url = HttpUrl::parse(text)
+                .map_err(|err| invalid("evidence_url", format!("evidence_url {err}")))?;
+            Some(url.as_str().to_owned())
         }
     };
     let now = OffsetDateTime::now_utc();
@@ -474,8 +470,8 @@ pub async fn record_attestation(
             "nodes": nodes,
             "statement": statement_text,
             "evidence_url": evidence_url,
-            "valid_from": crate::http::views::time_text(valid_from),
-            "valid_until": crate::http::views::time_text(valid_until),
+            "valid_from": crate::domain::time::time_text(valid_from),
+            "valid_until": crate::domain::time::time_text(valid_until),
         }),
     )
     .await?;

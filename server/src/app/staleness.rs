@@ -37,7 +37,7 @@ impl StalenessWatcher {
                 tracing::error!(error = %err, "the staleness check failed; trying again later");
             }
             // Exceptions reaching their end are time passing too: announce them on the feed.
-            if let Err(err) = crate::governance::sweep_expiries(&self.pool).await {
+            if let Err(err) = crate::app::governance::sweep_expiries(&self.pool).await {
                 tracing::error!(error = %err, "the exception expiry check failed; trying again later");
             }
             if last_prune.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {

@@ -22,14 +22,14 @@ use sha2::Sha256;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use crate::app::views::{
+    DeliveredEvent, DeliveredFinding, Finding, FindingDelivery, Links, NodeStaleDelivery,
+    StaleNode, time_text,
+};
 use crate::catalogs::Catalogs;
 use crate::domain::network::DestinationPolicy;
 use crate::domain::sealed::Sealer;
 use crate::domain::url::percent_encode;
-use crate::http::views::{
-    DeliveredEvent, DeliveredFinding, Finding, FindingDelivery, Links, NodeStaleDelivery,
-    StaleNode, time_text,
-};
 use crate::storage::findings::{self, FindingFilter};
 use crate::storage::node_events;
 use crate::storage::webhooks::{self, DueDelivery};

@@ -5,14 +5,14 @@ use kubeward_benchmark::fleet::FleetSpec;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use crate::app::governance::{
+    self, AttestationInput, ExceptionInput, GovernanceError, Limits, ScopeInput,
+};
+use crate::app::ingest::{self, prepare::prepare};
 use crate::catalogs::Catalogs;
 use crate::domain::actor::Actor;
 use crate::domain::cluster::{ClusterName, Labels};
 use crate::domain::exception::Action;
-use crate::governance::{
-    self, AttestationInput, ExceptionInput, GovernanceError, Limits, ScopeInput,
-};
-use crate::ingest::{self, prepare::prepare};
 use crate::storage::clusters;
 
 /// The demo fleet: (cluster, labels, nodes, control-plane nodes).
@@ -101,7 +101,7 @@ async fn govern(pool: &PgPool, catalogs: &Catalogs) -> Result<(), DemoError> {
     let platform = demo_person("platform", "platform-team (demo)");
     let auditor = demo_person("auditor", "auditor (demo)");
     let last_day = |days: i64| {
-        crate::http::views::day_text(OffsetDateTime::now_utc().date() + time::Duration::days(days))
+        crate::domain::time::day_text(OffsetDateTime::now_utc().date() + time::Duration::days(days))
     };
     let limits = Limits::default();
     let invalid = |err: GovernanceError| DemoError::Invalid(err.to_string());

@@ -8,17 +8,13 @@ use kubeward_benchmark::report::BenchmarkRef;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::catalogs::Catalogs;
 use crate::storage::findings::{FeedEvent, FindingDetail};
 
-/// A time as the API writes it.
-pub fn time_text(time: OffsetDateTime) -> String {
-    time.format(&Rfc3339).unwrap_or_default()
-}
+pub use crate::domain::time::{day_text, time_text};
 
 /// One page of a list; each page type below names its items.
 macro_rules! page {
@@ -865,9 +861,3 @@ impl AuditRecordView {
 }
 
 page!(AuditPage, AuditRecordView);
-
-/// A day as the API writes it.
-pub fn day_text(day: time::Date) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    day.format(&format).unwrap_or_default()
-}
