@@ -248,7 +248,7 @@ fn run_simulation(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let spec = Arc::new(kubeward_benchmark::fleet::FleetSpec {
+    let spec = Arc::new(kubeward_fleet::FleetSpec {
         seed: args.seed,
         nodes: args.nodes,
         control_planes: args.control_planes,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kubeward_benchmark::Catalog;
-use kubeward_benchmark::fleet::{FleetSpec, SimulatedNode};
+use kubeward_fleet::{FleetSpec, SimulatedNode};
 
 use crate::delivery::{Deliverer, Outcome};
 

@@ -6,7 +6,6 @@
 pub mod catalog;
 pub mod evaluate;
 pub mod facts;
-pub mod fleet;
 pub mod report;
 pub mod validate;
 pub mod values;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use kubeward_benchmark::fleet::FleetSpec;
+use kubeward_fleet::FleetSpec;
 use kubeward_server::app::ingest::{self, prepare::prepare};
 use kubeward_server::catalogs::Catalogs;
 use kubeward_server::domain::cluster::{ClusterName, Labels};

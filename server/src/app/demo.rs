@@ -1,7 +1,7 @@
 //! `serve --demo`: enrolls a few demo clusters and fills them with months of generated daily scans through the
 //! same ingest path as real reports, so that a newcomer looks at a history at once.
 
-use kubeward_benchmark::fleet::FleetSpec;
+use kubeward_fleet::FleetSpec;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 

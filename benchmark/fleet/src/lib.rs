@@ -10,13 +10,13 @@ use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::catalog::Catalog;
-use crate::evaluate::evaluate;
-use crate::facts::{
+use kubeward_benchmark::catalog::Catalog;
+use kubeward_benchmark::evaluate::evaluate;
+use kubeward_benchmark::facts::{
     Component, ConfigLayer, FileFact, FileSet, FileSetFacts, FileStat, Flag, LayerKind, NodeFacts,
     ProcessFacts,
 };
-use crate::report::{AgentInfo, NodeInfo, NodeRole, Report, SCHEMA_V1};
+use kubeward_benchmark::report::{AgentInfo, NodeInfo, NodeRole, Report, SCHEMA_V1};
 
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -500,8 +500,8 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Status;
-    use crate::validate::validate_report;
+    use kubeward_benchmark::report::Status;
+    use kubeward_benchmark::validate::validate_report;
 
     fn spec() -> FleetSpec {
         FleetSpec {
