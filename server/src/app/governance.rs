@@ -142,7 +142,7 @@ fn statement(
 
 /// A day `YYYY-MM-DD`; the end of a period is the midnight after it (the day itself is included).
 fn day(field: &'static str, text: &str) -> Result<Date, GovernanceError> {
-    crate::domain::time::parse_day(text)
+    crate::domain::time::parse_day(text.trim())
         .ok_or_else(|| invalid(field, format!("{field} must be a day such as 2027-06-30")))
 }
 

@@ -21,10 +21,10 @@ pub fn day_text(day: Date) -> String {
     day.format(&format).unwrap_or_default()
 }
 
-/// A day written `YYYY-MM-DD` (surrounding blanks ignored); `None` for anything else.
+/// A day written `YYYY-MM-DD`; `None` for anything else.
 pub fn parse_day(text: &str) -> Option<Date> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text.trim(), &format).ok()
+    Date::parse(text, &format).ok()
 }
 
 /// The last instant of a UTC day: what "as of that day" shows.

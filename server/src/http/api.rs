@@ -2,16 +2,13 @@
 //! opaque cursor: pass the `next` of one answer as `cursor` to get the following page; `next` is null at
 //! the end. Filters and cursors are checked, and a bad one is a 400 naming it.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::input::{http_url, json_body};
-use super::openapi::PageParams;
 use super::problem::ApiError;
-use crate::app::views::FindingState;
+use super::query::{ApiQuery, FindingAtQuery, FindingsQuery, NodesQuery, PageQuery};
 use crate::app::views::{
     Cluster, ClusterPage, Event, EventPage, Finding, FindingPage, Node, NodePage, TicketLink,
     time_text,
@@ -31,31 +28,8 @@ pub(super) fn bad(field: &str, detail: impl Into<String>) -> ApiError {
     }
 }
 
-/// The query string as a map, refusing names this endpoint does not know.
-pub(super) fn query(
-    request: &HttpRequest,
-    known: &[&str],
-) -> Result<HashMap<String, String>, ApiError> {
-    let params = web::Query::<HashMap<String, String>>::from_query(request.query_string())
-        .map_err(|_| bad("(query)", "the query string cannot be parsed"))?
-        .into_inner();
-    if let Some(unknown) = params
-        .keys()
-        .find(|key| !known.contains(&key.as_str()) && !["limit", "cursor"].contains(&key.as_str()))
-    {
-        return Err(bad(
-            unknown,
-            format!(
-                "unknown parameter; this endpoint takes {}, limit, cursor",
-                known.join(", ")
-            ),
-        ));
-    }
-    Ok(params)
-}
-
-pub(super) fn limit(params: &HashMap<String, String>) -> Result<i64, ApiError> {
-    match params.get("limit") {
+pub(super) fn limit(text: Option<&str>) -> Result<i64, ApiError> {
+    match text {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => match text.parse::<i64>() {
             Ok(value) if (1..=MAX_LIMIT).contains(&value) => Ok(value),
@@ -68,8 +42,8 @@ pub(super) fn limit(params: &HashMap<String, String>) -> Result<i64, ApiError> {
 }
 
 /// Cursors are the last id of a page, as a decimal number; only ones this server handed out are accepted.
-pub(super) fn id_cursor(params: &HashMap<String, String>) -> Result<i64, ApiError> {
-    match params.get("cursor") {
+pub(super) fn id_cursor(text: Option<&str>) -> Result<i64, ApiError> {
+    match text {
         None => Ok(0),
         // At most 18 digits, as the document says: every id this server hands out is shorter.
         Some(text)
@@ -83,11 +57,11 @@ pub(super) fn id_cursor(params: &HashMap<String, String>) -> Result<i64, ApiErro
 }
 
 pub(super) fn text_param(
-    params: &HashMap<String, String>,
     name: &str,
+    value: Option<&str>,
     max: usize,
 ) -> Result<Option<String>, ApiError> {
-    match params.get(name) {
+    match value {
         None => Ok(None),
         Some(value)
             if value.is_empty()
@@ -99,16 +73,15 @@ pub(super) fn text_param(
                 format!("must be 1 to {max} characters without control characters"),
             ))
         }
-        Some(value) => Ok(Some(value.clone())),
+        Some(value) => Ok(Some(value.to_owned())),
     }
 }
 
 pub(super) fn time_param(
-    params: &HashMap<String, String>,
     name: &str,
+    value: Option<&str>,
 ) -> Result<Option<OffsetDateTime>, ApiError> {
-    params
-        .get(name)
+    value
         .map(|text| {
             OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
                 bad(
@@ -121,10 +94,8 @@ pub(super) fn time_param(
 }
 
 /// `at`: an RFC 3339 time, or a day (`YYYY-MM-DD`) meaning the end of that day in UTC, as the pages show it.
-pub(super) fn at_param(
-    params: &HashMap<String, String>,
-) -> Result<Option<OffsetDateTime>, ApiError> {
-    let Some(text) = params.get("at") else {
+pub(super) fn at_param(text: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    let Some(text) = text else {
         return Ok(None);
     };
     crate::domain::time::parse_at(text)
@@ -150,17 +121,16 @@ pub(super) fn paginate<T>(
 
 #[utoipa::path(
     get, path = "/api/v1/clusters", tag = "clusters",
-    params(PageParams),
+    params(PageQuery),
     responses((status = 200, description = "Clusters by name, with node counts and staleness", body = ClusterPage))
 )]
 pub async fn list_clusters(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<PageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &[])?;
-    let limit = limit(&params)?;
+    let limit = limit(query.limit.as_deref())?;
     // Cluster cursors are the last name of a page, so anything that is not a cluster name is not ours.
-    let after = match params.get("cursor") {
+    let after = match query.cursor.as_deref() {
         None => String::new(),
         Some(text) => ClusterName::parse(text)
             .map_err(|_| bad("cursor", "is not a cursor this API returned"))?
@@ -189,22 +159,17 @@ pub async fn list_clusters(
 
 #[utoipa::path(
     get, path = "/api/v1/nodes", tag = "nodes",
-    params(
-        PageParams,
-        ("cluster" = Option<String>, Query, description = "Only this cluster's nodes"),
-        ("at" = Option<String>, Query, description = "As they stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC): only nodes seen by then, last seen and staleness of that moment"),
-    ),
+    params(NodesQuery),
     responses((status = 200, description = "Nodes in id order, with staleness", body = NodePage))
 )]
 pub async fn list_nodes(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<NodesQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &["cluster", "at"])?;
-    let limit = limit(&params)?;
-    let after = id_cursor(&params)?;
-    let cluster = text_param(&params, "cluster", 63)?;
-    let at = at_param(&params)?;
+    let limit = limit(query.limit.as_deref())?;
+    let after = id_cursor(query.cursor.as_deref())?;
+    let cluster = text_param("cluster", query.cluster.as_deref(), 63)?;
+    let at = at_param(query.at.as_deref())?;
     let mut conn = state.pool.acquire().await?;
     let stale_before = at.unwrap_or_else(OffsetDateTime::now_utc) - state.stale_after;
     let rows = match at {
@@ -230,38 +195,23 @@ pub async fn list_nodes(
 
 #[utoipa::path(
     get, path = "/api/v1/findings", tag = "findings",
-    params(
-        PageParams,
-        ("cluster" = Option<String>, Query, description = "Cluster name"),
-        ("node" = Option<String>, Query, description = "Node name"),
-        ("check" = Option<String>, Query, description = "Check id, such as 1.2.15"),
-        ("section" = Option<String>, Query, description = "Benchmark section, such as 1.2"),
-        ("state" = Option<FindingState>, Query, description = "open or resolved"),
-        ("since" = Option<String>, Query, format = DateTime, description = "Only findings whose state changed at or after this time"),
-        ("at" = Option<String>, Query, description = "As they stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC): only findings opened by then, with the state, evidence and reopen count of that moment"),
-    ),
+    params(FindingsQuery),
     responses((status = 200, description = "Findings in id order", body = FindingPage))
 )]
 pub async fn list_findings(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<FindingsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(
-        &request,
-        &[
-            "cluster", "node", "check", "section", "state", "since", "at",
-        ],
-    )?;
-    let at = at_param(&params)?;
-    let limit = limit(&params)?;
-    let after = id_cursor(&params)?;
-    let state_filter = match params.get("state").map(String::as_str) {
+    let at = at_param(query.at.as_deref())?;
+    let limit = limit(query.limit.as_deref())?;
+    let after = id_cursor(query.cursor.as_deref())?;
+    let state_filter = match query.state.as_deref() {
         None => None,
         Some("open") => Some("open"),
         Some("resolved") => Some("resolved"),
         Some(_) => return Err(bad("state", "must be open or resolved")),
     };
-    let section = text_param(&params, "section", 32)?;
+    let section = text_param("section", query.section.as_deref(), 32)?;
     if section
         .as_deref()
         .is_some_and(|section| !kubeward_benchmark::validate::is_check_id(section))
@@ -269,12 +219,12 @@ pub async fn list_findings(
         return Err(bad("section", "must be a section number such as 1.2"));
     }
     let filter = FindingFilter {
-        cluster: text_param(&params, "cluster", 63)?,
-        node: text_param(&params, "node", 253)?,
-        check: text_param(&params, "check", 32)?,
+        cluster: text_param("cluster", query.cluster.as_deref(), 63)?,
+        node: text_param("node", query.node.as_deref(), 253)?,
+        check: text_param("check", query.check.as_deref(), 32)?,
         section,
         state: state_filter,
-        since: time_param(&params, "since")?,
+        since: time_param("since", query.since.as_deref())?,
         before: None,
         id: None,
     };
@@ -300,20 +250,16 @@ fn finding_id(path: &str) -> Result<i64, ApiError> {
 
 #[utoipa::path(
     get, path = "/api/v1/findings/{id}", tag = "findings",
-    params(
-        ("id" = i64, Path, description = "The finding's stable id"),
-        ("at" = Option<String>, Query, description = "As it stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC); 404 if not opened by then"),
-    ),
+    params(("id" = i64, Path, description = "The finding's stable id"), FindingAtQuery),
     responses((status = 200, description = "The finding", body = Finding))
 )]
 pub async fn get_finding(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<FindingAtQuery>,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = finding_id(&path)?;
-    let params = query(&request, &["at"])?;
-    let at = at_param(&params)?;
+    let at = at_param(query.at.as_deref())?;
     let mut conn = state.pool.acquire().await?;
     let filter = FindingFilter {
         id: Some(id),
@@ -387,16 +333,15 @@ pub async fn link_ticket(
 /// `next` never skips one.
 #[utoipa::path(
     get, path = "/api/v1/events", tag = "events",
-    params(PageParams),
+    params(PageQuery),
     responses((status = 200, description = "Transitions after the cursor, in id order", body = EventPage))
 )]
 pub async fn list_events(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<PageQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &[])?;
-    let limit = limit(&params)?;
-    let after = id_cursor(&params)?;
+    let limit = limit(query.limit.as_deref())?;
+    let after = id_cursor(query.cursor.as_deref())?;
     let mut conn = state.pool.acquire().await?;
     let rows = findings::events_after(&mut conn, after, limit + 1).await?;
     let more = rows.len() as i64 > limit;

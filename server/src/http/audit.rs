@@ -1,12 +1,12 @@
 //! The audit trail over the API: read (auditors), and checked. Nothing here writes to it.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::api::{bad, id_cursor, limit, paginate, query, text_param, time_param};
-use super::openapi::PageParams;
+use super::api::{bad, id_cursor, limit, paginate, text_param, time_param};
 use super::problem::ApiError;
+use super::query::{ApiQuery, AuditQuery, NoQuery};
 use crate::app::views::{AuditPage, AuditRecordView};
 use crate::domain::audit::Action;
 use crate::shared::AppState;
@@ -15,23 +15,16 @@ use crate::storage::audit::{self, AuditFilter};
 /// `GET /api/v1/audit`
 #[utoipa::path(
     get, path = "/api/v1/audit", tag = "audit",
-    params(
-        PageParams,
-        ("action" = Option<String>, Query, description = "Only this action, such as exception.approve"),
-        ("actor" = Option<String>, Query, description = "Only this actor (its id or its name)"),
-        ("since" = Option<String>, Query, description = "RFC 3339: only records at or after"),
-        ("until" = Option<String>, Query, description = "RFC 3339: only records at or before"),
-    ),
+    params(AuditQuery),
     responses((status = 200, description = "Records in id order, oldest first", body = AuditPage))
 )]
 pub async fn list_records(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<AuditQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &["action", "actor", "since", "until"])?;
-    let limit = limit(&params)?;
-    let after = id_cursor(&params)?;
-    let action = match params.get("action") {
+    let limit = limit(query.limit.as_deref())?;
+    let after = id_cursor(query.cursor.as_deref())?;
+    let action = match query.action.as_deref() {
         None => None,
         Some(text) => Some(
             Action::parse(text)
@@ -41,9 +34,9 @@ pub async fn list_records(
     };
     let filter = AuditFilter {
         action,
-        actor: text_param(&params, "actor", 300)?,
-        since: time_param(&params, "since")?,
-        until: time_param(&params, "until")?,
+        actor: text_param("actor", query.actor.as_deref(), 300)?,
+        since: time_param("since", query.since.as_deref())?,
+        until: time_param("until", query.until.as_deref())?,
     };
     let mut conn = state.pool.acquire().await?;
     let records = audit::page(&mut conn, &filter, after, limit + 1).await?;
@@ -71,10 +64,9 @@ pub struct AuditVerification {
     responses((status = 200, description = "The outcome; `intact` false names the first broken record", body = AuditVerification))
 )]
 pub async fn verify(
-    request: HttpRequest,
+    _no_parameters: ApiQuery<NoQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    query(&request, &[])?;
     let mut conn = state.pool.acquire().await?;
     let outcome = audit::verify(&mut conn, None).await?;
     let answer = match outcome {

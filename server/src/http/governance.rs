@@ -5,10 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use time::OffsetDateTime;
 
 use super::access::Principal;
-use super::api::{at_param, bad, id_cursor, limit, paginate, query, text_param};
+use super::api::{at_param, bad, id_cursor, limit, paginate, text_param};
 use super::input::json_body;
-use super::openapi::PageParams;
 use super::problem::ApiError;
+use super::query::{ApiQuery, AtQuery, AttestationsQuery, ExceptionsQuery};
 use crate::app::governance::{self, AttestationInput, ExceptionInput, ScopeInput};
 use crate::app::views::{
     AttestationPage, AttestationView, DecisionBody, ExceptionPage, ExceptionView,
@@ -26,39 +26,30 @@ fn numeric_id(path: &str, what: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| bad("id", format!("must be the number of {what}")))
 }
 
-fn check_param(
-    params: &std::collections::HashMap<String, String>,
-) -> Result<Option<String>, ApiError> {
-    text_param(params, "check", 32)
+fn check_param(check: Option<&str>) -> Result<Option<String>, ApiError> {
+    text_param("check", check, 32)
 }
 
 /// `GET /api/v1/exceptions`
 #[utoipa::path(
     get, path = "/api/v1/exceptions", tag = "governance",
-    params(
-        PageParams,
-        ("check" = Option<String>, Query, description = "Only exceptions for this check"),
-        ("cluster" = Option<String>, Query, description = "Only exceptions scoped to this cluster"),
-        ("state" = Option<String>, Query, description = "requested, lapsed, in_force, expired, rejected or revoked (at `at`)"),
-        ("at" = Option<String>, Query, description = "A day (its end, UTC) or an RFC 3339 time: exceptions as they stood then"),
-    ),
+    params(ExceptionsQuery),
     responses((status = 200, description = "Exceptions in id order", body = ExceptionPage))
 )]
 pub async fn list_exceptions(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<ExceptionsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &["check", "cluster", "state", "at"])?;
-    let limit = limit(&params)?;
-    let after = id_cursor(&params)?;
-    let at = at_param(&params)?.unwrap_or_else(OffsetDateTime::now_utc);
-    let wanted_state = match params.get("state") {
+    let limit = limit(query.limit.as_deref())?;
+    let after = id_cursor(query.cursor.as_deref())?;
+    let at = at_param(query.at.as_deref())?.unwrap_or_else(OffsetDateTime::now_utc);
+    let wanted_state = match query.state.as_deref() {
         None => None,
         Some(text) => Some(
             exception::SHOWN_STATES
                 .iter()
                 .copied()
-                .find(|candidate| candidate == text)
+                .find(|candidate| *candidate == text)
                 .ok_or_else(|| {
                     bad(
                         "state",
@@ -68,8 +59,8 @@ pub async fn list_exceptions(
         ),
     };
     let filter = ExceptionFilter {
-        check: check_param(&params)?,
-        cluster: text_param(&params, "cluster", 63)?,
+        check: check_param(query.check.as_deref())?,
+        cluster: text_param("cluster", query.cluster.as_deref(), 63)?,
         state: wanted_state,
         ..ExceptionFilter::default()
     };
@@ -86,20 +77,16 @@ pub async fn list_exceptions(
 /// `GET /api/v1/exceptions/{id}`
 #[utoipa::path(
     get, path = "/api/v1/exceptions/{id}", tag = "governance",
-    params(
-        ("id" = i64, Path, description = "Exception number"),
-        ("at" = Option<String>, Query, description = "A day (its end, UTC) or an RFC 3339 time"),
-    ),
+    params(("id" = i64, Path, description = "Exception number"), AtQuery),
     responses((status = 200, description = "The exception", body = ExceptionView))
 )]
 pub async fn get_exception(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<AtQuery>,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = numeric_id(&path, "an exception")?;
-    let params = query(&request, &["at"])?;
-    let at = at_param(&params)?.unwrap_or_else(OffsetDateTime::now_utc);
+    let at = at_param(query.at.as_deref())?.unwrap_or_else(OffsetDateTime::now_utc);
     let filter = ExceptionFilter {
         id: Some(id),
         ..ExceptionFilter::default()
@@ -238,32 +225,25 @@ pub async fn revoke_exception(
 /// `GET /api/v1/attestations`
 #[utoipa::path(
     get, path = "/api/v1/attestations", tag = "governance",
-    params(
-        PageParams,
-        ("check" = Option<String>, Query, description = "Only attestations of this check"),
-        ("cluster" = Option<String>, Query, description = "Only attestations scoped to this cluster"),
-        ("valid" = Option<bool>, Query, description = "Only those answering (true) or not (false) at `at`"),
-        ("at" = Option<String>, Query, description = "A day (its end, UTC) or an RFC 3339 time"),
-    ),
+    params(AttestationsQuery),
     responses((status = 200, description = "Attestations in id order", body = AttestationPage))
 )]
 pub async fn list_attestations(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<AttestationsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &["check", "cluster", "valid", "at"])?;
-    let limit = limit(&params)?;
-    let after = id_cursor(&params)?;
-    let at = at_param(&params)?.unwrap_or_else(OffsetDateTime::now_utc);
-    let valid = match params.get("valid").map(String::as_str) {
+    let limit = limit(query.limit.as_deref())?;
+    let after = id_cursor(query.cursor.as_deref())?;
+    let at = at_param(query.at.as_deref())?.unwrap_or_else(OffsetDateTime::now_utc);
+    let valid = match query.valid.as_deref() {
         None => None,
         Some("true") => Some(true),
         Some("false") => Some(false),
         Some(_) => return Err(bad("valid", "must be true or false")),
     };
     let filter = AttestationFilter {
-        check: check_param(&params)?,
-        cluster: text_param(&params, "cluster", 63)?,
+        check: check_param(query.check.as_deref())?,
+        cluster: text_param("cluster", query.cluster.as_deref(), 63)?,
         valid,
         ..AttestationFilter::default()
     };
@@ -298,20 +278,16 @@ async fn answer_attestation(
 /// `GET /api/v1/attestations/{id}`
 #[utoipa::path(
     get, path = "/api/v1/attestations/{id}", tag = "governance",
-    params(
-        ("id" = i64, Path, description = "Attestation number"),
-        ("at" = Option<String>, Query, description = "A day (its end, UTC) or an RFC 3339 time"),
-    ),
+    params(("id" = i64, Path, description = "Attestation number"), AtQuery),
     responses((status = 200, description = "The attestation", body = AttestationView))
 )]
 pub async fn get_attestation(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<AtQuery>,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = numeric_id(&path, "an attestation")?;
-    let params = query(&request, &["at"])?;
-    let at = at_param(&params)?.unwrap_or_else(OffsetDateTime::now_utc);
+    let at = at_param(query.at.as_deref())?.unwrap_or_else(OffsetDateTime::now_utc);
     answer_attestation(&state, id, at, actix_web::http::StatusCode::OK).await
 }
 

@@ -5,28 +5,13 @@
 //! (`server/openapi.json`) equal to it.
 
 use actix_web::HttpResponse;
+use utoipa::OpenApi;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, Ref, ResponseBuilder};
-use utoipa::{IntoParams, OpenApi};
 
 use super::ACCESS_RULES;
 use crate::app::views;
-
-/// The paging parameters every list takes.
-#[derive(Debug, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(
-    dead_code,
-    reason = "only describes the parameters; handlers read them from the query string"
-)]
-pub struct PageParams {
-    /// How many items, 1 to 500; 100 when absent.
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<i64>,
-    /// The `next` of the previous page.
-    cursor: Option<String>,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -53,6 +38,7 @@ pub struct PageParams {
         super::admin::unsubscribe,
         super::admin::delivery_log,
         super::api::list_nodes,
+        super::standing::clusters,
         super::trends::scores,
         super::trends::checks,
         super::api::list_findings,

@@ -1,6 +1,6 @@
 //! `GET /api/v1/scans` and `GET /api/v1/scans/{id}`: the stored scans and their results.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use kubeward_benchmark::catalog::compare_ids;
@@ -8,9 +8,9 @@ use kubeward_benchmark::report::BenchmarkRef;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::api::{bad, limit, paginate, query, text_param, time_param};
-use super::openapi::PageParams;
+use super::api::{bad, limit, paginate, text_param, time_param};
 use super::problem::ApiError;
+use super::query::{ApiQuery, ScansQuery};
 use crate::app::views::{
     Benchmark, CheckResult, Scan, ScanDetail, ScanPage, StatusCounts, time_text,
 };
@@ -80,27 +80,18 @@ fn scan_view(scan: &ScanListing) -> Scan {
 
 #[utoipa::path(
     get, path = "/api/v1/scans", tag = "scans",
-    params(
-        PageParams,
-        ("cluster" = Option<String>, Query, description = "Cluster name"),
-        ("node" = Option<String>, Query, description = "Node name"),
-        ("since" = Option<String>, Query, format = DateTime, description = "Only scans finished at or after this time"),
-    ),
+    params(ScansQuery),
     responses((status = 200, description = "Scans in finish-time order", body = ScanPage))
 )]
 pub async fn list_scans(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<ScansQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &["cluster", "node", "since"])?;
-    let limit = limit(&params)?;
-    let after = params
-        .get("cursor")
-        .map(|text| decode_cursor(text))
-        .transpose()?;
-    let cluster = text_param(&params, "cluster", 63)?;
-    let node = text_param(&params, "node", 253)?;
-    let since = time_param(&params, "since")?;
+    let limit = limit(query.limit.as_deref())?;
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let cluster = text_param("cluster", query.cluster.as_deref(), 63)?;
+    let node = text_param("node", query.node.as_deref(), 253)?;
+    let since = time_param("since", query.since.as_deref())?;
     let mut conn = state.pool.acquire().await?;
     let rows = scans::page(
         &mut conn,

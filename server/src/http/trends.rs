@@ -1,11 +1,12 @@
 //! `GET /api/v1/trends` (score over time for the fleet, a cluster, a section) and
 //! `GET /api/v1/trends/checks` (how many nodes and clusters fail one check over time).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use time::{Date, OffsetDateTime};
 
-use super::api::{bad, query, text_param};
+use super::api::{bad, text_param};
 use super::problem::ApiError;
+use super::query::{ApiQuery, CheckTrendQuery, ScoreTrendQuery};
 use crate::app::views::{CheckPoint, CheckSeries, DayCounts, ScorePoint, ScoreSeries};
 use crate::domain::score;
 use crate::domain::time::day_text;
@@ -14,24 +15,19 @@ use crate::storage::trends;
 
 const MAX_DAYS: i64 = 400;
 
-fn day_param(
-    params: &std::collections::HashMap<String, String>,
-    name: &str,
-    default: Date,
-) -> Result<Date, ApiError> {
-    match params.get(name) {
+fn day_param(name: &str, value: Option<&str>, default: Date) -> Result<Date, ApiError> {
+    match value {
         None => Ok(default),
-        Some(text) => {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            Date::parse(text, &format).map_err(|_| bad(name, "must be a date such as 2026-11-01"))
-        }
+        Some(text) => crate::domain::time::parse_day(text)
+            .ok_or_else(|| bad(name, "must be a date such as 2026-11-01")),
     }
 }
 
-fn range(params: &std::collections::HashMap<String, String>) -> Result<(Date, Date), ApiError> {
+/// The days from `from` to `to`, both included: the 30 days to today by default, at most a year and a bit.
+fn range(from: Option<&str>, to: Option<&str>) -> Result<(Date, Date), ApiError> {
     let today = OffsetDateTime::now_utc().date();
-    let to = day_param(params, "to", today)?;
-    let from = day_param(params, "from", to - time::Duration::days(29))?;
+    let to = day_param("to", to, today)?;
+    let from = day_param("from", from, to - time::Duration::days(29))?;
     if from > to {
         return Err(bad("from", "must not be after `to`"));
     }
@@ -46,28 +42,22 @@ fn range(params: &std::collections::HashMap<String, String>) -> Result<(Date, Da
 
 #[utoipa::path(
     get, path = "/api/v1/trends", tag = "trends",
-    params(
-        ("cluster" = Option<String>, Query, description = "One cluster; the whole fleet when absent"),
-        ("section" = Option<String>, Query, description = "One benchmark section, such as 1.2"),
-        ("from" = Option<String>, Query, format = Date, description = "First day; 29 days before `to` when absent"),
-        ("to" = Option<String>, Query, format = Date, description = "Last day; today (UTC) when absent"),
-    ),
+    params(ScoreTrendQuery),
     responses((status = 200, description = "One point per day", body = ScoreSeries))
 )]
 pub async fn scores(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<ScoreTrendQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &["cluster", "section", "from", "to"])?;
-    let cluster = text_param(&params, "cluster", 63)?;
-    let section = text_param(&params, "section", 32)?;
+    let cluster = text_param("cluster", query.cluster.as_deref(), 63)?;
+    let section = text_param("section", query.section.as_deref(), 32)?;
     if section
         .as_deref()
         .is_some_and(|section| !kubeward_benchmark::validate::is_check_id(section))
     {
         return Err(bad("section", "must be a section number such as 1.2"));
     }
-    let (from, to) = range(&params)?;
+    let (from, to) = range(query.from.as_deref(), query.to.as_deref())?;
     let mut conn = state.pool.acquire().await?;
     let days =
         trends::daily_counts(&mut conn, cluster.as_deref(), section.as_deref(), from, to).await?;
@@ -105,25 +95,20 @@ pub async fn scores(
 
 #[utoipa::path(
     get, path = "/api/v1/trends/checks", tag = "trends",
-    params(
-        ("check" = String, Query, description = "Check id, such as 1.2.15"),
-        ("cluster" = Option<String>, Query, description = "One cluster; the whole fleet when absent"),
-        ("from" = Option<String>, Query, format = Date, description = "First day; 29 days before `to` when absent"),
-        ("to" = Option<String>, Query, format = Date, description = "Last day; today (UTC) when absent"),
-    ),
+    params(CheckTrendQuery),
     responses((status = 200, description = "One point per day", body = CheckSeries))
 )]
 pub async fn checks(
-    request: HttpRequest,
+    ApiQuery(query): ApiQuery<CheckTrendQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = query(&request, &["check", "cluster", "from", "to"])?;
-    let check = text_param(&params, "check", 32)?.ok_or_else(|| bad("check", "is required"))?;
+    let check = text_param("check", query.check.as_deref(), 32)?
+        .ok_or_else(|| bad("check", "is required"))?;
     if !kubeward_benchmark::validate::is_check_id(&check) {
         return Err(bad("check", "must be a check id such as 1.2.15"));
     }
-    let cluster = text_param(&params, "cluster", 63)?;
-    let (from, to) = range(&params)?;
+    let cluster = text_param("cluster", query.cluster.as_deref(), 63)?;
+    let (from, to) = range(query.from.as_deref(), query.to.as_deref())?;
     let mut conn = state.pool.acquire().await?;
     let days = trends::check_daily(&mut conn, &check, cluster.as_deref(), from, to).await?;
     let points = days
