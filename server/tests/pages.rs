@@ -972,3 +972,50 @@ async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool
         .unwrap();
     assert!(export.contains("audit.export"), "the export records itself");
 }
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn every_page_form_is_refused_without_the_session_token_before_its_handler_runs(
+    pool: PgPool,
+) {
+    // Local mode: the visitor is an admin, so only the form token can stop a post.
+    let server = TestServer::start(pool.clone()).await;
+    let forms: Vec<&str> = PAGE_RULES
+        .iter()
+        .map(|(path, _)| *path)
+        .filter(|path| kubeward_server::web::page_methods(path) == Some(vec!["POST"]))
+        .collect();
+    assert!(forms.len() >= 4, "{forms:?}");
+    for form in forms {
+        // Ids that do not exist: a handler that ran would answer 404, not the form check's 400.
+        let path = form.replace("{id}", "999");
+        for body in [
+            String::new(),
+            "csrf=".to_owned(),
+            "csrf=not-this-session%27%3B--&action=approve".to_owned(),
+            "csrf=%3Cscript%3Ealert(1)%3C%2Fscript%3E&csrf=x".to_owned(),
+        ] {
+            let response = server
+                .client
+                .post(server.url(&path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{path} with {body:?}");
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains("not from this session") || page.contains("cannot be read"),
+                "{path}: {page}"
+            );
+            assert!(!page.contains("<script>alert"));
+        }
+    }
+    assert_eq!(common::count(&pool, "exceptions").await, 0);
+    assert_eq!(common::count(&pool, "attestations").await, 0);
+    assert_eq!(
+        common::count(&pool, "audit_log").await,
+        0,
+        "a refused form leaves no record"
+    );
+}

@@ -4,7 +4,7 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, HttpResponse, web};
 use sha2::Digest;
@@ -91,7 +91,7 @@ pub async fn visitor(
 }
 
 async fn enforce(
-    request: ServiceRequest,
+    mut request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     use actix_web::ResponseError;
@@ -133,6 +133,23 @@ async fn enforce(
             },
         );
     }
-    request.extensions_mut().insert(visitor);
+    request.extensions_mut().insert(visitor.clone());
+    // Every form (pages change state only by POST) carries its session's token, checked here before any
+    // handler runs; other methods reach the resource, which serves them or answers 405.
+    if request.method() == Method::POST {
+        let body = match request.extract::<web::Bytes>().await {
+            Ok(body) => body,
+            Err(_) => {
+                return refuse(
+                    request,
+                    PageError::BadRequest("the form cannot be read".to_owned()),
+                );
+            }
+        };
+        if let Err(err) = super::form::check_form_token(request.request(), &visitor, &body) {
+            return refuse(request, err);
+        }
+        request.set_payload(actix_web::dev::Payload::from(body));
+    }
     Ok(next.call(request).await?.map_into_left_body())
 }

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod charts;
 pub mod error;
+pub mod form;
 pub mod login;
 pub mod pages;
 pub mod security;

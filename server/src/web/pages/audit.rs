@@ -12,6 +12,7 @@ use crate::domain::audit::Action;
 use crate::shared::AppState;
 use crate::storage::audit::{self, AuditFilter};
 use crate::web::error::PageError;
+use crate::web::form::PageContext;
 use crate::web::security;
 use crate::web::session::Visitor;
 
@@ -105,10 +106,11 @@ struct AuditPage {
 pub async fn show(
     query: web::Query<AuditQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
+    let visitor = &context.visitor;
     let filters = Filters::parse(&query)?;
-    let layout = Layout::new("Audit trail", &visitor, &None);
+    let layout = Layout::new("Audit trail", visitor, &None);
     let after = query.cursor.unwrap_or(0).max(0);
     let mut conn = state.pool.acquire().await?;
     let mut records = audit::page(&mut conn, &filters.storage(), after, PAGE_SIZE + 1).await?;
@@ -198,9 +200,10 @@ pub async fn export_csv(
     request: HttpRequest,
     query: web::Query<AuditQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
-    let views = exported(&request, &query, &state, &visitor, "csv").await?;
+    let visitor = &context.visitor;
+    let views = exported(&request, &query, &state, visitor, "csv").await?;
     let mut csv =
         String::from("id,at,actor_id,actor,source,action,target,detail,prev_hash,hash\r\n");
     for view in &views {
@@ -232,9 +235,10 @@ pub async fn export_json(
     request: HttpRequest,
     query: web::Query<AuditQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
-    let views = exported(&request, &query, &state, &visitor, "json").await?;
+    let visitor = &context.visitor;
+    let views = exported(&request, &query, &state, visitor, "json").await?;
     let body =
         serde_json::to_string_pretty(&views).map_err(|err| PageError::Internal(Box::new(err)))?;
     Ok(attachment("application/json", export_name("json"), body))

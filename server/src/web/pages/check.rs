@@ -6,25 +6,19 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 
 use super::findings::FindingLine;
-use super::{AsOf, Layout, day_text, encode};
+use super::{Layout, day_text, encode};
 use crate::shared::AppState;
 use crate::storage::findings::{self, FindingFilter};
 use crate::storage::trends;
 use crate::web::charts::{self, ScoreChart, Sparkline};
 use crate::web::error::PageError;
+use crate::web::form::PageContext;
 use crate::web::security;
-use crate::web::session::Visitor;
 
 const DAYS: i64 = 90;
 const FAILING_SHOWN: i64 = 500;
-
-#[derive(Debug, Deserialize)]
-pub struct CheckQuery {
-    at: Option<String>,
-}
 
 #[derive(Debug)]
 pub struct ClusterSpread {
@@ -53,9 +47,8 @@ struct CheckPage {
 
 pub async fn show(
     path: web::Path<String>,
-    query: web::Query<CheckQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
     let id = path.into_inner();
     let check = state
@@ -63,8 +56,8 @@ pub async fn show(
         .find_check(&id)
         .ok_or_else(|| PageError::NotFound(format!("check {id}")))?
         .clone();
-    let as_of = AsOf::parse(query.at.as_deref())?;
-    let layout = Layout::new(format!("Check {}", check.id), &visitor, &as_of);
+    let as_of = context.as_of.clone();
+    let layout = context.layout(format!("Check {}", check.id));
     let moment = layout.moment();
     let day = moment.date();
     let first_day = day - time::Duration::days(DAYS - 1);

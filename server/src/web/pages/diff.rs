@@ -11,17 +11,17 @@ use kubeward_benchmark::catalog::compare_ids;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{AsOf, Layout, encode, time_text};
+use super::{Layout, encode, time_text};
+use crate::app::standing as read_model;
 use crate::domain::cluster::ClusterName;
 use crate::shared::AppState;
 use crate::storage::scans::{self, ScanResult};
 use crate::web::error::PageError;
+use crate::web::form::PageContext;
 use crate::web::security;
-use crate::web::session::Visitor;
 
 #[derive(Debug, Deserialize)]
 pub struct DiffQuery {
-    at: Option<String>,
     from: Option<String>,
     to: Option<String>,
 }
@@ -85,17 +85,24 @@ pub async fn show(
     path: web::Path<(String, String)>,
     query: web::Query<DiffQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
     let (cluster, node) = path.into_inner();
     let cluster = ClusterName::parse(&cluster)
         .map_err(|_| PageError::NotFound("this cluster".to_owned()))?
         .to_string();
-    let as_of = AsOf::parse(query.at.as_deref())?;
-    let layout = Layout::new(format!("Changes on {node}"), &visitor, &as_of);
+    let layout = context.layout(format!("Changes on {node}"));
     let moment = layout.moment();
     let mut conn = state.pool.acquire().await?;
-    let (_, found) = super::node_then(&mut conn, &state, &layout, &cluster, &node).await?;
+    let (_, found) = read_model::node(
+        &mut conn,
+        layout.standing_moment(),
+        state.stale_after,
+        &cluster,
+        &node,
+    )
+    .await?
+    .ok_or_else(|| PageError::NotFound(format!("node {node} of {cluster} at that time")))?;
     let (from, to) = match (query.from.as_deref(), query.to.as_deref()) {
         (Some(from), Some(to)) => (scan_id("from", from)?, scan_id("to", to)?),
         (None, None) => {

@@ -14,6 +14,7 @@ use crate::catalogs::Catalogs;
 use crate::shared::AppState;
 use crate::storage::findings::{self, FindingDetail, FindingFilter};
 use crate::web::error::PageError;
+use crate::web::form::PageContext;
 use crate::web::security;
 use crate::web::session::Visitor;
 
@@ -277,10 +278,11 @@ struct FindingsPage {
 pub async fn show(
     query: web::Query<FindingsQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
+    let visitor = &context.visitor;
     let filters = Filters::parse(&query)?;
-    let layout = Layout::new("Findings", &visitor, &filters.as_of);
+    let layout = Layout::new("Findings", visitor, &filters.as_of);
     let moment = filters.moment();
     let mut rows = filters.fetch(&state, filters.cursor, PAGE_SIZE + 1).await?;
     let more = rows.len() as i64 > PAGE_SIZE;
@@ -393,9 +395,10 @@ pub async fn export_csv(
     request: HttpRequest,
     query: web::Query<FindingsQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
-    let (filters, lines) = exported(&request, &query, &state, &visitor, "csv").await?;
+    let visitor = &context.visitor;
+    let (filters, lines) = exported(&request, &query, &state, visitor, "csv").await?;
     let mut csv = String::from(
         "id,cluster,node,check,title,section,level,state,state_since,age_days,first_seen,reopened,ticket_key,ticket_url,exception,evidence\r\n",
     );
@@ -434,9 +437,10 @@ pub async fn export_json(
     request: HttpRequest,
     query: web::Query<FindingsQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
-    let (filters, lines) = exported(&request, &query, &state, &visitor, "json").await?;
+    let visitor = &context.visitor;
+    let (filters, lines) = exported(&request, &query, &state, visitor, "json").await?;
     let body =
         serde_json::to_string_pretty(&lines).map_err(|err| PageError::Internal(Box::new(err)))?;
     Ok(attachment(

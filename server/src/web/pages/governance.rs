@@ -7,7 +7,7 @@ use askama::Template;
 use kubeward_benchmark::catalog::Assessment;
 use serde::Deserialize;
 
-use super::{AsOf, Layout, day_text, encode, time_text, until_text};
+use super::{Layout, day_text, encode, time_text, until_text};
 use crate::app::governance::{self, AttestationInput, ExceptionInput, ScopeInput};
 use crate::app::views::{AttestationView, ExceptionView};
 use crate::domain::exception::{self, Action};
@@ -18,6 +18,7 @@ use crate::storage::attestations::{self, AttestationFilter};
 use crate::storage::exceptions::{self, ExceptionFilter};
 use crate::storage::overlays::{self, Within};
 use crate::web::error::PageError;
+use crate::web::form::{CheckedForm, PageContext};
 use crate::web::security;
 use crate::web::session::Visitor;
 
@@ -25,14 +26,8 @@ const PAGE_SIZE: i64 = 200;
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    at: Option<String>,
     state: Option<String>,
     cursor: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct OneQuery {
-    at: Option<String>,
 }
 
 #[derive(Debug)]
@@ -71,16 +66,6 @@ fn see_other(location: String) -> HttpResponse {
         .finish()
 }
 
-fn checked_form(visitor: &Visitor, token: &str) -> Result<(), PageError> {
-    if visitor.sent_form(token) {
-        Ok(())
-    } else {
-        Err(PageError::BadRequest(
-            "the form is not from this session (its token does not match); reload the page and try again".to_owned(),
-        ))
-    }
-}
-
 fn may(visitor: &Visitor, path: &str) -> bool {
     visitor.role >= crate::web::access::rule_for(path).unwrap_or(Role::Admin)
 }
@@ -88,10 +73,10 @@ fn may(visitor: &Visitor, path: &str) -> bool {
 pub async fn list_exceptions(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
-    let as_of = AsOf::parse(query.at.as_deref())?;
-    let layout = Layout::new("Exceptions", &visitor, &as_of);
+    let visitor = &context.visitor;
+    let layout = context.layout("Exceptions");
     let moment = layout.moment();
     let state_filter = match query.state.as_deref().filter(|text| !text.is_empty()) {
         None => None,
@@ -154,7 +139,7 @@ pub async fn list_exceptions(
         states: exception::SHOWN_STATES,
         state_filter: state_filter.unwrap_or("").to_owned(),
         next,
-        can_request: may(&visitor, "/exceptions/new"),
+        can_request: may(visitor, "/exceptions/new"),
         csrf: visitor.csrf_token.clone(),
         max_days: state.limits.exception_max_days,
         layout,
@@ -185,13 +170,13 @@ fn numeric(path: &str, what: &str) -> Result<i64, PageError> {
 
 pub async fn show_exception(
     path: web::Path<String>,
-    query: web::Query<OneQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
+    let visitor = &context.visitor;
     let id = numeric(&path, "this exception")?;
-    let as_of = AsOf::parse(query.at.as_deref())?;
-    let layout = Layout::new(format!("Exception {id}"), &visitor, &as_of);
+    let as_of = context.as_of.clone();
+    let layout = context.layout(format!("Exception {id}"));
     let moment = layout.moment();
     let filter = ExceptionFilter {
         id: Some(id),
@@ -234,7 +219,7 @@ pub async fn show_exception(
         scope: Scope::describe(row.cluster.as_deref(), row.node_pattern.as_deref()),
         check_link: format!("/checks/{}", encode(&row.check_id)),
         own_request: row.requested_by_id == visitor.actor_id,
-        can_decide: may(&visitor, "/exceptions/{id}/decide"),
+        can_decide: may(visitor, "/exceptions/{id}/decide"),
         csrf: visitor.csrf_token.clone(),
         view: ExceptionView::at(&row, &state.catalogs, moment),
         waived,
@@ -245,7 +230,6 @@ pub async fn show_exception(
 
 #[derive(Debug, Deserialize)]
 pub struct ExceptionForm {
-    csrf: String,
     check: String,
     #[serde(default)]
     cluster: String,
@@ -258,11 +242,11 @@ pub struct ExceptionForm {
 /// `POST /exceptions/new` (admin).
 pub async fn request_exception(
     request: HttpRequest,
-    form: web::Form<ExceptionForm>,
+    CheckedForm(form): CheckedForm<ExceptionForm>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
-    checked_form(&visitor, &form.csrf)?;
+    let visitor = &context.visitor;
     let input = ExceptionInput {
         check: form.check.clone(),
         scope: ScopeInput {
@@ -285,7 +269,6 @@ pub async fn request_exception(
 
 #[derive(Debug, Deserialize)]
 pub struct DecisionForm {
-    csrf: String,
     action: String,
     #[serde(default)]
     note: String,
@@ -295,12 +278,12 @@ pub struct DecisionForm {
 pub async fn decide_exception(
     request: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<DecisionForm>,
+    CheckedForm(form): CheckedForm<DecisionForm>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
+    let visitor = &context.visitor;
     let id = numeric(&path, "this exception")?;
-    checked_form(&visitor, &form.csrf)?;
     let action = match form.action.as_str() {
         "approve" => Action::Approve,
         "reject" => Action::Reject,
@@ -355,10 +338,10 @@ fn period(from: time::OffsetDateTime, until: time::OffsetDateTime) -> String {
 pub async fn list_attestations(
     query: web::Query<ListQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
-    let as_of = AsOf::parse(query.at.as_deref())?;
-    let layout = Layout::new("Attestations", &visitor, &as_of);
+    let visitor = &context.visitor;
+    let layout = context.layout("Attestations");
     let moment = layout.moment();
     let after = query.cursor.unwrap_or(0).max(0);
     let mut conn = state.pool.acquire().await?;
@@ -406,7 +389,7 @@ pub async fn list_attestations(
     let page = AttestationsPage {
         rows: lines,
         next,
-        can_attest: may(&visitor, "/attestations/new"),
+        can_attest: may(visitor, "/attestations/new"),
         csrf: visitor.csrf_token.clone(),
         manual_checks,
         layout,
@@ -429,13 +412,12 @@ struct AttestationPage {
 
 pub async fn show_attestation(
     path: web::Path<String>,
-    query: web::Query<OneQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
+    let visitor = &context.visitor;
     let id = numeric(&path, "this attestation")?;
-    let as_of = AsOf::parse(query.at.as_deref())?;
-    let layout = Layout::new(format!("Attestation {id}"), &visitor, &as_of);
+    let layout = context.layout(format!("Attestation {id}"));
     let moment = layout.moment();
     let filter = AttestationFilter {
         id: Some(id),
@@ -452,7 +434,7 @@ pub async fn show_attestation(
         check_link: format!("/checks/{}", encode(&row.check_id)),
         attested_on: day_text(row.attested_at.date()),
         valid_until: until_text(row.valid_until),
-        can_revoke: may(&visitor, "/attestations/{id}/revoke"),
+        can_revoke: may(visitor, "/attestations/{id}/revoke"),
         csrf: visitor.csrf_token.clone(),
         view: AttestationView::at(&row, &state.catalogs, moment),
         layout,
@@ -462,7 +444,6 @@ pub async fn show_attestation(
 
 #[derive(Debug, Deserialize)]
 pub struct AttestationForm {
-    csrf: String,
     check: String,
     verdict: String,
     #[serde(default)]
@@ -480,11 +461,11 @@ pub struct AttestationForm {
 /// `POST /attestations/new` (auditor).
 pub async fn record_attestation(
     request: HttpRequest,
-    form: web::Form<AttestationForm>,
+    CheckedForm(form): CheckedForm<AttestationForm>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
-    checked_form(&visitor, &form.csrf)?;
+    let visitor = &context.visitor;
     let input = AttestationInput {
         check: form.check.clone(),
         scope: ScopeInput {
@@ -510,7 +491,6 @@ pub async fn record_attestation(
 
 #[derive(Debug, Deserialize)]
 pub struct RevokeForm {
-    csrf: String,
     #[serde(default)]
     note: String,
 }
@@ -519,12 +499,12 @@ pub struct RevokeForm {
 pub async fn revoke_attestation(
     request: HttpRequest,
     path: web::Path<String>,
-    form: web::Form<RevokeForm>,
+    CheckedForm(form): CheckedForm<RevokeForm>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
+    let visitor = &context.visitor;
     let id = numeric(&path, "this attestation")?;
-    checked_form(&visitor, &form.csrf)?;
     governance::revoke_attestation(&state.pool, id, &visitor.actor(&request), &form.note).await?;
     Ok(see_other(format!("/attestations/{id}")))
 }
