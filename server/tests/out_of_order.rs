@@ -204,7 +204,8 @@ async fn assert_summaries_agree(pool: &PgPool) {
                       sum(rs.manual_count)::bigint AS manual,
                       sum(rs.not_applicable_count)::bigint AS not_applicable,
                       sum(rs.error_count)::bigint AS error,
-                      coalesce(sum(rs.automated_pass_count), 0)::bigint AS automated_pass
+                      coalesce(sum(rs.automated_pass_count), 0)::bigint AS automated_pass,
+                      (count(*) FILTER (WHERE rs.automated_pass_count IS NULL))::int AS unscored_nodes
                FROM node_days d JOIN nodes n ON n.id = d.node_id JOIN result_sets rs ON rs.id = d.result_set_id
                GROUP BY n.cluster_id, d.day
            )

@@ -36,6 +36,53 @@ page!(ApiTokenPage, ApiToken);
 page!(WebhookPage, Webhook);
 page!(DeliveryPage, Delivery);
 
+/// Where the clusters stood at a moment.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Standing {
+    /// The moment (RFC 3339, UTC).
+    pub at: String,
+    /// What `score` means.
+    pub score_definition: String,
+    pub clusters: Vec<ClusterStandingView>,
+}
+
+/// A cluster at a moment: each node's last scan by then, with the exceptions and attestations then in force
+/// counted in.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterStandingView {
+    pub cluster: String,
+    pub labels: BTreeMap<String, String>,
+    /// Nodes that had reported by then.
+    pub nodes: i64,
+    /// Of those, the ones whose last report was older than the staleness limit at that moment.
+    pub stale_nodes: i64,
+    pub last_report: Option<String>,
+    /// See `score_definition`; null when no automated check applied, or a node's scan predates the per-set
+    /// counts.
+    pub score: Option<f64>,
+    pub counts: StandingCounts,
+}
+
+/// Result counts over the nodes' last scans. `waived_*` are the failures an exception in force waived (they
+/// stay in `fail` and `warn`); `attested_*` are the manual results an attestation answered (they stay in
+/// `manual`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StandingCounts {
+    pub pass: i64,
+    pub fail: i64,
+    pub warn: i64,
+    pub manual: i64,
+    pub not_applicable: i64,
+    pub error: i64,
+    pub automated_pass: i64,
+    pub waived_fail: i64,
+    pub waived_warn: i64,
+    pub attested_pass: i64,
+    pub attested_fail: i64,
+    /// Nodes whose last scan predates the per-set counts.
+    pub unscored_nodes: i64,
+}
+
 /// An enrolled cluster with its nodes' staleness.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Cluster {

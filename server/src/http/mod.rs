@@ -10,8 +10,10 @@ pub mod health;
 pub mod input;
 pub mod openapi;
 pub mod problem;
+pub mod query;
 pub mod reports;
 pub mod scans;
+pub mod standing;
 pub mod trends;
 
 use actix_web::web;
@@ -47,6 +49,7 @@ pub const ACCESS_RULES: &[(&str, Access)] = {
             Access(&[("GET", Admin)]),
         ),
         ("/api/v1/nodes", Access(&[("GET", Viewer)])),
+        ("/api/v1/standing", Access(&[("GET", Viewer)])),
         ("/api/v1/trends", Access(&[("GET", Viewer)])),
         ("/api/v1/trends/checks", Access(&[("GET", Viewer)])),
         ("/api/v1/findings", Access(&[("GET", Viewer)])),
@@ -136,6 +139,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
             guarded("/api/v1/webhooks/{id}/deliveries").route(web::get().to(admin::delivery_log)),
         )
         .service(guarded("/api/v1/nodes").route(web::get().to(api::list_nodes)))
+        .service(guarded("/api/v1/standing").route(web::get().to(standing::clusters)))
         .service(guarded("/api/v1/trends").route(web::get().to(trends::scores)))
         .service(guarded("/api/v1/trends/checks").route(web::get().to(trends::checks)))
         .service(guarded("/api/v1/findings").route(web::get().to(api::list_findings)))

@@ -1,24 +1,23 @@
 //! `/clusters/{cluster}`: the score over 30, 90 or 365 days, per benchmark section, every node with its score
 //! and staleness, the open findings with their age, and what opened and resolved recently.
 
-use std::collections::BTreeMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use kubeward_benchmark::catalog::compare_ids;
 use serde::Deserialize;
 
-use super::{AsOf, Layout, SCORE_DEFINITION, age, day_text, encode, percent, time_text};
+use super::{Layout, SCORE_DEFINITION, age, day_text, encode, percent, time_text};
+use crate::app::standing::{self, ClusterDetail};
 use crate::domain::cluster::ClusterName;
+use crate::domain::score::Counts;
 use crate::shared::AppState;
 use crate::storage::findings::{self, FindingFilter};
-use crate::storage::overlays::Within;
-use crate::storage::standing::{self, Counts};
+use crate::storage::standing as stored_standing;
 use crate::web::charts::{self, ScoreChart};
 use crate::web::error::PageError;
+use crate::web::form::PageContext;
 use crate::web::security;
-use crate::web::session::Visitor;
 
 /// Open findings listed on the page; the findings list has the rest.
 const FINDINGS_SHOWN: i64 = 500;
@@ -27,7 +26,6 @@ const RECENT_DAYS: i64 = 14;
 
 #[derive(Debug, Deserialize)]
 pub struct ClusterQuery {
-    at: Option<String>,
     range: Option<String>,
 }
 
@@ -93,6 +91,8 @@ struct ClusterPage {
     stale_nodes: i64,
     last_report: String,
     chart: ScoreChart,
+    /// The chart's numbers, newest day first: (day, score).
+    daily: Vec<(String, String)>,
     ranges: Vec<RangeLink>,
     range_days: i64,
     sections: Vec<SectionRow>,
@@ -104,41 +104,16 @@ struct ClusterPage {
     recent_days: i64,
 }
 
-fn section_counts(value: &serde_json::Value) -> BTreeMap<String, Counts> {
-    let mut sections = BTreeMap::new();
-    if let Some(object) = value.as_object() {
-        for (section, counts) in object {
-            let get = |key: &str| counts[key].as_i64().unwrap_or(0);
-            sections.insert(
-                section.clone(),
-                Counts {
-                    pass: get("pass"),
-                    fail: get("fail"),
-                    warn: get("warn"),
-                    manual: get("manual"),
-                    not_applicable: get("not_applicable"),
-                    error: get("error"),
-                    automated_pass: get("automated_pass"),
-                    // Sections written before the per-set counts carry no automated passes.
-                    unscored_nodes: i64::from(counts.get("automated_pass").is_none()),
-                    ..Counts::default()
-                },
-            );
-        }
-    }
-    sections
-}
-
 pub async fn show(
     path: web::Path<String>,
     query: web::Query<ClusterQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
     let name = ClusterName::parse(&path)
         .map_err(|_| PageError::NotFound("this cluster".to_owned()))?
         .to_string();
-    let as_of = AsOf::parse(query.at.as_deref())?;
+    let as_of = context.as_of.clone();
     let range_days = match query.range.as_deref() {
         None | Some("90") => 90,
         Some("30") => 30,
@@ -149,37 +124,28 @@ pub async fn show(
             ));
         }
     };
-    let layout = Layout::new(format!("Cluster {name}"), &visitor, &as_of);
+    let layout = context.layout(format!("Cluster {name}"));
     let moment = layout.moment();
     let day = moment.date();
-    let mut conn = state.pool.acquire().await?;
-    let cluster = standing::clusters(
-        &mut conn,
-        day,
-        moment - state.stale_after,
-        Some(&name),
-        as_of.is_none(),
+    let ClusterDetail {
+        cluster,
+        nodes,
+        sections: by_section,
+    } = standing::cluster(
+        &state.pool,
+        &state.catalogs,
+        layout.standing_moment(),
+        state.stale_after,
+        &name,
     )
     .await?
-    .pop()
     .ok_or_else(|| PageError::NotFound(format!("cluster {name}")))?;
     let first_day = day - time::Duration::days(range_days - 1);
-    let daily = standing::daily_scores(&mut conn, first_day, day, Some(cluster.id)).await?;
-    let mut nodes = standing::nodes(&mut conn, cluster.id, day).await?;
-    let overlays = super::Overlays::read(
-        &state.pool,
-        &layout,
-        Within {
-            cluster_id: Some(cluster.id),
-            node_id: None,
-        },
-    )
-    .await?;
-    let mut cluster = cluster;
-    overlays.count_into(&mut cluster.counts, |_, _, _| true);
-    for node in &mut nodes {
-        overlays.count_into(&mut node.counts, |_, node_id, _| node_id == node.id);
-    }
+    let series = standing::daily_series(&state.pool, first_day, day, Some(cluster.id))
+        .await?
+        .remove(&cluster.id)
+        .unwrap_or_else(|| vec![None; usize::try_from(range_days).unwrap_or(0)]);
+    let mut conn = state.pool.acquire().await?;
     let filter = FindingFilter {
         cluster: Some(name.clone()),
         state: Some("open"),
@@ -191,7 +157,7 @@ pub async fn show(
             findings::page_as_of(&mut conn, &filter, as_of.end, 0, FINDINGS_SHOWN + 1).await?
         }
     };
-    let recent = standing::transitions(
+    let recent = stored_standing::transitions(
         &mut conn,
         cluster.id,
         None,
@@ -202,28 +168,6 @@ pub async fn show(
     .await?;
     drop(conn);
 
-    let mut series = vec![None; usize::try_from(range_days).unwrap_or(0)];
-    for point in &daily {
-        let slot = usize::try_from((point.day - first_day).whole_days()).ok();
-        if let Some(value) = slot.and_then(|slot| series.get_mut(slot)) {
-            *value = point.counts.score();
-        }
-    }
-    let mut by_section: BTreeMap<String, Counts> = BTreeMap::new();
-    for node in &nodes {
-        for (section, counts) in section_counts(&node.section_counts) {
-            by_section.entry(section).or_default().add(&counts);
-        }
-    }
-    for (section, counts) in &mut by_section {
-        overlays.count_into(counts, |_, _, check| {
-            state
-                .catalogs
-                .find_check(check)
-                .map(|found| found.section.as_str())
-                == Some(section.as_str())
-        });
-    }
     let mut sections: Vec<SectionRow> = by_section
         .into_iter()
         .map(|(id, counts)| SectionRow {
@@ -280,7 +224,7 @@ pub async fn show(
             exception: finding.exception_id,
         })
         .collect();
-    let transition = |event: &standing::Transition| TransitionRow {
+    let transition = |event: &stored_standing::Transition| TransitionRow {
         at: time_text(event.at),
         kind: event.kind.clone(),
         node_link: node_link(&event.node),
@@ -321,6 +265,15 @@ pub async fn show(
             .last_report
             .map(time_text)
             .unwrap_or_else(|| "never".to_owned()),
+        daily: series
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(offset, score)| {
+                let shown = first_day + time::Duration::days(offset as i64);
+                (day_text(shown), percent(*score))
+            })
+            .collect(),
         chart: charts::score_chart(&series, day_text(first_day), day_text(day)),
         ranges,
         range_days,

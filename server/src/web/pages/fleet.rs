@@ -1,28 +1,25 @@
 //! `/`: every cluster with its score, trend, counts by status, nodes reporting and stale, and last report;
 //! sortable, filterable by label, today or as of a past day.
 
-use std::collections::HashMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{AsOf, Layout, SCORE_DEFINITION, percent, time_text};
+use super::{Layout, SCORE_DEFINITION, percent, time_text};
+use crate::app::standing;
+use crate::domain::score::Counts;
 use crate::shared::AppState;
-use crate::storage::overlays::Within;
-use crate::storage::standing::{self, Counts};
 use crate::web::charts::{self, Sparkline};
 use crate::web::error::PageError;
+use crate::web::form::PageContext;
 use crate::web::security;
-use crate::web::session::Visitor;
 
 /// Days in a row's sparkline.
 const TREND_DAYS: i64 = 30;
 
 #[derive(Debug, Deserialize)]
 pub struct FleetQuery {
-    at: Option<String>,
     label: Option<String>,
     sort: Option<String>,
 }
@@ -74,10 +71,9 @@ const SORTS: &[(&str, &str)] = &[
 pub async fn show(
     query: web::Query<FleetQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
-    let as_of = AsOf::parse(query.at.as_deref())?;
-    let layout = Layout::new("Fleet", &visitor, &as_of);
+    let layout = context.layout("Fleet");
     let label = query.label.clone().unwrap_or_default();
     if label.chars().count() > 300 || label.chars().any(char::is_control) {
         return Err(PageError::BadRequest(
@@ -93,32 +89,15 @@ pub async fn show(
     let moment = layout.moment();
     let day = moment.date();
     let first_day = day - time::Duration::days(TREND_DAYS - 1);
-    let mut conn = state.pool.acquire().await?;
-    let clusters = standing::clusters(
-        &mut conn,
-        day,
-        moment - state.stale_after,
-        None,
-        as_of.is_none(),
-    )
-    .await?;
-    let daily = standing::daily_scores(&mut conn, first_day, day, None).await?;
-    let overlays = super::Overlays::read(&state.pool, &layout, Within::default()).await?;
-    drop(conn);
-
-    let mut series: HashMap<i64, Vec<Option<f64>>> = HashMap::new();
-    for point in &daily {
-        let slot = (point.day - first_day).whole_days();
-        let values = series
-            .entry(point.cluster_id)
-            .or_insert_with(|| vec![None; TREND_DAYS as usize]);
-        if let Some(value) = usize::try_from(slot)
-            .ok()
-            .and_then(|slot| values.get_mut(slot))
-        {
-            *value = point.counts.score();
-        }
-    }
+    let (clusters, mut series) = tokio::try_join!(
+        standing::clusters(
+            &state.pool,
+            layout.standing_moment(),
+            state.stale_after,
+            None
+        ),
+        standing::daily_series(&state.pool, first_day, day, None),
+    )?;
     let (key, value) = match label.split_once('=') {
         Some((key, value)) => (key.trim(), Some(value.trim())),
         None => (label.trim(), None),
@@ -132,10 +111,7 @@ pub async fn show(
                     .iter()
                     .any(|(k, v)| k == key && value.is_none_or(|wanted| v == wanted))
         })
-        .map(|mut cluster| {
-            overlays.count_into(&mut cluster.counts, |cluster_id, _, _| {
-                cluster_id == cluster.id
-            });
+        .map(|cluster| {
             let score = cluster.counts.score();
             let trend = series.remove(&cluster.id).unwrap_or_default();
             ClusterRow {

@@ -16,10 +16,8 @@ use time::{Date, OffsetDateTime};
 
 use super::error::PageError;
 use super::session::Visitor;
+use crate::app::standing::Moment;
 use crate::domain::time as time_rules;
-use crate::shared::AppState;
-use crate::storage::overlays::{self, Attested, Waived, Within};
-use crate::storage::standing::{self, ClusterStanding, Counts, NodeStanding};
 
 /// The end of a past day the pages show the fleet at (`?at=YYYY-MM-DD`).
 #[derive(Debug, Clone)]
@@ -84,6 +82,14 @@ impl Layout {
             None => path.to_owned(),
             Some(as_of) if path.contains('?') => format!("{path}&at={}", as_of.text),
             Some(as_of) => format!("{path}?at={}", as_of.text),
+        }
+    }
+
+    /// The moment the page shows, as the standing read model takes it.
+    pub fn standing_moment(&self) -> Moment {
+        match &self.as_of {
+            None => Moment::now(),
+            Some(as_of) => Moment::at(as_of.end),
         }
     }
 
@@ -155,74 +161,3 @@ pub fn age(since: OffsetDateTime, now: OffsetDateTime) -> String {
 
 /// The definition shown beside every score: the score's own (see [`crate::domain::score`]).
 pub use crate::domain::score::DEFINITION as SCORE_DEFINITION;
-
-/// What exceptions and attestations laid over the results at the page's moment.
-#[derive(Debug, Default)]
-pub struct Overlays {
-    pub waived: Vec<Waived>,
-    pub attested: Vec<Attested>,
-}
-
-impl Overlays {
-    /// Both overlays at the layout's moment, read side by side on two connections: each is one query that
-    /// PostgreSQL runs on one core.
-    pub async fn read(
-        pool: &sqlx::PgPool,
-        layout: &Layout,
-        within: Within,
-    ) -> Result<Self, PageError> {
-        let moment = layout.moment();
-        let now = layout.as_of.is_none();
-        let waived = async {
-            let mut conn = pool.acquire().await?;
-            overlays::waived(&mut conn, moment, now, within).await
-        };
-        let attested = async {
-            let mut conn = pool.acquire().await?;
-            overlays::attested(&mut conn, moment, now, within).await
-        };
-        let (waived, attested) = tokio::try_join!(waived, attested)?;
-        Ok(Overlays { waived, attested })
-    }
-
-    /// Adds to `counts` what falls where `keep(cluster id, node id, check id)` says.
-    pub fn count_into(&self, counts: &mut Counts, keep: impl Fn(i64, i64, &str) -> bool) {
-        for waived in &self.waived {
-            if keep(waived.cluster_id, waived.node_id, &waived.check_id) {
-                counts.waive(&waived.status);
-            }
-        }
-        for attested in &self.attested {
-            if keep(attested.cluster_id, attested.node_id, &attested.check_id) {
-                counts.attest(&attested.verdict);
-            }
-        }
-    }
-}
-
-/// A node and its cluster as they stood at the page's moment; 404 when either was unknown then.
-pub async fn node_then(
-    conn: &mut sqlx::PgConnection,
-    state: &AppState,
-    layout: &Layout,
-    cluster: &str,
-    node: &str,
-) -> Result<(ClusterStanding, NodeStanding), PageError> {
-    let moment = layout.moment();
-    let standing = standing::clusters(
-        &mut *conn,
-        moment.date(),
-        moment - state.stale_after,
-        Some(cluster),
-        layout.as_of.is_none(),
-    )
-    .await?
-    .pop()
-    .ok_or_else(|| PageError::NotFound(format!("cluster {cluster}")))?;
-    let found = standing::nodes(conn, standing.id, moment.date())
-        .await?
-        .into_iter()
-        .find(|candidate| candidate.name == node)
-        .ok_or_else(|| PageError::NotFound(format!("node {node} of {cluster} at that time")))?;
-    Ok((standing, found))
-}

@@ -6,21 +6,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use kubeward_benchmark::catalog::compare_ids;
 use kubeward_benchmark::report::BenchmarkRef;
-use serde::Deserialize;
 
-use super::{AsOf, Layout, day_text, encode, percent, time_text, until_text};
+use super::{Layout, day_text, encode, percent, time_text, until_text};
+use crate::app::standing as read_model;
 use crate::domain::cluster::ClusterName;
 use crate::shared::AppState;
 use crate::storage::overlays::Within;
 use crate::storage::{scans, standing};
 use crate::web::error::PageError;
+use crate::web::form::PageContext;
 use crate::web::security;
-use crate::web::session::Visitor;
-
-#[derive(Debug, Deserialize)]
-pub struct NodeQuery {
-    at: Option<String>,
-}
 
 /// One piece of evidence as the page shows it: every field is text from the node, escaped by the template.
 #[derive(Debug)]
@@ -107,25 +102,31 @@ fn evidence_lines(value: &serde_json::Value) -> Vec<EvidenceLine> {
 
 pub async fn show(
     path: web::Path<(String, String)>,
-    query: web::Query<NodeQuery>,
     state: web::Data<AppState>,
-    visitor: web::ReqData<Visitor>,
+    context: PageContext,
 ) -> Result<HttpResponse, PageError> {
     let (cluster, node) = path.into_inner();
     let cluster = ClusterName::parse(&cluster)
         .map_err(|_| PageError::NotFound("this cluster".to_owned()))?
         .to_string();
-    let as_of = AsOf::parse(query.at.as_deref())?;
-    let layout = Layout::new(format!("Node {node}"), &visitor, &as_of);
+    let layout = context.layout(format!("Node {node}"));
     let moment = layout.moment();
     let mut conn = state.pool.acquire().await?;
-    let (standing, found) = super::node_then(&mut conn, &state, &layout, &cluster, &node).await?;
+    let (standing, found) = read_model::node(
+        &mut conn,
+        layout.standing_moment(),
+        state.stale_after,
+        &cluster,
+        &node,
+    )
+    .await?
+    .ok_or_else(|| PageError::NotFound(format!("node {node} of {cluster} at that time")))?;
     let (scan, mut results) = scans::results(&mut conn, found.scan_id)
         .await?
         .ok_or_else(|| PageError::NotFound(format!("the last scan of {node}")))?;
-    let overlays = super::Overlays::read(
+    let overlays = read_model::Overlays::read(
         &state.pool,
-        &layout,
+        layout.standing_moment(),
         Within {
             cluster_id: Some(standing.id),
             node_id: Some(found.id),
