@@ -431,3 +431,151 @@ fn without_oidc_the_server_refuses_to_listen_beyond_loopback() {
     assert_eq!(mode & 0o777, 0o600);
     drop_database(&name);
 }
+
+/// Sends one API request with a token; answers (status, body).
+fn api_call(
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, String) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    })
+}
+
+#[test]
+fn an_admin_action_leaves_one_audit_shape_whether_the_cli_or_the_api_took_it() {
+    let (url, name) = fresh_database_url();
+    let (_dir, data) = data_dir();
+    let cli_ok = |args: &[&str]| {
+        let output = cli(Some(&url), &data, args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        output
+    };
+    cli_ok(&[
+        "cluster", "add", "prod", "--label", "env=prod", "--label", "team=a",
+    ]);
+    let admin = last_line(&cli_ok(&[
+        "token",
+        "create",
+        "--name",
+        "ops",
+        "--role",
+        "admin",
+        "--expires",
+        "30d",
+    ]));
+    let running = Running::start(command(Some(&url)), &[]);
+    let base = running.base.clone();
+    let (status, enrolled) = api_call(
+        &base,
+        &admin,
+        "POST",
+        "/api/v1/clusters",
+        Some(serde_json::json!({"name": "stage", "labels": {"env": "prod", "team": "a"}})),
+    );
+    assert_eq!(status, 201, "{enrolled}");
+    let stage_token: serde_json::Value = serde_json::from_str(&enrolled).unwrap();
+    let stage_token_id = stage_token["agent_token"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, issued) = api_call(
+        &base,
+        &admin,
+        "POST",
+        "/api/v1/api-tokens",
+        Some(serde_json::json!({"name": "ops", "role": "admin", "expires_in_days": 30})),
+    );
+    assert_eq!(status, 201, "{issued}");
+    // Revoked twice from each door: the repeat changes nothing and records nothing.
+    for _ in 0..2 {
+        let (status, _) = api_call(
+            &base,
+            &admin,
+            "DELETE",
+            &format!("/api/v1/agent-tokens/{stage_token_id}"),
+            None,
+        );
+        assert_eq!(status, 204);
+    }
+    running.stop();
+    let prod_token_id = stdout(&cli_ok(&["cluster", "token", "prod"]))
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .to_owned();
+    cli_ok(&["cluster", "revoke-token", &prod_token_id]);
+    assert!(
+        stdout(&cli_ok(&["cluster", "revoke-token", &prod_token_id]))
+            .contains("was revoked before")
+    );
+
+    let records = Command::new("psql")
+        .arg(&url)
+        .args([
+            "-tAc",
+            "SELECT json_agg(json_build_object('actor', actor_id, 'action', action, 'detail', detail::json) ORDER BY id) FROM audit_log",
+        ])
+        .output()
+        .unwrap();
+    let records: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&records.stdout).trim()).unwrap();
+    let records = records.as_array().unwrap();
+    let of = |action: &str, from_cli: bool| -> Vec<&serde_json::Value> {
+        records
+            .iter()
+            .filter(|record| {
+                record["action"] == action
+                    && record["actor"].as_str().unwrap().starts_with("cli:") == from_cli
+            })
+            .map(|record| &record["detail"])
+            .collect()
+    };
+    let shape = |detail: &serde_json::Value| -> Vec<(String, &'static str)> {
+        detail
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(key, value)| {
+                let kind = match value {
+                    serde_json::Value::Object(_) => "object",
+                    serde_json::Value::Array(_) => "array",
+                    serde_json::Value::String(_) => "string",
+                    serde_json::Value::Null => "null",
+                    _ => "other",
+                };
+                (key.clone(), kind)
+            })
+            .collect()
+    };
+    for action in ["cluster.enroll", "api_token.issue", "agent_token.revoke"] {
+        let (from_cli, from_api) = (of(action, true), of(action, false));
+        assert_eq!(from_cli.len(), 1, "{action} from the CLI: {records:#?}");
+        assert_eq!(from_api.len(), 1, "{action} from the API: {records:#?}");
+        assert_eq!(shape(from_cli[0]), shape(from_api[0]), "{action}");
+    }
+    let labels = |from_cli| of("cluster.enroll", from_cli)[0]["labels"].clone();
+    assert_eq!(labels(true), labels(false));
+    assert_eq!(
+        labels(true),
+        serde_json::json!({"env": "prod", "team": "a"})
+    );
+    drop_database(&name);
+}
