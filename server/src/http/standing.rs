@@ -14,7 +14,7 @@ use crate::shared::AppState;
 #[utoipa::path(
     get, path = "/api/v1/standing", tag = "clusters",
     params(StandingQuery),
-    responses((status = 200, description = "Each cluster's standing at the moment, in name order", body = Standing))
+    responses((status = 200, description = "Each cluster's standing at the moment, in name order; none for a cluster not enrolled then", body = Standing))
 )]
 pub async fn clusters(
     ApiQuery(query): ApiQuery<StandingQuery>,
@@ -24,11 +24,6 @@ pub async fn clusters(
     let moment = at_param(query.at.as_deref())?.map_or_else(Moment::now, Moment::at);
     let clusters =
         standing::clusters(&state.pool, moment, state.stale_after, cluster.as_deref()).await?;
-    if let Some(name) = &cluster
-        && clusters.is_empty()
-    {
-        return Err(ApiError::NotFound(format!("cluster {name}")));
-    }
     let clusters = clusters
         .into_iter()
         .map(|cluster| {
