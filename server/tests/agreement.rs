@@ -4,6 +4,11 @@
 //! export). The days include one recorded before kubeward counted automated passes per result set: the
 //! documented rule (`domain::score`) gives such a day no score, and both doors must say so.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop loudly at the first unexpected error"
+)]
+
 mod common;
 
 use std::collections::BTreeSet;
