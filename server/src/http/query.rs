@@ -19,7 +19,7 @@ use crate::app::views::FindingState;
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
-impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
+impl<T: DeserializeOwned + IntoParams> FromRequest for ApiQuery<T> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
@@ -28,104 +28,90 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
     }
 }
 
-/// Reads a query string into `T`, with serde's refusals turned into a 400 that names the parameter.
-fn parse<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+/// Reads a query string into `T`. The names are checked first against the parameters `T` declares for the
+/// OpenAPI document, so the refusal names the parameter without reading serde's messages.
+fn parse<T: DeserializeOwned + IntoParams>(query: &str) -> Result<T, ApiError> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map_err(|_| bad("(query)", "the query string cannot be parsed"))?
+        .into_inner();
+    let known: Vec<String> = T::into_params(|| None)
+        .into_iter()
+        .map(|parameter| parameter.name)
+        .collect();
+    for (index, (name, _)) in pairs.iter().enumerate() {
+        if !known.contains(name) {
+            let takes = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
+            return Err(bad(
+                name,
+                format!("unknown parameter; this endpoint takes {takes}"),
+            ));
+        }
+        if pairs[..index].iter().any(|(earlier, _)| earlier == name) {
+            return Err(bad(name, "is given more than once"));
+        }
+    }
     web::Query::<T>::from_query(query)
         .map(web::Query::into_inner)
-        .map_err(|err| refusal(&err.to_string()))
+        .map_err(|_| bad("(query)", "the query string cannot be parsed"))
 }
 
-/// The first name between backticks in serde's message (`unknown field `x`, expected ...`).
-fn quoted(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let length = message[start..].find('`')?;
-    Some(&message[start..start + length])
-}
-
-fn refusal(message: &str) -> ApiError {
-    let Some(name) = quoted(message) else {
-        return bad("(query)", "the query string cannot be parsed");
+/// A query type for a list: the paging parameters every list takes, then the endpoint's own.
+macro_rules! list_query {
+    ($(#[$meta:meta])* $name:ident { $($(#[$field_meta:meta])* $field:ident),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Deserialize, IntoParams)]
+        #[into_params(parameter_in = Query)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// How many items, 1 to 500; 100 when absent.
+            #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+            pub limit: Option<String>,
+            /// The `next` of the previous page.
+            pub cursor: Option<String>,
+            $($(#[$field_meta])* pub $field: Option<String>,)*
+        }
     };
-    if message.contains("unknown field `") {
-        let known: Vec<&str> = message
-            .split_once("expected one of ")
-            .or_else(|| message.split_once("expected "))
-            .map(|(_, list)| {
-                list.split(", ")
-                    .map(|item| item.trim_matches('`'))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let detail = if known.is_empty() {
-            "unknown parameter; this endpoint takes none".to_owned()
-        } else {
-            format!(
-                "unknown parameter; this endpoint takes {}",
-                known.join(", ")
-            )
-        };
-        bad(name, detail)
-    } else if message.contains("duplicate field `") {
-        bad(name, "is given more than once")
-    } else {
-        bad(name, "the value cannot be read")
+}
+
+list_query! {
+    /// The pages of a list.
+    PageQuery {}
+}
+
+list_query! {
+    /// `GET /api/v1/nodes`.
+    NodesQuery {
+        /// Only this cluster's nodes
+        cluster,
+        /// As they stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC): only nodes seen by then, last seen and staleness of that moment
+        at,
     }
 }
 
-/// The pages of a list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    /// How many items, 1 to 500; 100 when absent.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
-    /// The `next` of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// `GET /api/v1/nodes`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct NodesQuery {
-    /// How many items, 1 to 500; 100 when absent.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
-    /// The `next` of the previous page.
-    pub cursor: Option<String>,
-    /// Only this cluster's nodes
-    pub cluster: Option<String>,
-    /// As they stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC): only nodes seen by then, last seen and staleness of that moment
-    pub at: Option<String>,
-}
-
-/// `GET /api/v1/findings`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct FindingsQuery {
-    /// How many items, 1 to 500; 100 when absent.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
-    /// The `next` of the previous page.
-    pub cursor: Option<String>,
-    /// Cluster name
-    pub cluster: Option<String>,
-    /// Node name
-    pub node: Option<String>,
-    /// Check id, such as 1.2.15
-    pub check: Option<String>,
-    /// Benchmark section, such as 1.2
-    pub section: Option<String>,
-    /// open or resolved
-    #[param(value_type = Option<FindingState>)]
-    pub state: Option<String>,
-    /// Only findings whose state changed at or after this time
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub since: Option<String>,
-    /// As they stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC): only findings opened by then, with the state, evidence and reopen count of that moment
-    pub at: Option<String>,
+list_query! {
+    /// `GET /api/v1/findings`.
+    FindingsQuery {
+        /// Cluster name
+        cluster,
+        /// Node name
+        node,
+        /// Check id, such as 1.2.15
+        check,
+        /// Benchmark section, such as 1.2
+        section,
+        /// open or resolved
+        #[param(value_type = Option<FindingState>)]
+        state,
+        /// Only findings whose state changed at or after this time
+        #[param(value_type = Option<String>, format = DateTime)]
+        since,
+        /// As they stood at this time (RFC 3339) or at the end of this day (YYYY-MM-DD, UTC): only findings opened by then, with the state, evidence and reopen count of that moment
+        at,
+    }
 }
 
 /// One finding, as of a moment.
@@ -146,65 +132,47 @@ pub struct AtQuery {
     pub at: Option<String>,
 }
 
-/// `GET /api/v1/exceptions`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ExceptionsQuery {
-    /// How many items, 1 to 500; 100 when absent.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
-    /// The `next` of the previous page.
-    pub cursor: Option<String>,
-    /// Only exceptions for this check
-    pub check: Option<String>,
-    /// Only exceptions scoped to this cluster
-    pub cluster: Option<String>,
-    /// requested, lapsed, in_force, expired, rejected or revoked (at `at`)
-    pub state: Option<String>,
-    /// A day (its end, UTC) or an RFC 3339 time: exceptions as they stood then
-    pub at: Option<String>,
+list_query! {
+    /// `GET /api/v1/exceptions`.
+    ExceptionsQuery {
+        /// Only exceptions for this check
+        check,
+        /// Only exceptions scoped to this cluster
+        cluster,
+        /// requested, lapsed, in_force, expired, rejected or revoked (at `at`)
+        state,
+        /// A day (its end, UTC) or an RFC 3339 time: exceptions as they stood then
+        at,
+    }
 }
 
-/// `GET /api/v1/attestations`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct AttestationsQuery {
-    /// How many items, 1 to 500; 100 when absent.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
-    /// The `next` of the previous page.
-    pub cursor: Option<String>,
-    /// Only attestations of this check
-    pub check: Option<String>,
-    /// Only attestations scoped to this cluster
-    pub cluster: Option<String>,
-    /// Only those answering (true) or not (false) at `at`
-    #[param(value_type = Option<bool>)]
-    pub valid: Option<String>,
-    /// A day (its end, UTC) or an RFC 3339 time
-    pub at: Option<String>,
+list_query! {
+    /// `GET /api/v1/attestations`.
+    AttestationsQuery {
+        /// Only attestations of this check
+        check,
+        /// Only attestations scoped to this cluster
+        cluster,
+        /// Only those answering (true) or not (false) at `at`
+        #[param(value_type = Option<bool>)]
+        valid,
+        /// A day (its end, UTC) or an RFC 3339 time
+        at,
+    }
 }
 
-/// `GET /api/v1/audit`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct AuditQuery {
-    /// How many items, 1 to 500; 100 when absent.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
-    /// The `next` of the previous page.
-    pub cursor: Option<String>,
-    /// Only this action, such as exception.approve
-    pub action: Option<String>,
-    /// Only this actor (its id or its name)
-    pub actor: Option<String>,
-    /// RFC 3339: only records at or after
-    pub since: Option<String>,
-    /// RFC 3339: only records at or before
-    pub until: Option<String>,
+list_query! {
+    /// `GET /api/v1/audit`.
+    AuditQuery {
+        /// Only this action, such as exception.approve
+        action,
+        /// Only this actor (its id or its name)
+        actor,
+        /// RFC 3339: only records at or after
+        since,
+        /// RFC 3339: only records at or before
+        until,
+    }
 }
 
 /// An endpoint that takes no parameters.
@@ -213,23 +181,17 @@ pub struct AuditQuery {
 #[serde(deny_unknown_fields)]
 pub struct NoQuery {}
 
-/// `GET /api/v1/scans`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ScansQuery {
-    /// How many items, 1 to 500; 100 when absent.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
-    /// The `next` of the previous page.
-    pub cursor: Option<String>,
-    /// Cluster name
-    pub cluster: Option<String>,
-    /// Node name
-    pub node: Option<String>,
-    /// Only scans finished at or after this time
-    #[param(value_type = Option<String>, format = DateTime)]
-    pub since: Option<String>,
+list_query! {
+    /// `GET /api/v1/scans`.
+    ScansQuery {
+        /// Cluster name
+        cluster,
+        /// Node name
+        node,
+        /// Only scans finished at or after this time
+        #[param(value_type = Option<String>, format = DateTime)]
+        since,
+    }
 }
 
 /// `GET /api/v1/trends`.
