@@ -1082,3 +1082,48 @@ async fn findings_and_nodes_are_shown_as_they_stood_at_a_past_time(pool: PgPool)
         assert_eq!(problem(response).await["field"], "at", "{path}");
     }
 }
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn every_endpoint_refuses_a_parameter_it_does_not_take_or_one_given_twice(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, token) = api_token(&pool, Role::Auditor, None).await;
+    // Every GET of the API, with a parameter it takes (to give twice) where it takes one.
+    let endpoints = [
+        ("/api/v1/clusters", Some("limit=1")),
+        ("/api/v1/nodes", Some("cluster=prod")),
+        ("/api/v1/standing", Some("at=2026-11-01")),
+        ("/api/v1/scans", Some("node=cp-1")),
+        ("/api/v1/findings", Some("state=open")),
+        ("/api/v1/findings/1", Some("at=2026-11-01")),
+        ("/api/v1/events", Some("cursor=0")),
+        ("/api/v1/trends", Some("section=1.2")),
+        ("/api/v1/trends/checks", Some("check=1.2.15")),
+        ("/api/v1/exceptions", Some("state=in_force")),
+        ("/api/v1/exceptions/1", Some("at=2026-11-01")),
+        ("/api/v1/attestations", Some("valid=true")),
+        ("/api/v1/attestations/1", Some("at=2026-11-01")),
+        ("/api/v1/audit", Some("actor=ops")),
+        ("/api/v1/audit/verify", None),
+    ];
+    for (path, taken) in endpoints {
+        // A misspelt filter must not widen the answer silently.
+        let response = get(&server, &token, &format!("{path}?clustr=%3Cscript%3E")).await;
+        assert_eq!(response.status(), 400, "{path}");
+        let body = problem(response).await;
+        assert_eq!(body["field"], "clustr", "{path}: {body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("unknown parameter"),
+            "{path}: {body}"
+        );
+        assert!(!body.to_string().contains("<script>"), "{path}: {body}");
+        if let Some(taken) = taken {
+            let name = taken.split('=').next().unwrap();
+            let response = get(&server, &token, &format!("{path}?{taken}&{taken}")).await;
+            assert_eq!(response.status(), 400, "{path} with {name} twice");
+            assert_eq!(problem(response).await["field"], name, "{path}");
+        }
+    }
+}
