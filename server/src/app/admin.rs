@@ -169,26 +169,16 @@ pub async fn revoke_agent_token(
     id: Uuid,
 ) -> Result<Revoked, AdminError> {
     let mut tx = pool.begin().await?;
-    match tokens::revoke(&mut tx, id).await? {
-        Revocation::NotFound => Err(AdminError::NoSuchToken {
-            kind: "agent token",
-            id,
-        }),
-        Revocation::AlreadyRevoked => Ok(Revoked::Before),
-        Revocation::Revoked => {
-            record(
-                &mut tx,
-                actor,
-                Audited::AgentTokenRevoke,
-                &format!("agent token {id}"),
-                &NoDetail {},
-            )
-            .await?;
-            tx.commit().await?;
-            tracing::info!(token.id = %id, by = %actor.name, "revoked agent token");
-            Ok(Revoked::Now)
-        }
-    }
+    let revocation = tokens::revoke(&mut tx, id).await?;
+    settle_revocation(
+        tx,
+        actor,
+        revocation,
+        "agent token",
+        Audited::AgentTokenRevoke,
+        id,
+    )
+    .await
 }
 
 /// Issues an API token with a role, ending at `expires_at` (never when `None`).
@@ -228,23 +218,41 @@ pub async fn revoke_api_token(
     id: Uuid,
 ) -> Result<Revoked, AdminError> {
     let mut tx = pool.begin().await?;
-    match api_tokens::revoke(&mut tx, id).await? {
-        Revocation::NotFound => Err(AdminError::NoSuchToken {
-            kind: "API token",
-            id,
-        }),
+    let revocation = api_tokens::revoke(&mut tx, id).await?;
+    settle_revocation(
+        tx,
+        actor,
+        revocation,
+        "API token",
+        Audited::ApiTokenRevoke,
+        id,
+    )
+    .await
+}
+
+/// Records and commits a revocation that changed something; a repeat or a missing token leaves no record.
+async fn settle_revocation(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    actor: &Actor,
+    revocation: Revocation,
+    kind: &'static str,
+    action: Audited,
+    id: Uuid,
+) -> Result<Revoked, AdminError> {
+    match revocation {
+        Revocation::NotFound => Err(AdminError::NoSuchToken { kind, id }),
         Revocation::AlreadyRevoked => Ok(Revoked::Before),
         Revocation::Revoked => {
             record(
                 &mut tx,
                 actor,
-                Audited::ApiTokenRevoke,
-                &format!("API token {id}"),
+                action,
+                &format!("{kind} {id}"),
                 &NoDetail {},
             )
             .await?;
             tx.commit().await?;
-            tracing::info!(token.id = %id, by = %actor.name, "revoked API token");
+            tracing::info!(token.id = %id, by = %actor.name, "revoked {kind}");
             Ok(Revoked::Now)
         }
     }
