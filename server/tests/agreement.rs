@@ -30,9 +30,8 @@ fn percent(score: &Value) -> String {
         .map_or_else(|| "–".to_owned(), |score| format!("{:.1}%", score * 100.0))
 }
 
-/// An answer of the API (with a viewer's token) or of a page's export (local mode needs none).
-async fn json(server: &TestServer, path: &str) -> Value {
-    let (_, token) = common::api_token(&server.pool, Role::Viewer, None).await;
+/// An answer of the API (with the token) or of a page's export (local mode needs none).
+async fn json(server: &TestServer, token: &str, path: &str) -> Value {
     let response = server
         .client
         .get(server.url(path))
@@ -84,6 +83,19 @@ fn fleet_score(page: &str, cluster: &str) -> String {
         .expect("a score cell")
 }
 
+/// Each finding of a JSON list as (node, check, state): what both doors must agree on.
+fn node_check_state(findings: &Value) -> BTreeSet<(String, String, String)> {
+    findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|finding| {
+            let text = |key: &str| finding[key].as_str().unwrap().to_owned();
+            (text("node"), text("check"), text("state"))
+        })
+        .collect()
+}
+
 /// Makes every stored result set look as it did before kubeward counted automated passes per set.
 async fn forget_per_set_counts(pool: &PgPool) {
     sqlx::query(
@@ -102,6 +114,7 @@ async fn the_api_and_the_pages_agree_on_scores_standing_and_findings_including_d
     pool: PgPool,
 ) {
     let server = TestServer::start(pool.clone()).await;
+    let (_, viewer) = common::api_token(&pool, Role::Viewer, None).await;
     let legacy = [("1.2.15", Status::Fail), ("4.2.1", Status::Fail)];
     // A result set stored "before the per-set counts": posted once elsewhere, then stripped of them. A later
     // scan with the same results reuses the set, as a late delivery of an old scan would.
@@ -160,6 +173,7 @@ async fn the_api_and_the_pages_agree_on_scores_standing_and_findings_including_d
     // A cluster's score on each day: the trend API and the cluster page's chart.
     let trend = json(
         &server,
+        &viewer,
         &format!(
             "/api/v1/trends?cluster=prod&from={}&to={}",
             day_of(0),
@@ -196,7 +210,12 @@ async fn the_api_and_the_pages_agree_on_scores_standing_and_findings_including_d
 
     // A cluster's standing at a moment: the standing API and the fleet page, as of each day and now.
     for day in [day_of(0), day_of(24), day_of(48)] {
-        let standing = json(&server, &format!("/api/v1/standing?cluster=prod&at={day}")).await;
+        let standing = json(
+            &server,
+            &viewer,
+            &format!("/api/v1/standing?cluster=prod&at={day}"),
+        )
+        .await;
         let fleet = html(&server, &format!("/?at={day}")).await;
         assert_eq!(
             fleet_score(&fleet, "prod"),
@@ -204,7 +223,7 @@ async fn the_api_and_the_pages_agree_on_scores_standing_and_findings_including_d
             "as of {day}: {standing}"
         );
     }
-    let standing = json(&server, "/api/v1/standing").await;
+    let standing = json(&server, &viewer, "/api/v1/standing").await;
     let fleet = html(&server, "/").await;
     for cluster in standing["clusters"].as_array().unwrap() {
         let name = cluster["cluster"].as_str().unwrap();
@@ -225,36 +244,20 @@ async fn the_api_and_the_pages_agree_on_scores_standing_and_findings_including_d
 
     // The findings and their states as of a day: the findings API and the findings page's export.
     for day in [day_of(0), day_of(24), day_of(48)] {
-        let api = json(&server, &format!("/api/v1/findings?cluster=prod&at={day}")).await;
-        let from_api: BTreeSet<(String, String, String)> = api["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|finding| {
-                (
-                    finding["node"].as_str().unwrap().to_owned(),
-                    finding["check"].as_str().unwrap().to_owned(),
-                    finding["state"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
+        let api = json(
+            &server,
+            &viewer,
+            &format!("/api/v1/findings?cluster=prod&at={day}"),
+        )
+        .await;
+        let from_api = node_check_state(&api["items"]);
         let export = json(
             &server,
+            &viewer,
             &format!("/findings/export.json?cluster=prod&state=all&at={day}"),
         )
         .await;
-        let from_page: BTreeSet<(String, String, String)> = export
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|finding| {
-                (
-                    finding["node"].as_str().unwrap().to_owned(),
-                    finding["check"].as_str().unwrap().to_owned(),
-                    finding["state"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
+        let from_page = node_check_state(&export);
         assert!(!from_api.is_empty(), "as of {day}");
         assert_eq!(from_api, from_page, "as of {day}");
     }
