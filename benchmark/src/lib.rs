@@ -4,11 +4,14 @@
 //! agent and the server depend on it, and it must stay cheap for both.
 
 pub mod catalog;
+pub mod cluster_report;
 pub mod evaluate;
 pub mod facts;
+pub mod policy;
 pub mod report;
 pub mod validate;
 pub mod values;
+pub mod yaml11;
 
 pub use catalog::{Catalog, CatalogError, Check};
 pub use evaluate::{evaluate, evaluate_check};

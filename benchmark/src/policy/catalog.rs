@@ -1,0 +1,273 @@
+//! Cluster-scope catalogs as data: CIS v1.12 section 5 and kubeward's hardening checks.
+//!
+//! Each check names the rule that evaluates it (a rule of [`super::rules`], or an RBAC permission written as
+//! data), the kinds it reads, its remediation and the ids other tools give it, so that auditors can cross-walk.
+//! The loader is as strict as the node catalog's: an unknown rule or field is an error, never a silent pass.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+use super::rbac::Permission;
+use super::rules::RuleName;
+use crate::catalog::{Assessment, compare_ids};
+use crate::report::BenchmarkRef;
+
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "cis-1.12",
+        include_str!("../../catalog/cis-1.12/5-policies.yaml"),
+    ),
+    (
+        "kubeward-hardening",
+        include_str!("../../catalog/kubeward-hardening/catalog.yaml"),
+    ),
+];
+
+/// A loaded, validated cluster-scope catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyCatalog {
+    /// The short name the agent's `--benchmark` takes (`cis-1.12`, `kubeward-hardening`).
+    pub name: String,
+    pub benchmark: BenchmarkRef,
+    pub title: String,
+    pub sections: Vec<PolicySection>,
+    pub checks: Vec<PolicyCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyCheck {
+    pub id: String,
+    /// Survives renumbering across benchmarks and versions (`pod.privileged`).
+    pub key: String,
+    pub section: String,
+    pub title: String,
+    #[serde(default)]
+    pub level: Option<u8>,
+    /// Manual checks report a failed test as `warn`; automated ones as `fail`.
+    pub assessment: Assessment,
+    /// The kinds the rule reads; the agent's RBAC follows from these.
+    pub reads: Vec<String>,
+    /// `None` for checks left to a person (`manual`, with guidance).
+    #[serde(default)]
+    pub rule: Option<RuleSpec>,
+    #[serde(default)]
+    pub guidance: Option<String>,
+    pub remediation: String,
+    #[serde(default)]
+    pub equivalents: Equivalents,
+}
+
+/// How a check is evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RuleSpec {
+    /// A rule written in code.
+    Named(RuleName),
+    /// Bindings that grant any of these permissions to a subject that is not platform-owned.
+    Grants { grants: Vec<Permission> },
+}
+
+/// The ids other tools and guides give the same check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Equivalents {
+    #[serde(default)]
+    pub cis: Vec<String>,
+    #[serde(default)]
+    pub nsa: Option<String>,
+    #[serde(default)]
+    pub kubescape: Vec<String>,
+    #[serde(default)]
+    pub checkov: Vec<String>,
+    #[serde(default)]
+    pub polaris: Vec<String>,
+    #[serde(default)]
+    pub trivy: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("policy catalog {catalog}: {message}")]
+pub struct PolicyCatalogError {
+    pub catalog: String,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    benchmark: RawHeader,
+    sections: Vec<PolicySection>,
+    checks: Vec<PolicyCheck>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    id: String,
+    #[serde(deserialize_with = "crate::values::scalar_string")]
+    version: String,
+    title: String,
+}
+
+impl PolicyCatalog {
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(name, _)| *name)
+    }
+
+    pub fn builtin(name: &str) -> Result<PolicyCatalog, PolicyCatalogError> {
+        let (_, text) = BUILTIN
+            .iter()
+            .find(|(builtin, _)| *builtin == name)
+            .ok_or_else(|| PolicyCatalogError {
+                catalog: name.to_owned(),
+                message: format!(
+                    "no such catalog; known: {}",
+                    PolicyCatalog::builtin_names()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })?;
+        PolicyCatalog::from_yaml(name, text)
+    }
+
+    pub fn from_yaml(name: &str, text: &str) -> Result<PolicyCatalog, PolicyCatalogError> {
+        let error = |message: String| PolicyCatalogError {
+            catalog: name.to_owned(),
+            message,
+        };
+        let raw: RawFile = serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(
+            text,
+        ))
+        .map_err(|err| {
+            let path = err.path().to_string();
+            error(format!("at {path}: {}", err.into_inner()))
+        })?;
+        validate(&raw).map_err(error)?;
+        let mut checks = raw.checks;
+        checks.sort_by(|a, b| compare_ids(&a.id, &b.id));
+        Ok(PolicyCatalog {
+            name: name.to_owned(),
+            benchmark: BenchmarkRef {
+                id: raw.benchmark.id,
+                version: raw.benchmark.version,
+            },
+            title: raw.benchmark.title,
+            sections: raw.sections,
+            checks,
+        })
+    }
+
+    pub fn check(&self, id: &str) -> Option<&PolicyCheck> {
+        self.checks.iter().find(|check| check.id == id)
+    }
+}
+
+fn is_policy_check_id(id: &str) -> bool {
+    let dotted = !id.is_empty()
+        && id
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()));
+    let hardening = id.strip_prefix("KW-").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+    });
+    (dotted || hardening) && id.len() <= 32
+}
+
+fn validate(raw: &RawFile) -> Result<(), String> {
+    if raw.checks.is_empty() {
+        return Err("the catalog has no checks".to_owned());
+    }
+    let sections: BTreeSet<&str> = raw.sections.iter().map(|s| s.id.as_str()).collect();
+    if sections.len() != raw.sections.len() {
+        return Err("a section is defined twice".to_owned());
+    }
+    let mut ids = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for check in &raw.checks {
+        let fail = |message: &str| Err(format!("check {}: {message}", check.id));
+        if !is_policy_check_id(&check.id) {
+            return fail("the id is neither a dotted number nor KW-…");
+        }
+        if !ids.insert(check.id.as_str()) {
+            return fail("defined twice");
+        }
+        let key_ok = !check.key.is_empty()
+            && check
+                .key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+        if !key_ok {
+            return fail("the key must be lower-case words joined by dots and dashes");
+        }
+        if !keys.insert(check.key.as_str()) {
+            return fail("its key is used by another check");
+        }
+        if !sections.contains(check.section.as_str()) {
+            return fail("names a section that is not defined");
+        }
+        if check.title.trim().is_empty() || check.remediation.trim().is_empty() {
+            return fail("needs a title and a remediation");
+        }
+        if check.reads.is_empty() && check.rule.is_some() {
+            return fail("a check with a rule must say which kinds it reads");
+        }
+        if check.level.is_some_and(|level| !(1..=2).contains(&level)) {
+            return fail("level is 1 or 2");
+        }
+        match (&check.rule, &check.guidance) {
+            (None, None) => return fail("a check without a rule needs guidance"),
+            (None, Some(_)) if check.assessment == Assessment::Automated => {
+                return fail("an automated check needs a rule");
+            }
+            (Some(RuleSpec::Grants { grants }), _) if grants.is_empty() => {
+                return fail("an empty list of grants");
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_shipped_catalogs_load() {
+        let cis = PolicyCatalog::builtin("cis-1.12").unwrap();
+        assert_eq!(cis.benchmark.id, "cis-kubernetes");
+        let section_five: Vec<&str> = cis.checks.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(section_five.len(), 34, "{section_five:?}");
+        assert!(
+            cis.checks
+                .iter()
+                .all(|check| check.assessment == Assessment::Manual)
+        );
+        let hardening = PolicyCatalog::builtin("kubeward-hardening").unwrap();
+        assert!(
+            hardening
+                .checks
+                .iter()
+                .all(|check| check.id.starts_with("KW-"))
+        );
+    }
+
+    #[test]
+    fn an_unknown_rule_is_refused() {
+        let text = "benchmark: {id: x, version: '1', title: X}\nsections: [{id: a, title: A}]\nchecks:\n- {id: KW-X, key: x, section: a, title: T, assessment: automated, reads: [Pod], rule: no-such-rule, remediation: R}\n";
+        let error = PolicyCatalog::from_yaml("x", text).unwrap_err();
+        assert!(error.message.contains("checks"), "{error}");
+    }
+}

@@ -1,0 +1,359 @@
+//! Rules over namespaces: pod security enforcement, network policies, resource policies, and what lives in
+//! `default`.
+//!
+//! A namespace is judged when it holds workloads that are not platform-owned. In manifest mode the namespace's
+//! labels and the policies already in the cluster are outside the file set, so what they would decide is
+//! `manual` with the missing fact named, never a pass and never a failure.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::cluster_report::Source;
+use crate::policy::objects::{array, field, is_known_namespaced, text};
+use crate::policy::selectors::{is_empty_selector, selects};
+use crate::policy::{Object, Outcome, Scene, Target, Verdict, evidence};
+
+/// Namespaces holding at least one workload that is not platform-owned.
+fn user_namespaces(scene: &Scene<'_>) -> BTreeSet<String> {
+    scene
+        .workloads
+        .iter()
+        .filter(|workload| !scene.is_platform(&Target::of(workload.object)))
+        .filter_map(|workload| workload.object.namespace.clone())
+        .collect()
+}
+
+/// Kinds that enforce pod security through a policy engine, recognised by kind and enforcement field.
+fn enforcing_engine(scene: &Scene<'_>, namespace: &str) -> Option<String> {
+    scene.inventory.objects.iter().find_map(|object| {
+        let kyverno = matches!(object.kind.as_str(), "ClusterPolicy" | "Policy")
+            && object.api_version.starts_with("kyverno.io/")
+            && (object.kind == "ClusterPolicy" || object.namespace() == Some(namespace))
+            && text(&object.body, &["spec", "validationFailureAction"])
+                .is_some_and(|action| action.eq_ignore_ascii_case("enforce"))
+            && array(&object.body, &["spec", "rules"])
+                .iter()
+                .any(|rule| field(rule, &["validate", "podSecurity"]).is_some());
+        let gatekeeper = object.api_version.starts_with("constraints.gatekeeper.sh/")
+            && object.kind.starts_with("K8sPSP")
+            && text(&object.body, &["spec", "enforcementAction"])
+                .is_none_or(|action| action == "deny");
+        (kyverno || gatekeeper)
+            .then(|| format!("{} {} enforces pod security", object.kind, object.name))
+    })
+}
+
+/// `level_check` false: 5.2.1 (some control is active); true: KW-PSA-LEVEL (the level is baseline or stricter).
+pub fn pod_security(scene: &Scene<'_>, level_check: bool) -> Vec<Verdict> {
+    const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+    user_namespaces(scene)
+        .into_iter()
+        .map(|name| {
+            let target = Target::namespace(scene.inventory, &name);
+            let engine = if level_check {
+                None
+            } else {
+                enforcing_engine(scene, &name)
+            };
+            let label = scene
+                .inventory
+                .namespace(&name)
+                .map(|namespace| namespace.labels.get(ENFORCE).cloned());
+            match (label, engine) {
+                (_, Some(_)) => Verdict::pass(target),
+                (Some(Some(level)), None) if level == "baseline" || level == "restricted" => {
+                    Verdict::pass(target)
+                }
+                (Some(Some(level)), None) => Verdict::from_evidence(
+                    target,
+                    vec![evidence(
+                        "namespace",
+                        Some(format!("metadata.labels[{ENFORCE}]")),
+                        format!("enforce={level}"),
+                        "enforce=baseline or enforce=restricted",
+                    )],
+                ),
+                (Some(None), None) => Verdict::unknown(
+                    target,
+                    "no pod-security.kubernetes.io/enforce label: the API server's admission configuration \
+                     (--admission-control-config-file, a node fact) sets the default",
+                ),
+                (None, None) => Verdict::unknown(
+                    target,
+                    format!("namespace {name}'s labels are outside the manifest set"),
+                ),
+            }
+        })
+        .collect()
+}
+
+const CLUSTER_WIDE_POLICIES: &[&str] = &[
+    "CiliumClusterwideNetworkPolicy",
+    "GlobalNetworkPolicy",
+    "AdminNetworkPolicy",
+    "BaselineAdminNetworkPolicy",
+];
+
+fn namespace_policies<'a>(
+    scene: &'a Scene<'_>,
+    namespace: &'a str,
+) -> impl Iterator<Item = &'a Object> + 'a {
+    scene.inventory.objects.iter().filter(move |object| {
+        matches!(
+            object.kind.as_str(),
+            "NetworkPolicy" | "CiliumNetworkPolicy"
+        ) && object.namespace() == Some(namespace)
+    })
+}
+
+pub fn network_policy_present(scene: &Scene<'_>) -> Vec<Verdict> {
+    let cluster_wide = scene
+        .inventory
+        .objects
+        .iter()
+        .find(|object| CLUSTER_WIDE_POLICIES.contains(&object.kind.as_str()));
+    user_namespaces(scene)
+        .into_iter()
+        .map(|name| {
+            let target = Target::namespace(scene.inventory, &name);
+            if namespace_policies(scene, &name).next().is_some() || cluster_wide.is_some() {
+                return Verdict::pass(target);
+            }
+            if scene.inventory.source == Source::Manifests {
+                return Verdict::unknown(
+                    target,
+                    format!("NetworkPolicies of namespace {name} outside the manifest set"),
+                );
+            }
+            Verdict::from_evidence(
+                target,
+                vec![evidence(
+                    "namespace",
+                    None,
+                    "no NetworkPolicy",
+                    "at least one NetworkPolicy",
+                )],
+            )
+        })
+        .collect()
+}
+
+/// A NetworkPolicy that selects every pod and allows no ingress: isolation, with or without rules elsewhere.
+fn denies_ingress_by_default(policy: &Object) -> bool {
+    if policy.kind != "NetworkPolicy" || !policy.api_version.starts_with("networking.k8s.io/") {
+        return false;
+    }
+    let spec = policy.body.get("spec").unwrap_or(&Value::Null);
+    let selector = spec.get("podSelector").unwrap_or(&Value::Null);
+    let types: Vec<&str> = array(spec, &["policyTypes"])
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let covers_ingress = types.is_empty() || types.contains(&"Ingress");
+    let no_ingress_rules = array(spec, &["ingress"]).is_empty();
+    is_empty_selector(selector) && covers_ingress && no_ingress_rules
+}
+
+pub fn network_default_deny(scene: &Scene<'_>) -> Vec<Verdict> {
+    user_namespaces(scene)
+        .into_iter()
+        .map(|name| {
+            let target = Target::namespace(scene.inventory, &name);
+            if namespace_policies(scene, &name).any(denies_ingress_by_default) {
+                return Verdict::pass(target);
+            }
+            if scene.inventory.source == Source::Manifests {
+                return Verdict::unknown(
+                    target,
+                    format!("NetworkPolicies of namespace {name} outside the manifest set"),
+                );
+            }
+            if let Some(wide) = scene
+                .inventory
+                .objects
+                .iter()
+                .find(|o| CLUSTER_WIDE_POLICIES.contains(&o.kind.as_str()))
+            {
+                return Verdict::unknown(
+                    target,
+                    format!(
+                        "{} {} may deny by default; its rules are not evaluated",
+                        wide.kind, wide.name
+                    ),
+                );
+            }
+            Verdict::from_evidence(
+                target,
+                vec![evidence(
+                    "namespace",
+                    None,
+                    "no policy selects every pod without allowing ingress",
+                    "a NetworkPolicy with podSelector {} and no ingress rules",
+                )],
+            )
+        })
+        .collect()
+}
+
+pub fn network_policy_coverage(scene: &Scene<'_>) -> Vec<Verdict> {
+    scene
+        .workloads
+        .iter()
+        .map(|workload| {
+            let target = Target::of(workload.object);
+            let Some(namespace) = workload.object.namespace() else {
+                return Verdict::unknown(target, "the namespace is chosen at deploy time (give --namespace)");
+            };
+            let covered = namespace_policies(scene, namespace).any(|policy| {
+                let selector = match policy.kind.as_str() {
+                    "CiliumNetworkPolicy" => field(&policy.body, &["spec", "endpointSelector"]),
+                    _ => field(&policy.body, &["spec", "podSelector"]),
+                };
+                selector.is_some_and(|selector| selects(selector, workload.pod_labels))
+            });
+            if covered {
+                Verdict::pass(target)
+            } else if scene.inventory.source == Source::Manifests {
+                Verdict::unknown(target, format!("no policy in the manifest set selects it; policies of {namespace} outside the set may"))
+            } else {
+                Verdict::from_evidence(target, vec![evidence("pods", Some(format!("{}.metadata.labels", workload.spec_path.trim_end_matches(".spec"))), "selected by no NetworkPolicy", "selected by at least one NetworkPolicy")])
+            }
+        })
+        .collect()
+}
+
+/// Objects the API server itself keeps in `default`.
+fn is_system_default_object(object: &Object) -> bool {
+    match object.kind.as_str() {
+        "Service" | "Endpoints" => object.name == "kubernetes",
+        "EndpointSlice" => {
+            object
+                .labels
+                .get("kubernetes.io/service-name")
+                .map(String::as_str)
+                == Some("kubernetes")
+        }
+        "ConfigMap" => object.name == "kube-root-ca.crt",
+        "ServiceAccount" => object.name == "default",
+        "Event" | "Lease" => true,
+        _ => false,
+    }
+}
+
+pub fn default_namespace(scene: &Scene<'_>) -> Vec<Verdict> {
+    scene
+        .inventory
+        .objects
+        .iter()
+        .filter(|object| !is_system_default_object(object))
+        .filter_map(|object| {
+            let target = Target::of(object);
+            match object.namespace() {
+                Some("default") => Some(Verdict::from_evidence(target, vec![evidence(
+                    object.kind.clone(),
+                    Some("metadata.namespace".to_owned()),
+                    "default",
+                    "a namespace of its own",
+                )])),
+                Some(_) => Some(Verdict::pass(target)),
+                None if scene.inventory.source == Source::Manifests && is_known_namespaced(&object.kind) => Some(
+                    Verdict::unknown(target, "no metadata.namespace: the namespace is chosen at deploy time (give --namespace)"),
+                ),
+                None => None,
+            }
+        })
+        .collect()
+}
+
+pub fn has_kind(scene: &Scene<'_>, kind: &str) -> Vec<Verdict> {
+    user_namespaces(scene)
+        .into_iter()
+        .map(|name| {
+            let target = Target::namespace(scene.inventory, &name);
+            if scene
+                .inventory
+                .of_kind(kind)
+                .any(|object| object.namespace() == Some(name.as_str()))
+            {
+                Verdict::pass(target)
+            } else if scene.inventory.source == Source::Manifests {
+                Verdict::unknown(
+                    target,
+                    format!("{kind}s of namespace {name} outside the manifest set"),
+                )
+            } else {
+                Verdict::from_evidence(
+                    target,
+                    vec![evidence(
+                        "namespace",
+                        None,
+                        format!("no {kind}"),
+                        format!("a {kind}"),
+                    )],
+                )
+            }
+        })
+        .collect()
+}
+
+/// CNI plugins by the image of their node agent, and whether they enforce NetworkPolicy.
+const CNI_AGENTS: &[(&str, bool)] = &[
+    ("calico", true),
+    ("cilium", true),
+    ("antrea", true),
+    ("kube-router", true),
+    ("weave", true),
+    ("anetd", true),
+    ("flannel", false),
+];
+
+pub fn cni_network_policy(scene: &Scene<'_>) -> Vec<Verdict> {
+    if scene.inventory.source == Source::Manifests {
+        return Vec::new();
+    }
+    let mut found: Vec<(&Object, &str, bool)> = Vec::new();
+    for daemonset in scene.inventory.of_kind("DaemonSet") {
+        let images: Vec<&str> = array(&daemonset.body, &["spec", "template", "spec", "containers"])
+            .iter()
+            .filter_map(|container| text(container, &["image"]))
+            .collect();
+        for (agent, enforces) in CNI_AGENTS {
+            if images.iter().any(|image| image.contains(agent)) {
+                found.push((daemonset, agent, *enforces));
+            }
+        }
+    }
+    if found.iter().any(|(_, _, enforces)| *enforces) {
+        return found
+            .into_iter()
+            .filter(|(_, _, enforces)| *enforces)
+            .map(|(daemonset, _, _)| Verdict::pass(Target::of(daemonset)))
+            .collect();
+    }
+    if let Some((daemonset, agent, _)) = found.first() {
+        return vec![Verdict::from_evidence(
+            Target::of(daemonset),
+            vec![evidence(
+                "CNI agent",
+                Some("spec.template.spec.containers[].image".to_owned()),
+                format!("{agent} alone"),
+                "a CNI that enforces NetworkPolicy",
+            )],
+        )];
+    }
+    vec![Verdict {
+        target: Target {
+            kind: "Cluster".to_owned(),
+            namespace: None,
+            name: "(cluster)".to_owned(),
+            location: None,
+        },
+        outcome: Outcome::Unknown,
+        evidence: Vec::new(),
+        detail: Some(
+            "no known CNI agent found among the DaemonSets: the node's /etc/cni/net.d decides"
+                .to_owned(),
+        ),
+    }]
+}

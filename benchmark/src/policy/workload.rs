@@ -1,0 +1,270 @@
+//! Workloads: where an object's pod spec is, which containers it runs, and the security context that applies
+//! to each container once the pod's own is inherited.
+//!
+//! The unit of a finding is the top-level owner: a live Pod made by a ReplicaSet made by a Deployment is the
+//! Deployment's finding, judged from the Deployment's template. A live Pod is judged on its own only when no
+//! known controller owns it (a bare pod, or one made by an operator the inventory does not hold).
+
+use serde_json::Value;
+
+use super::objects::{Inventory, Object, array, field, flag, integer, text};
+
+/// The kinds that carry a pod spec, and where.
+const POD_SPEC_PATHS: &[(&str, &[&str])] = &[
+    ("Pod", &["spec"]),
+    ("Deployment", &["spec", "template", "spec"]),
+    ("ReplicaSet", &["spec", "template", "spec"]),
+    ("StatefulSet", &["spec", "template", "spec"]),
+    ("DaemonSet", &["spec", "template", "spec"]),
+    ("Job", &["spec", "template", "spec"]),
+    ("ReplicationController", &["spec", "template", "spec"]),
+    ("DeploymentConfig", &["spec", "template", "spec"]),
+    ("Rollout", &["spec", "template", "spec"]),
+    (
+        "CronJob",
+        &["spec", "jobTemplate", "spec", "template", "spec"],
+    ),
+    ("PodTemplate", &["template", "spec"]),
+];
+
+/// A workload with a pod spec, named by its top-level owner.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload<'a> {
+    pub object: &'a Object,
+    pub spec: &'a Value,
+    /// The path of the pod spec inside the object, as evidence paths are written (`spec.template.spec`).
+    pub spec_path: &'static str,
+    /// The labels pods get (the template's), for selectors.
+    pub pod_labels: &'a Value,
+}
+
+/// The path of the pod template's metadata for each kind, for the pods' labels.
+fn template_metadata(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Pod" => &["metadata"],
+        "CronJob" => &["spec", "jobTemplate", "spec", "template", "metadata"],
+        "PodTemplate" => &["template", "metadata"],
+        _ => &["spec", "template", "metadata"],
+    }
+}
+
+static EMPTY: Value = Value::Null;
+
+impl<'a> Workload<'a> {
+    pub fn of(object: &'a Object) -> Option<Workload<'a>> {
+        let (_, path) = POD_SPEC_PATHS
+            .iter()
+            .find(|(kind, _)| object.kind == *kind)?;
+        let spec = field(&object.body, path)?;
+        if !spec.is_object() {
+            return None;
+        }
+        let spec_path = match object.kind.as_str() {
+            "Pod" => "spec",
+            "CronJob" => "spec.jobTemplate.spec.template.spec",
+            "PodTemplate" => "template.spec",
+            _ => "spec.template.spec",
+        };
+        let pod_labels = field(&object.body, template_metadata(&object.kind))
+            .and_then(|metadata| metadata.get("labels"))
+            .unwrap_or(&EMPTY);
+        Some(Workload {
+            object,
+            spec,
+            spec_path,
+            pod_labels,
+        })
+    }
+
+    /// Whether the pod runs Windows containers, outside the Linux-only rules as PSS restricted has it.
+    pub fn is_windows(&self) -> bool {
+        text(self.spec, &["os", "name"]) == Some("windows")
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = Container<'a>> + 'a {
+        let spec = self.spec;
+        let spec_path = self.spec_path;
+        ContainerKind::ALL.into_iter().flat_map(move |kind| {
+            array(spec, &[kind.field()])
+                .iter()
+                .enumerate()
+                .filter(|(_, body)| body.is_object())
+                .map(move |(index, body)| Container {
+                    kind,
+                    name: text(body, &["name"]).unwrap_or("(unnamed)"),
+                    body,
+                    pod_spec: spec,
+                    path: format!("{spec_path}.{}[{index}]", kind.field()),
+                })
+        })
+    }
+
+    pub fn pod_flag(&self, key: &str) -> Option<bool> {
+        flag(self.spec, &[key])
+    }
+
+    pub fn path(&self, rest: &str) -> String {
+        format!("{}.{rest}", self.spec_path)
+    }
+
+    /// The ServiceAccount the pods run as: an omitted name is `default`; the old `serviceAccount` field counts.
+    pub fn service_account(&self) -> &'a str {
+        text(self.spec, &["serviceAccountName"])
+            .or_else(|| text(self.spec, &["serviceAccount"]))
+            .filter(|name| !name.is_empty())
+            .unwrap_or("default")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    Regular,
+    Init,
+    Ephemeral,
+}
+
+impl ContainerKind {
+    pub const ALL: [ContainerKind; 3] = [
+        ContainerKind::Regular,
+        ContainerKind::Init,
+        ContainerKind::Ephemeral,
+    ];
+
+    fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Regular => "containers",
+            ContainerKind::Init => "initContainers",
+            ContainerKind::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Container<'a> {
+    pub kind: ContainerKind,
+    pub name: &'a str,
+    pub body: &'a Value,
+    pub pod_spec: &'a Value,
+    /// `spec.template.spec.initContainers[0]`.
+    pub path: String,
+}
+
+impl<'a> Container<'a> {
+    /// How evidence names the container.
+    pub fn subject(&self) -> String {
+        match self.kind {
+            ContainerKind::Regular => format!("container {}", self.name),
+            ContainerKind::Init => format!("container {} (init)", self.name),
+            ContainerKind::Ephemeral => format!("container {} (ephemeral)", self.name),
+        }
+    }
+
+    /// The path of a field of the container's security context.
+    pub fn context_path(&self, key: &str) -> String {
+        format!("{}.securityContext.{key}", self.path)
+    }
+
+    /// A field only the container sets (`privileged`, `readOnlyRootFilesystem`, …).
+    pub fn own(&self, key: &str) -> Option<&'a Value> {
+        field(self.body, &["securityContext", key])
+    }
+
+    /// A field the container inherits from the pod: the container's value wins. Returns the value and the
+    /// path it was read at.
+    pub fn inherited(&self, key: &str, pod_path: &str) -> Option<(&'a Value, String)> {
+        if let Some(value) = field(self.body, &["securityContext", key]).filter(|v| !v.is_null()) {
+            return Some((value, self.context_path(key)));
+        }
+        field(self.pod_spec, &["securityContext", key])
+            .filter(|v| !v.is_null())
+            .map(|value| (value, format!("{pod_path}.securityContext.{key}")))
+    }
+
+    pub fn is_privileged(&self) -> bool {
+        self.own("privileged").and_then(Value::as_bool) == Some(true)
+    }
+
+    /// Added capabilities, normalised: upper case, without the `CAP_` prefix.
+    pub fn added_capabilities(&self) -> Vec<String> {
+        self.capabilities("add")
+    }
+
+    pub fn dropped_capabilities(&self) -> Vec<String> {
+        self.capabilities("drop")
+    }
+
+    fn capabilities(&self, which: &str) -> Vec<String> {
+        array(self.body, &["securityContext", "capabilities", which])
+            .iter()
+            .filter_map(Value::as_str)
+            .map(normalise_capability)
+            .collect()
+    }
+
+    /// Whether privilege escalation is possible: unset means allowed, and privileged or SYS_ADMIN allow it.
+    pub fn may_escalate(&self) -> bool {
+        self.own("allowPrivilegeEscalation")
+            .and_then(Value::as_bool)
+            != Some(false)
+            || self.is_privileged()
+            || self
+                .added_capabilities()
+                .iter()
+                .any(|cap| cap == "SYS_ADMIN" || cap == "ALL")
+    }
+
+    pub fn host_ports(&self) -> Vec<(usize, i64, Option<i64>)> {
+        array(self.body, &["ports"])
+            .iter()
+            .enumerate()
+            .filter_map(|(index, port)| {
+                let host = integer(port, &["hostPort"]).filter(|host| *host != 0)?;
+                Some((index, host, integer(port, &["containerPort"])))
+            })
+            .collect()
+    }
+
+    pub fn image(&self) -> Option<&'a str> {
+        text(self.body, &["image"])
+    }
+}
+
+/// `cap_net_raw`, `CAP_NET_RAW` and `NET_RAW` are the same capability.
+pub fn normalise_capability(name: &str) -> String {
+    let upper = name.trim().to_ascii_uppercase();
+    upper
+        .strip_prefix("CAP_")
+        .map_or(upper.clone(), str::to_owned)
+}
+
+/// The workloads of an inventory, each once, by top-level owner.
+///
+/// A Pod or Job whose controller is a kind that carries its own template (ReplicaSet, Job, …) and is in the
+/// inventory is judged through that owner; one whose owner is missing is judged itself, since nothing else
+/// would show it.
+pub fn top_level_workloads(inventory: &Inventory) -> Vec<Workload<'_>> {
+    inventory
+        .objects
+        .iter()
+        .filter(|object| !owned_by_known_controller(inventory, object))
+        .filter_map(Workload::of)
+        .collect()
+}
+
+fn owned_by_known_controller(inventory: &Inventory, object: &Object) -> bool {
+    let Some(owner) = array(&object.body, &["metadata", "ownerReferences"])
+        .iter()
+        .find(|reference| flag(reference, &["controller"]) == Some(true))
+    else {
+        return false;
+    };
+    let (Some(kind), Some(name)) = (text(owner, &["kind"]), text(owner, &["name"])) else {
+        return false;
+    };
+    POD_SPEC_PATHS.iter().any(|(known, _)| *known == kind)
+        && inventory.objects.iter().any(|candidate| {
+            candidate.kind == kind
+                && candidate.name == name
+                && candidate.namespace == object.namespace
+        })
+}
