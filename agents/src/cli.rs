@@ -1,4 +1,4 @@
-//! The command line: `kubeward-agent scan` and `kubeward-agent run`. Exit codes: 0 done, 1 `--fail-on` met,
+//! The command line: `kubeward-agent scan`, `run`, `manifests` and `cluster`. Exit codes: 0 done, 1 `--fail-on` met,
 //! 2 usage or setup error, 75 `run --once` left reports in the spool.
 
 use std::io::{IsTerminal, Write};
@@ -15,8 +15,10 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::delivery::Deliverer;
+use crate::manifests;
 use crate::metrics::{self, Metrics};
 use crate::output;
+use crate::policy_scan::{self, PolicyScanOptions};
 use crate::run::{RunEnd, RunOptions, Runner, Stopper};
 use crate::scan::{DEFAULT_BENCHMARK, ScanOptions, scan};
 
@@ -48,6 +50,56 @@ pub enum Command {
     Run(RunArgs),
     /// Push a generated fleet's backdated daily scans to the server (for demos and load tests).
     Simulate(SimulateArgs),
+    /// Evaluate the cluster checks on manifest files before they are deployed (CI).
+    Manifests(ManifestsArgs),
+}
+
+/// What the cluster checks evaluate against: shared by `manifests` and `cluster`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyTarget {
+    /// Evaluate one catalog only (`cis-1.12` or `kubeward-hardening`); both by default. With `--format json`,
+    /// one catalog prints one report, both print a JSON array of two.
+    #[arg(long, env = "KUBEWARD_POLICY_BENCHMARK")]
+    pub benchmark: Option<String>,
+    /// The distribution whose platform-owned list applies (kubernetes, kubeadm, eks, k3s, rke2), or `none` to
+    /// judge every object alike.
+    #[arg(long, env = "KUBEWARD_DISTRIBUTION", default_value = "kubernetes")]
+    pub distribution: String,
+    #[arg(long, value_enum, default_value_t = PolicyFormat::Table)]
+    pub format: PolicyFormat,
+    /// Exit with status 1 when a check is this bad: `fail` trips on fail and error, `warn` also on warn.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+}
+
+impl PolicyTarget {
+    fn options(&self, kubernetes_version: Option<String>) -> PolicyScanOptions {
+        PolicyScanOptions {
+            catalogs: self.benchmark.iter().cloned().collect(),
+            distribution: self.distribution.clone(),
+            kubernetes_version,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManifestsArgs {
+    /// Files, directories (read recursively for *.yaml, *.yml, *.json) or `-` for standard input.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The namespace objects without one are applied to; without it, checks that need it are `manual`.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub target: PolicyTarget,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PolicyFormat {
+    Table,
+    Json,
+    Junit,
+    Sarif,
 }
 
 #[derive(Debug, clap::Args)]
@@ -206,6 +258,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Scan(args) => run_scan(&args),
         Command::Run(args) => run_agent(&args),
         Command::Simulate(args) => run_simulation(&args),
+        Command::Manifests(args) => run_manifests(&args),
     }
 }
 
@@ -355,6 +408,86 @@ fn run_agent(args: &RunArgs) -> ExitCode {
             eprintln!("kubeward-agent: {err}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn run_manifests(args: &ManifestsArgs) -> ExitCode {
+    let started_at = time::OffsetDateTime::now_utc();
+    let options = args.target.options(None);
+    let (catalogs, platform) = match policy_scan::load(&options) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("kubeward-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let set = manifests::read_inputs(&args.inputs, args.namespace.as_deref());
+    for error in &set.errors {
+        eprintln!("kubeward-agent: {error}");
+    }
+    if set.files == 0 && set.errors.is_empty() {
+        eprintln!("kubeward-agent: no *.yaml, *.yml or *.json file found in the inputs");
+        return ExitCode::from(2);
+    }
+    let reports = policy_scan::evaluate(&set.inventory, &catalogs, &platform, &options, started_at);
+    tracing::info!(
+        files = set.files,
+        objects = set.inventory.objects.len(),
+        input_errors = set.errors.len(),
+        "evaluated {} objects from {} files",
+        set.inventory.objects.len(),
+        set.files
+    );
+    print_policy_reports(&args.target, &reports, &catalogs, &set.errors)
+}
+
+/// Prints cluster reports in the chosen format and turns `--fail-on` into the exit status. Input errors trip
+/// `--fail-on` like an `error` result: a manifest that could not be read was not checked.
+fn print_policy_reports(
+    target: &PolicyTarget,
+    reports: &[kubeward_benchmark::cluster_report::ClusterReport],
+    catalogs: &[kubeward_benchmark::policy::PolicyCatalog],
+    input_errors: &[manifests::InputError],
+) -> ExitCode {
+    let encoded = match target.format {
+        PolicyFormat::Json => match reports {
+            [one] => serde_json::to_string_pretty(one),
+            many => serde_json::to_string_pretty(many),
+        }
+        .map(|json| json + "\n"),
+        PolicyFormat::Sarif => {
+            serde_json::to_string_pretty(&output::sarif::render(reports, catalogs, input_errors))
+                .map(|json| json + "\n")
+        }
+        PolicyFormat::Table => Ok(output::cluster_table::render(
+            reports,
+            catalogs,
+            std::io::stdout().is_terminal(),
+        )),
+        PolicyFormat::Junit => Ok(output::cluster_junit::render(reports, catalogs)),
+    };
+    let text = match encoded {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("kubeward-agent: cannot encode the reports: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        eprintln!("kubeward-agent: cannot write the output: {err}");
+        return ExitCode::from(2);
+    }
+    let tripped = target.fail_on.is_some_and(|level| {
+        !input_errors.is_empty() || policy_scan::trips(reports, |status| level.trips_on(status))
+    });
+    if tripped {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

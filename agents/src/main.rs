@@ -7,9 +7,11 @@ fn main() -> ExitCode {
     // clap exits with status 2 on usage errors, as the CLI promises.
     let cli = kubeward_agent::cli::Cli::parse();
     // Logs go to stderr so that `scan --format json` prints exactly one report on stdout. `run` logs what it
-    // delivers at info; `scan` only warnings, unless KUBEWARD_LOG says otherwise.
+    // delivers at info; `scan` and `manifests` only warnings, unless KUBEWARD_LOG says otherwise.
     let default_level = match cli.command {
-        kubeward_agent::cli::Command::Scan(_) => "warn",
+        kubeward_agent::cli::Command::Scan(_) | kubeward_agent::cli::Command::Manifests(_) => {
+            "warn"
+        }
         _ => "info",
     };
     let filter =

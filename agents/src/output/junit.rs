@@ -7,7 +7,7 @@ use kubeward_benchmark::report::{CheckResult, Report};
 use kubeward_benchmark::{Catalog, Status};
 
 /// Escapes text for XML attributes and content, dropping characters XML 1.0 cannot carry.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -1,6 +1,10 @@
-//! The scan's outputs: the v1 report as JSON, a terminal table, and JUnit XML for CI systems.
+//! The outputs: reports as JSON, a terminal table, JUnit XML for CI systems, and (for cluster reports) SARIF
+//! for code-scanning UIs.
 
+pub mod cluster_junit;
+pub mod cluster_table;
 pub mod junit;
+pub mod sarif;
 pub mod table;
 
 use kubeward_benchmark::Status;

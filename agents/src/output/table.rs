@@ -7,7 +7,7 @@ use kubeward_benchmark::{Catalog, Status};
 
 use super::totals;
 
-fn label(status: Status) -> &'static str {
+pub(crate) fn label(status: Status) -> &'static str {
     match status {
         Status::Pass => "PASS",
         Status::Fail => "FAIL",
@@ -18,7 +18,7 @@ fn label(status: Status) -> &'static str {
     }
 }
 
-fn colour(status: Status) -> &'static str {
+pub(crate) fn colour(status: Status) -> &'static str {
     match status {
         Status::Pass => "\x1b[32m",
         Status::Fail | Status::Error => "\x1b[31m",
@@ -28,7 +28,7 @@ fn colour(status: Status) -> &'static str {
 }
 
 /// Strips terminal control characters from text a node could influence, so evidence cannot drive the terminal.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
