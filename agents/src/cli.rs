@@ -422,6 +422,9 @@ fn run_manifests(args: &ManifestsArgs) -> ExitCode {
         }
     };
     let set = manifests::read_inputs(&args.inputs, args.namespace.as_deref());
+    for note in &set.notes {
+        eprintln!("kubeward-agent: skipped {note}");
+    }
     for error in &set.errors {
         eprintln!("kubeward-agent: {error}");
     }

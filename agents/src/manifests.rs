@@ -39,6 +39,8 @@ const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 pub struct ManifestSet {
     pub inventory: Inventory,
     pub errors: Vec<InputError>,
+    /// Documents that are not Kubernetes objects and were passed over (values files, kustomizations).
+    pub notes: Vec<InputError>,
     pub files: usize,
 }
 
@@ -54,6 +56,7 @@ pub fn read_inputs(inputs: &[PathBuf], namespace: Option<&str>) -> ManifestSet {
         }
     }
     let mut objects = Vec::new();
+    let mut notes = Vec::new();
     let count = files.len();
     for file in files {
         let name = if file.as_os_str() == "-" {
@@ -62,7 +65,14 @@ pub fn read_inputs(inputs: &[PathBuf], namespace: Option<&str>) -> ManifestSet {
             file.display().to_string()
         };
         match read_text(&file) {
-            Ok(text) => read_document_stream(&name, &text, namespace, &mut objects, &mut errors),
+            Ok(text) => {
+                let mut sink = Sink {
+                    objects: &mut objects,
+                    errors: &mut errors,
+                    notes: &mut notes,
+                };
+                read_document_stream(&name, &text, namespace, &mut sink);
+            }
             Err(message) => errors.push(InputError {
                 file: name,
                 line: None,
@@ -73,6 +83,7 @@ pub fn read_inputs(inputs: &[PathBuf], namespace: Option<&str>) -> ManifestSet {
     ManifestSet {
         inventory: Inventory::new(Source::Manifests, objects),
         errors,
+        notes,
         files: count,
     }
 }
@@ -146,17 +157,34 @@ fn read_text(path: &Path) -> Result<String, String> {
         .map_err(|err| format!("not UTF-8 text (byte {})", err.utf8_error().valid_up_to()))
 }
 
+/// Where one file's documents go.
+#[derive(Debug)]
+pub struct Sink<'a> {
+    pub objects: &'a mut Vec<Object>,
+    pub errors: &'a mut Vec<InputError>,
+    pub notes: &'a mut Vec<InputError>,
+}
+
+/// Why a document is not a Kubernetes object to evaluate, when it plainly is something else.
+fn not_a_manifest(value: &Value) -> Option<&'static str> {
+    let api_version = value.get("apiVersion").and_then(Value::as_str);
+    let kind = value.get("kind").and_then(Value::as_str);
+    match (api_version, kind) {
+        (Some(api), _) if api.starts_with("kustomize.config.k8s.io/") => Some(
+            "a kustomization, not a manifest: render it with `kubectl kustomize DIR | kubeward-agent manifests -`",
+        ),
+        (None, None) if value.is_object() => {
+            Some("no apiVersion and no kind: not a Kubernetes object (a values or settings file?)")
+        }
+        _ => None,
+    }
+}
+
 /// Reads one file's documents into objects.
-pub fn read_document_stream(
-    file: &str,
-    text: &str,
-    namespace: Option<&str>,
-    objects: &mut Vec<Object>,
-    errors: &mut Vec<InputError>,
-) {
+pub fn read_document_stream(file: &str, text: &str, namespace: Option<&str>, sink: &mut Sink<'_>) {
     let stream = yaml11::read_stream(text);
     for error in stream.errors {
-        errors.push(InputError {
+        sink.errors.push(InputError {
             file: file.to_owned(),
             line: Some(error.line as u64),
             message: error.message,
@@ -164,6 +192,14 @@ pub fn read_document_stream(
     }
     for document in stream.documents {
         if document.value.is_null() {
+            continue;
+        }
+        if let Some(why) = not_a_manifest(&document.value) {
+            sink.notes.push(InputError {
+                file: file.to_owned(),
+                line: Some(document.line as u64),
+                message: why.to_owned(),
+            });
             continue;
         }
         let is_list = document
@@ -203,9 +239,9 @@ pub fn read_document_stream(
                     {
                         object.namespace = Some(namespace.to_owned());
                     }
-                    objects.push(object);
+                    sink.objects.push(object);
                 }
-                Err(err) => errors.push(InputError {
+                Err(err) => sink.errors.push(InputError {
                     file: file.to_owned(),
                     line: Some(line as u64),
                     message: format!("not a Kubernetes object: {err}"),
