@@ -14,6 +14,7 @@ use kubeward_benchmark::values::parse_go_duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::cluster;
 use crate::delivery::Deliverer;
 use crate::manifests;
 use crate::metrics::{self, Metrics};
@@ -52,6 +53,39 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Evaluate the cluster checks on manifest files before they are deployed (CI).
     Manifests(ManifestsArgs),
+    /// Read a live cluster through its API once and evaluate the cluster checks.
+    Cluster(ClusterArgs),
+}
+
+/// How to reach a cluster's API: shared by `cluster` and `run --cluster`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionArgs {
+    /// A kubeconfig to use instead of the pod's service account (for a person running the agent).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (from --kubeconfig, or from KUBECONFIG and ~/.kube/config).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Objects per LIST page.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub page_size: u32,
+}
+
+impl ConnectionArgs {
+    fn connection(&self) -> cluster::Connection {
+        cluster::Connection {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    #[command(flatten)]
+    pub target: PolicyTarget,
 }
 
 /// What the cluster checks evaluate against: shared by `manifests` and `cluster`.
@@ -62,9 +96,9 @@ pub struct PolicyTarget {
     #[arg(long, env = "KUBEWARD_POLICY_BENCHMARK")]
     pub benchmark: Option<String>,
     /// The distribution whose platform-owned list applies (kubernetes, kubeadm, eks, k3s, rke2), or `none` to
-    /// judge every object alike.
-    #[arg(long, env = "KUBEWARD_DISTRIBUTION", default_value = "kubernetes")]
-    pub distribution: String,
+    /// judge every object alike. Manifests default to `kubernetes`; a live cluster to what its version says.
+    #[arg(long, env = "KUBEWARD_DISTRIBUTION")]
+    pub distribution: Option<String>,
     #[arg(long, value_enum, default_value_t = PolicyFormat::Table)]
     pub format: PolicyFormat,
     /// Exit with status 1 when a check is this bad: `fail` trips on fail and error, `warn` also on warn.
@@ -73,10 +107,15 @@ pub struct PolicyTarget {
 }
 
 impl PolicyTarget {
+    /// The options for a scan, with the distribution guessed from the version when none is named.
     fn options(&self, kubernetes_version: Option<String>) -> PolicyScanOptions {
+        let distribution = self
+            .distribution
+            .clone()
+            .unwrap_or_else(|| cluster::distribution_of(kubernetes_version.as_deref()).to_owned());
         PolicyScanOptions {
             catalogs: self.benchmark.iter().cloned().collect(),
-            distribution: self.distribution.clone(),
+            distribution,
             kubernetes_version,
         }
     }
@@ -259,6 +298,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run_agent(&args),
         Command::Simulate(args) => run_simulation(&args),
         Command::Manifests(args) => run_manifests(&args),
+        Command::Cluster(args) => run_cluster(&args),
     }
 }
 
@@ -413,7 +453,10 @@ fn run_agent(args: &RunArgs) -> ExitCode {
 
 fn run_manifests(args: &ManifestsArgs) -> ExitCode {
     let started_at = time::OffsetDateTime::now_utc();
-    let options = args.target.options(None);
+    let mut options = args.target.options(None);
+    if args.target.distribution.is_none() {
+        options.distribution = "kubernetes".to_owned();
+    }
     let (catalogs, platform) = match policy_scan::load(&options) {
         Ok(loaded) => loaded,
         Err(err) => {
@@ -442,6 +485,44 @@ fn run_manifests(args: &ManifestsArgs) -> ExitCode {
         set.files
     );
     print_policy_reports(&args.target, &reports, &catalogs, &set.errors)
+}
+
+fn run_cluster(args: &ClusterArgs) -> ExitCode {
+    let started_at = time::OffsetDateTime::now_utc();
+    // Catalog names are checked before the cluster is read.
+    if let Err(err) = policy_scan::load(&args.target.options(None)) {
+        eprintln!("kubeward-agent: {err}");
+        return ExitCode::from(2);
+    }
+    let read =
+        match cluster::read_blocking(&args.connection.connection(), args.connection.page_size) {
+            Ok(read) => read,
+            Err(err) => {
+                eprintln!("kubeward-agent: {err}");
+                return ExitCode::from(2);
+            }
+        };
+    for (kind, problem) in &read.inventory.forbidden {
+        eprintln!("kubeward-agent: {kind}: {problem}");
+    }
+    let options = args.target.options(read.kubernetes_version.clone());
+    let (catalogs, platform) = match policy_scan::load(&options) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("kubeward-agent: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let reports =
+        policy_scan::evaluate(&read.inventory, &catalogs, &platform, &options, started_at);
+    tracing::info!(
+        objects = read.inventory.objects.len(),
+        requests = read.requests,
+        "read {} objects in {} requests",
+        read.inventory.objects.len(),
+        read.requests
+    );
+    print_policy_reports(&args.target, &reports, &catalogs, &[])
 }
 
 /// Prints cluster reports in the chosen format and turns `--fail-on` into the exit status. Input errors trip

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod argv;
 pub mod cli;
+pub mod cluster;
 pub mod collect;
 pub mod configs;
 pub mod delivery;

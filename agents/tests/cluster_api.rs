@@ -1,0 +1,403 @@
+//! `kubeward-agent cluster` against a loopback stub of the Kubernetes API, driven by the real kube client
+//! through a kubeconfig: paged lists with continue tokens, a token that expires (410 Gone) mid-list, a kind
+//! the role may not list (403), CRDs that are not installed (404), and objects as the API returns them.
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop loudly at the first unexpected error"
+)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use kubeward_benchmark::Status;
+use kubeward_benchmark::cluster_report::{ClusterReport, Source};
+use serde_json::{Value, json};
+
+const AGENT: &str = env!("CARGO_BIN_EXE_kubeward-agent");
+
+/// How the stub behaves beyond serving its objects.
+#[derive(Clone, Default)]
+struct Behaviour {
+    page_size_seen: Arc<Mutex<Vec<String>>>,
+    /// Paths answered with 403.
+    forbidden: Vec<&'static str>,
+    /// The path whose second page answers 410 Gone once.
+    expire_once: Option<&'static str>,
+}
+
+struct Stub {
+    address: String,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
+    (
+        code,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                  "message": message, "reason": reason, "code": code}),
+    )
+}
+
+/// Percent-decoding for the continue token, as the API server reads the query.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' && index + 2 < bytes.len() + 1 {
+            let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            index += 3;
+        } else {
+            out.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn answer(
+    objects: &BTreeMap<String, Vec<Value>>,
+    behaviour: &Behaviour,
+    expired: &AtomicBool,
+    target: &str,
+) -> (u16, Value) {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if path == "/version" {
+        return (
+            200,
+            json!({"major": "1", "minor": "33", "gitVersion": "v1.33.2", "platform": "linux/amd64"}),
+        );
+    }
+    if behaviour.forbidden.contains(&path) {
+        return status(403, "Forbidden", &format!("cannot list resource at {path}"));
+    }
+    let params: BTreeMap<&str, String> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (key, decode(value)))
+        .collect();
+    let Some(items) = objects.get(path) else {
+        // Core kinds the fixture leaves out are empty lists; CRD groups are not installed.
+        if path.starts_with("/api/")
+            || path.starts_with("/apis/apps")
+            || path.starts_with("/apis/batch")
+            || path.starts_with("/apis/networking.k8s.io")
+            || path.starts_with("/apis/rbac")
+        {
+            return (
+                200,
+                json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []}),
+            );
+        }
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    };
+    let limit: usize = params
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(items.len());
+    behaviour
+        .page_size_seen
+        .lock()
+        .unwrap()
+        .push(format!("{path} limit={limit}"));
+    // Tokens look like the API server's: base64 with `+`, `/` and `=`, so that encoding matters.
+    let offset = match params.get("continue") {
+        Some(token) => {
+            let Some(offset) = token
+                .strip_prefix("eyJ+/")
+                .and_then(|rest| rest.strip_suffix("=="))
+            else {
+                return status(400, "BadRequest", "malformed continue token");
+            };
+            if behaviour.expire_once == Some(path) && !expired.swap(true, Ordering::SeqCst) {
+                return status(410, "Expired", "The provided continue parameter is too old");
+            }
+            offset.parse().unwrap()
+        }
+        None => 0,
+    };
+    let end = (offset + limit).min(items.len());
+    let mut metadata = json!({"resourceVersion": "900"});
+    if end < items.len() {
+        metadata["continue"] = Value::from(format!("eyJ+/{end}=="));
+        metadata["remainingItemCount"] = Value::from(items.len() - end);
+    }
+    let group_version = path
+        .strip_prefix("/apis/")
+        .map(|rest| rest.split('/').take(2).collect::<Vec<_>>().join("/"))
+        .unwrap_or_else(|| "v1".to_owned());
+    (
+        200,
+        json!({"kind": "List", "apiVersion": group_version, "metadata": metadata, "items": items[offset..end]}),
+    )
+}
+
+fn serve_one(
+    mut stream: TcpStream,
+    objects: &BTreeMap<String, Vec<Value>>,
+    behaviour: &Behaviour,
+    expired: &AtomicBool,
+    requests: &Mutex<Vec<String>>,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let mut authorised = false;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+            break;
+        }
+        if header
+            .to_ascii_lowercase()
+            .starts_with("authorization: bearer stub-token")
+        {
+            authorised = true;
+        }
+    }
+    requests.lock().unwrap().push(target.clone());
+    let (code, body) = if authorised {
+        answer(objects, behaviour, expired, &target)
+    } else {
+        status(401, "Unauthorized", "no token")
+    };
+    let body = body.to_string();
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+fn start(objects: BTreeMap<String, Vec<Value>>, behaviour: Behaviour) -> Stub {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let log = requests.clone();
+    std::thread::spawn(move || {
+        let expired = AtomicBool::new(false);
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            serve_one(stream, &objects, &behaviour, &expired, &log);
+        }
+    });
+    Stub { address, requests }
+}
+
+fn fixture_objects() -> BTreeMap<String, Vec<Value>> {
+    serde_json::from_str(include_str!("fixtures/cluster/api-objects.json")).unwrap()
+}
+
+fn kubeconfig(dir: &tempfile::TempDir, server: &str) -> std::path::PathBuf {
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: stub\n  cluster: {{server: \"{server}\"}}\nusers:\n- name: ci\n  user: {{token: stub-token}}\ncontexts:\n- name: stub\n  context: {{cluster: stub, user: ci}}\n- name: other\n  context: {{cluster: stub, user: ci}}\ncurrent-context: other\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn run_agent(config: &std::path::Path, extra: &[&str]) -> Output {
+    Command::new(AGENT)
+        .arg("cluster")
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(["--context", "stub", "--page-size", "2"])
+        .args(extra)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap()
+}
+
+fn object_status(reports: &[ClusterReport], check: &str, name: &str) -> Option<Status> {
+    reports
+        .iter()
+        .flat_map(|report| &report.results)
+        .filter(|result| result.check == check)
+        .flat_map(|result| &result.objects)
+        .find(|object| object.name == name)
+        .map(|object| object.status)
+}
+
+#[test]
+fn a_live_scan_pages_through_every_list_restarts_on_410_and_names_what_it_may_not_list() {
+    let behaviour = Behaviour {
+        forbidden: vec!["/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"],
+        expire_once: Some("/apis/apps/v1/deployments"),
+        ..Behaviour::default()
+    };
+    let seen = behaviour.page_size_seen.clone();
+    let stub = start(fixture_objects(), behaviour);
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(&dir, &stub.address);
+    let output = run_agent(&config, &["--format", "json"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("may not list clusterrolebindings"),
+        "{stderr}"
+    );
+    let reports: Vec<ClusterReport> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(reports.len(), 2);
+    for report in &reports {
+        assert_eq!(report.source, Source::Api);
+        assert_eq!(
+            report.cluster.kubernetes_version.as_deref(),
+            Some("v1.33.2")
+        );
+        assert!(
+            report
+                .results
+                .iter()
+                .all(|result| result.objects.iter().all(|o| o.location.is_none()))
+        );
+    }
+    let requests = stub.requests.lock().unwrap().clone();
+    // Paged: three Deployments in pages of two; the expired token restarted the list from the start.
+    let deployments: Vec<&String> = requests
+        .iter()
+        .filter(|r| r.starts_with("/apis/apps/v1/deployments"))
+        .collect();
+    assert_eq!(
+        deployments,
+        [
+            "/apis/apps/v1/deployments?limit=2",
+            "/apis/apps/v1/deployments?limit=2&continue=eyJ%2B%2F2%3D%3D",
+            "/apis/apps/v1/deployments?limit=2",
+            "/apis/apps/v1/deployments?limit=2&continue=eyJ%2B%2F2%3D%3D",
+        ],
+        "{requests:#?}"
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|entry| entry.ends_with("limit=2"))
+    );
+    assert!(
+        requests.iter().all(|r| !r.contains("secrets")),
+        "{requests:#?}"
+    );
+    // Every Deployment once (not twice after the restart); the ReplicaSet and its pod fold into theirs;
+    // the bare pod stands alone.
+    let cis = reports
+        .iter()
+        .find(|r| r.benchmark.id == "cis-kubernetes")
+        .unwrap();
+    let privileged = cis.results.iter().find(|r| r.check == "5.2.2").unwrap();
+    assert_eq!(privileged.evaluated, 4, "{privileged:#?}");
+    assert_eq!(
+        object_status(&reports, "5.2.2", "legacy"),
+        Some(Status::Warn)
+    );
+    assert_eq!(
+        object_status(&reports, "5.2.2", "debug-shell"),
+        Some(Status::Warn)
+    );
+    // The injected istio-init of a pod made from web's template is not web's finding.
+    assert_eq!(object_status(&reports, "5.2.9", "web"), None);
+    // The checks that read ClusterRoleBindings are errors naming the permission; the others still run.
+    let admin = cis.results.iter().find(|r| r.check == "5.1.1").unwrap();
+    assert_eq!(admin.status, Status::Error);
+    assert!(
+        admin
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("get and list on clusterrolebindings")
+    );
+    let wildcards = cis.results.iter().find(|r| r.check == "5.1.3").unwrap();
+    assert_eq!(
+        wildcards.status,
+        Status::Error,
+        "it also reads bindings, to say which roles are bound"
+    );
+    // Services as the API returns them: the private status address makes the second one internal.
+    assert_eq!(
+        object_status(&reports, "KW-SVC-LB", "shop-public"),
+        Some(Status::Fail)
+    );
+    assert_eq!(object_status(&reports, "KW-SVC-LB", "shop-internal"), None);
+    // coredns is platform-owned on the generic list.
+    assert!(object_status(&reports, "KW-NETPOL-COVERAGE", "coredns").is_some());
+}
+
+#[test]
+fn fail_on_and_the_other_formats_work_on_a_live_scan() {
+    let stub = start(fixture_objects(), Behaviour::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(&dir, &stub.address);
+    let output = run_agent(
+        &config,
+        &["--benchmark", "kubeward-hardening", "--fail-on", "fail"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.contains("live cluster"), "{table}");
+    assert!(table.contains("FAIL   KW-SVC-LB"), "{table}");
+    let json = run_agent(&config, &["--format", "json", "--benchmark", "cis-1.12"]);
+    let report: ClusterReport = serde_json::from_slice(&json.stdout).unwrap();
+    let reports = [report];
+    assert_eq!(
+        object_status(&reports, "5.1.3", "shop-operator"),
+        Some(Status::Warn)
+    );
+    // The built-in cluster-admin is on the platform list: shown, not counted.
+    let wildcards = reports[0]
+        .results
+        .iter()
+        .find(|r| r.check == "5.1.3")
+        .unwrap();
+    assert_eq!(wildcards.status, Status::Warn);
+    assert!(
+        wildcards
+            .objects
+            .iter()
+            .any(|o| o.name == "cluster-admin" && o.platform.is_some())
+    );
+    let sarif = run_agent(&config, &["--format", "sarif"]);
+    let value: Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    assert!(!value["runs"][0]["results"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn an_unreachable_or_unauthorised_api_is_a_clear_setup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on this port.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let config = kubeconfig(&dir, &address);
+    let output = run_agent(&config, &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("listing Namespace failed"));
+    let missing = Command::new(AGENT)
+        .args(["cluster", "--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("kubeconfig"));
+    let outside = Command::new(AGENT)
+        .arg("cluster")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .output()
+        .unwrap();
+    assert_eq!(outside.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&outside.stderr).contains("--kubeconfig"));
+}
