@@ -20,7 +20,7 @@ use crate::manifests;
 use crate::metrics::{self, Metrics};
 use crate::output;
 use crate::policy_scan::{self, PolicyScanOptions};
-use crate::run::{RunEnd, RunOptions, Runner, Stopper};
+use crate::run::{ClusterJob, Job, RunEnd, RunOptions, Runner, Stopper};
 use crate::scan::{DEFAULT_BENCHMARK, ScanOptions, scan};
 
 #[derive(Debug, Parser)]
@@ -278,6 +278,17 @@ pub struct RunArgs {
     /// Serve /healthz and /metrics on this address (e.g. 127.0.0.1:9464).
     #[arg(long, env = "KUBEWARD_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Scan the cluster through its API (the cluster agent) instead of this node.
+    #[arg(long, env = "KUBEWARD_CLUSTER_MODE")]
+    pub cluster: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// With --cluster: evaluate one catalog only (`cis-1.12` or `kubeward-hardening`); both by default.
+    #[arg(long, env = "KUBEWARD_POLICY_BENCHMARK")]
+    pub policy_benchmark: Option<String>,
+    /// With --cluster: the distribution whose platform-owned list applies; from the cluster's version by default.
+    #[arg(long, env = "KUBEWARD_DISTRIBUTION")]
+    pub distribution: Option<String>,
 }
 
 /// Go-style durations: `90s`, `10m`, `6h`, `1h30m`.
@@ -383,8 +394,18 @@ fn run_agent(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let job = if args.cluster {
+        Job::Cluster(ClusterJob {
+            connection: args.connection.connection(),
+            page_size: args.connection.page_size,
+            catalogs: args.policy_benchmark.iter().cloned().collect(),
+            distribution: args.distribution.clone(),
+        })
+    } else {
+        Job::Node(args.target.options())
+    };
     let options = RunOptions {
-        scan: args.target.options(),
+        job,
         token_file: args.token_file.clone(),
         interval: args.interval,
         jitter: args.jitter,

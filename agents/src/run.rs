@@ -16,13 +16,61 @@ use crate::metrics::Metrics;
 use crate::scan::{ScanOptions, scan};
 use crate::spool::Spool;
 
+/// Reads the cluster and evaluates every catalog: one report per catalog, each spooled on its own.
+fn scan_cluster(job: &ClusterJob) -> Result<Vec<(String, Vec<u8>)>, RunError> {
+    let started_at = time::OffsetDateTime::now_utc();
+    let read = crate::cluster::read_blocking(&job.connection, job.page_size)?;
+    let options = crate::policy_scan::PolicyScanOptions {
+        catalogs: job.catalogs.clone(),
+        distribution: job.distribution.clone().unwrap_or_else(|| {
+            crate::cluster::distribution_of(read.kubernetes_version.as_deref()).to_owned()
+        }),
+        kubernetes_version: read.kubernetes_version.clone(),
+    };
+    let (catalogs, platform) = crate::policy_scan::load(&options)?;
+    let reports =
+        crate::policy_scan::evaluate(&read.inventory, &catalogs, &platform, &options, started_at);
+    tracing::info!(
+        objects = read.inventory.objects.len(),
+        requests = read.requests,
+        "read the cluster: {} objects",
+        read.inventory.objects.len()
+    );
+    Ok(reports
+        .iter()
+        .map(|report| {
+            (
+                report.scan_id.to_string(),
+                serde_json::to_vec(report).unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
 /// The longest wait between two delivery attempts, and the most a `Retry-After` is honoured for.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
+/// What each round scans: this node, or the cluster through its API.
+#[derive(Debug, Clone)]
+pub enum Job {
+    Node(ScanOptions),
+    Cluster(ClusterJob),
+}
+
+/// A cluster scan: how to reach the API and what to evaluate.
+#[derive(Debug, Clone)]
+pub struct ClusterJob {
+    pub connection: crate::cluster::Connection,
+    pub page_size: u32,
+    /// The catalogs and the platform list; `None` as the distribution means "from the cluster's version".
+    pub catalogs: Vec<String>,
+    pub distribution: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub scan: ScanOptions,
+    pub job: Job,
     pub token_file: PathBuf,
     pub interval: Duration,
     pub jitter: Duration,
@@ -42,6 +90,10 @@ pub enum RunError {
     Spool(#[from] crate::spool::SpoolError),
     #[error(transparent)]
     Scan(#[from] crate::scan::SetupError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    #[error(transparent)]
+    Policy(#[from] crate::policy_scan::PolicyScanError),
 }
 
 /// How a `--once` run ended.
@@ -176,13 +228,20 @@ impl Runner {
         self.options.interval + Duration::from_millis(extra)
     }
 
-    /// Scans the node and writes the report to the spool; a scan that cannot run is logged and counted, and
-    /// the agent tries again at the next interval.
+    /// Scans and writes the reports to the spool; a scan that cannot run is logged and counted, and the agent
+    /// tries again at the next interval.
     fn scan_into_spool(&self) -> Result<(), RunError> {
         let started = Instant::now();
-        let scan = match scan(&self.options.scan) {
-            Ok(scan) => scan,
-            Err(err) if self.options.once => return Err(err.into()),
+        let scanned = match &self.options.job {
+            Job::Node(options) => scan(options).map_err(RunError::from).map(|scan| {
+                tracing::info!(node.name = %scan.report.node.name, results = scan.report.results.len(), "scanned {}", scan.report.node.name);
+                vec![(scan.report.scan_id.to_string(), serde_json::to_vec(&scan.report).unwrap_or_default())]
+            }),
+            Job::Cluster(job) => scan_cluster(job),
+        };
+        let reports = match scanned {
+            Ok(reports) => reports,
+            Err(err) if self.options.once => return Err(err),
             Err(err) => {
                 Metrics::add(&self.metrics.scan_errors, 1);
                 tracing::error!(error = %err, "the scan could not run");
@@ -190,16 +249,16 @@ impl Runner {
             }
         };
         self.metrics.record_scan(started.elapsed());
-        let bytes = serde_json::to_vec(&scan.report).unwrap_or_default();
-        let scan_id = scan.report.scan_id.to_string();
-        for dropped in self.spool.put(&scan_id, &bytes)? {
-            Metrics::add(&self.metrics.spool_dropped, 1);
-            tracing::warn!(report = %dropped.name(), "the spool is full; dropped its oldest report");
+        for (scan_id, bytes) in reports {
+            for dropped in self.spool.put(&scan_id, &bytes)? {
+                Metrics::add(&self.metrics.spool_dropped, 1);
+                tracing::warn!(report = %dropped.name(), "the spool is full; dropped its oldest report");
+            }
+            tracing::info!(scan.id = %scan_id, bytes = bytes.len(), "spooled report {scan_id}");
         }
         self.metrics
             .spool_depth
             .store(self.spool.depth() as u64, Ordering::Relaxed);
-        tracing::info!(node.name = %scan.report.node.name, scan.id = %scan_id, results = scan.report.results.len(), "scanned {}", scan.report.node.name);
         Ok(())
     }
 

@@ -401,3 +401,99 @@ fn an_unreachable_or_unauthorised_api_is_a_clear_setup_error() {
     assert_eq!(outside.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&outside.stderr).contains("--kubeconfig"));
 }
+
+/// A kubeward server stand-in: answers the first report with 503 (the agent must keep it and retry), the
+/// rest with 201, and keeps every body it was sent.
+fn receiving_server() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        let mut answered = 0;
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+            answered += 1;
+            let reply = if answered == 1 {
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            } else {
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                "HTTP/1.1 201 Created\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (address, bodies)
+}
+
+#[test]
+fn run_cluster_spools_one_report_per_catalog_and_delivers_each_exactly_once() {
+    let stub = start(fixture_objects(), Behaviour::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(&dir, &stub.address);
+    let (server, bodies) = receiving_server();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "kwa_cluster_token_for_tests\n").unwrap();
+    let spool = dir.path().join("spool");
+    let output = Command::new(AGENT)
+        .args([
+            "run",
+            "--cluster",
+            "--once",
+            "--retry-for",
+            "20s",
+            "--server",
+            &server,
+        ])
+        .arg("--token-file")
+        .arg(&token)
+        .arg("--spool-dir")
+        .arg(&spool)
+        .arg("--kubeconfig")
+        .arg(&config)
+        .args(["--context", "stub"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let bodies = bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "{bodies:#?}");
+    let mut ids: Vec<&str> = bodies
+        .iter()
+        .map(|b| b["scan_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 2);
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b["schema"] == "kubeward/cluster-report/v1" && b["source"] == "api")
+    );
+    assert_eq!(
+        std::fs::read_dir(&spool)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().is_file())
+            .count(),
+        0
+    );
+}
