@@ -48,7 +48,8 @@ pub enum Command {
     /// Scan this node once and print the results.
     Scan(ScanArgs),
     /// Scan on a schedule and deliver every report to the server, spooling what cannot be delivered yet.
-    Run(RunArgs),
+    // Boxed: its many options would make every other command as large.
+    Run(Box<RunArgs>),
     /// Push a generated fleet's backdated daily scans to the server (for demos and load tests).
     Simulate(SimulateArgs),
     /// Evaluate the cluster checks on manifest files before they are deployed (CI).
