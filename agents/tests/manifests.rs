@@ -372,3 +372,140 @@ fn docker_compose_signs_the_server_in_at_its_own_provider_under_one_issuer_name(
         "service_completed_successfully"
     );
 }
+
+#[test]
+fn the_cluster_agent_role_gets_and_lists_exactly_the_kinds_it_reads_and_nothing_else() {
+    let role = load("cluster-agent-clusterrole.yaml");
+    assert_eq!(role["kind"], "ClusterRole");
+    let mut granted: Vec<(String, String)> = Vec::new();
+    for rule in role["rules"].as_array().unwrap() {
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            verbs,
+            ["get", "list"],
+            "read-only, no watch-all and no write: {rule}"
+        );
+        assert!(rule["nonResourceURLs"].is_null() && rule["resourceNames"].is_null());
+        for group in rule["apiGroups"].as_array().unwrap() {
+            for resource in rule["resources"].as_array().unwrap() {
+                let (group, resource) = (group.as_str().unwrap(), resource.as_str().unwrap());
+                assert!(
+                    !group.contains('*') && !resource.contains('*'),
+                    "no wildcards"
+                );
+                assert!(!matches!(
+                    resource,
+                    "secrets" | "nodes/proxy" | "users" | "groups" | "serviceaccounts/token"
+                ));
+                granted.push((group.to_owned(), resource.to_owned()));
+            }
+        }
+    }
+    granted.sort();
+    let mut listed: Vec<(String, String)> = kubeward_agent::cluster::LISTED_KINDS
+        .iter()
+        .map(|kind| (kind.group.to_owned(), kind.resource.to_owned()))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        granted, listed,
+        "the role and what the agent lists must stay the same set"
+    );
+    let binding = load("cluster-agent-clusterrolebinding.yaml");
+    assert_eq!(binding["roleRef"]["name"], "kubeward-cluster-agent");
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "kubeward-cluster-agent", "namespace": "kubeward"}])
+    );
+}
+
+#[test]
+fn the_cluster_agent_is_one_unprivileged_replica_with_a_read_only_root() {
+    let deployment = load("cluster-agent-deployment.yaml");
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "kubeward-cluster-agent");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert!(pod["hostPID"].is_null() && pod["hostNetwork"].is_null());
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["hostPath"].is_null())
+    );
+    let agent = container(&deployment);
+    let args: Vec<&str> = agent["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(&args[..2], ["run", "--cluster"]);
+    let context = &agent["securityContext"];
+    assert_eq!(context["readOnlyRootFilesystem"], true);
+    assert_eq!(context["allowPrivilegeEscalation"], false);
+    assert_eq!(context["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert!(context["capabilities"]["add"].is_null());
+    assert_eq!(
+        env(agent, "KUBEWARD_TOKEN_FILE")["value"],
+        "/etc/kubeward/token/token"
+    );
+}
+
+#[test]
+fn kubewards_own_manifests_pass_its_hardening_checks_but_for_what_the_platform_list_names() {
+    let rendered = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(base())
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kubeward-agent"))
+        .args(["manifests", "-", "--format", "json", "--fail-on", "fail"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &rendered.stdout).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "a hardening check failed on kubeward's own manifests"
+    );
+    let reports: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let objects: Vec<&Value> = reports
+        .iter()
+        .flat_map(|report| report["results"].as_array().unwrap())
+        .flat_map(|result| result["objects"].as_array().unwrap())
+        .collect();
+    // What the platform list names is there, visibly, with its reason.
+    let agent = objects
+        .iter()
+        .find(|object| object["kind"] == "DaemonSet" && object["name"] == "kubeward-agent")
+        .unwrap();
+    assert!(
+        agent["platform"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("kubeward")
+    );
+    // The cluster agent's own RBAC passes every RBAC check of CIS section 5.
+    let rbac_findings: Vec<&&Value> = objects
+        .iter()
+        .filter(|object| {
+            object["name"] == "kubeward-cluster-agent" && object["kind"] == "ClusterRoleBinding"
+        })
+        .collect();
+    assert!(rbac_findings.is_empty(), "{rbac_findings:#?}");
+}
