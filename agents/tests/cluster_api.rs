@@ -6,210 +6,23 @@
     reason = "a test should stop loudly at the first unexpected error"
 )]
 
+mod stub_api;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use kubeward_benchmark::Status;
 use kubeward_benchmark::cluster_report::{ClusterReport, Source};
-use serde_json::{Value, json};
+use serde_json::Value;
+use stub_api::{Behaviour, kubeconfig, start};
 
 const AGENT: &str = env!("CARGO_BIN_EXE_kubeward-agent");
 
-/// How the stub behaves beyond serving its objects.
-#[derive(Clone, Default)]
-struct Behaviour {
-    page_size_seen: Arc<Mutex<Vec<String>>>,
-    /// Paths answered with 403.
-    forbidden: Vec<&'static str>,
-    /// The path whose second page answers 410 Gone once.
-    expire_once: Option<&'static str>,
-}
-
-struct Stub {
-    address: String,
-    requests: Arc<Mutex<Vec<String>>>,
-}
-
-fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
-    (
-        code,
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                  "message": message, "reason": reason, "code": code}),
-    )
-}
-
-/// Percent-decoding for the continue token, as the API server reads the query.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' && index + 2 < bytes.len() + 1 {
-            let hex = std::str::from_utf8(&bytes[index + 1..index + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn answer(
-    objects: &BTreeMap<String, Vec<Value>>,
-    behaviour: &Behaviour,
-    expired: &AtomicBool,
-    target: &str,
-) -> (u16, Value) {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    if path == "/version" {
-        return (
-            200,
-            json!({"major": "1", "minor": "33", "gitVersion": "v1.33.2", "platform": "linux/amd64"}),
-        );
-    }
-    if behaviour.forbidden.contains(&path) {
-        return status(403, "Forbidden", &format!("cannot list resource at {path}"));
-    }
-    let params: BTreeMap<&str, String> = query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(key, value)| (key, decode(value)))
-        .collect();
-    let Some(items) = objects.get(path) else {
-        // Core kinds the fixture leaves out are empty lists; CRD groups are not installed.
-        if path.starts_with("/api/")
-            || path.starts_with("/apis/apps")
-            || path.starts_with("/apis/batch")
-            || path.starts_with("/apis/networking.k8s.io")
-            || path.starts_with("/apis/rbac")
-        {
-            return (
-                200,
-                json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []}),
-            );
-        }
-        return status(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        );
-    };
-    let limit: usize = params
-        .get("limit")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(items.len());
-    behaviour
-        .page_size_seen
-        .lock()
-        .unwrap()
-        .push(format!("{path} limit={limit}"));
-    // Tokens look like the API server's: base64 with `+`, `/` and `=`, so that encoding matters.
-    let offset = match params.get("continue") {
-        Some(token) => {
-            let Some(offset) = token
-                .strip_prefix("eyJ+/")
-                .and_then(|rest| rest.strip_suffix("=="))
-            else {
-                return status(400, "BadRequest", "malformed continue token");
-            };
-            if behaviour.expire_once == Some(path) && !expired.swap(true, Ordering::SeqCst) {
-                return status(410, "Expired", "The provided continue parameter is too old");
-            }
-            offset.parse().unwrap()
-        }
-        None => 0,
-    };
-    let end = (offset + limit).min(items.len());
-    let mut metadata = json!({"resourceVersion": "900"});
-    if end < items.len() {
-        metadata["continue"] = Value::from(format!("eyJ+/{end}=="));
-        metadata["remainingItemCount"] = Value::from(items.len() - end);
-    }
-    let group_version = path
-        .strip_prefix("/apis/")
-        .map(|rest| rest.split('/').take(2).collect::<Vec<_>>().join("/"))
-        .unwrap_or_else(|| "v1".to_owned());
-    (
-        200,
-        json!({"kind": "List", "apiVersion": group_version, "metadata": metadata, "items": items[offset..end]}),
-    )
-}
-
-fn serve_one(
-    mut stream: TcpStream,
-    objects: &BTreeMap<String, Vec<Value>>,
-    behaviour: &Behaviour,
-    expired: &AtomicBool,
-    requests: &Mutex<Vec<String>>,
-) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let mut authorised = false;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
-            break;
-        }
-        if header
-            .to_ascii_lowercase()
-            .starts_with("authorization: bearer stub-token")
-        {
-            authorised = true;
-        }
-    }
-    requests.lock().unwrap().push(target.clone());
-    let (code, body) = if authorised {
-        answer(objects, behaviour, expired, &target)
-    } else {
-        status(401, "Unauthorized", "no token")
-    };
-    let body = body.to_string();
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-}
-
-fn start(objects: BTreeMap<String, Vec<Value>>, behaviour: Behaviour) -> Stub {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let log = requests.clone();
-    std::thread::spawn(move || {
-        let expired = AtomicBool::new(false);
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            serve_one(stream, &objects, &behaviour, &expired, &log);
-        }
-    });
-    Stub { address, requests }
-}
-
 fn fixture_objects() -> BTreeMap<String, Vec<Value>> {
     serde_json::from_str(include_str!("fixtures/cluster/api-objects.json")).unwrap()
-}
-
-fn kubeconfig(dir: &tempfile::TempDir, server: &str) -> std::path::PathBuf {
-    let path = dir.path().join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: stub\n  cluster: {{server: \"{server}\"}}\nusers:\n- name: ci\n  user: {{token: stub-token}}\ncontexts:\n- name: stub\n  context: {{cluster: stub, user: ci}}\n- name: other\n  context: {{cluster: stub, user: ci}}\ncurrent-context: other\n"
-        ),
-    )
-    .unwrap();
-    path
 }
 
 fn run_agent(config: &std::path::Path, extra: &[&str]) -> Output {
@@ -244,7 +57,7 @@ fn a_live_scan_pages_through_every_list_restarts_on_410_and_names_what_it_may_no
     let seen = behaviour.page_size_seen.clone();
     let stub = start(fixture_objects(), behaviour);
     let dir = tempfile::tempdir().unwrap();
-    let config = kubeconfig(&dir, &stub.address);
+    let config = kubeconfig(dir.path(), &stub.address);
     let output = run_agent(&config, &["--format", "json"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
@@ -341,7 +154,7 @@ fn a_live_scan_pages_through_every_list_restarts_on_410_and_names_what_it_may_no
 fn fail_on_and_the_other_formats_work_on_a_live_scan() {
     let stub = start(fixture_objects(), Behaviour::default());
     let dir = tempfile::tempdir().unwrap();
-    let config = kubeconfig(&dir, &stub.address);
+    let config = kubeconfig(dir.path(), &stub.address);
     let output = run_agent(
         &config,
         &["--benchmark", "kubeward-hardening", "--fail-on", "fail"],
@@ -382,7 +195,7 @@ fn an_unreachable_or_unauthorised_api_is_a_clear_setup_error() {
     let closed = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let config = kubeconfig(&dir, &address);
+    let config = kubeconfig(dir.path(), &address);
     let output = run_agent(&config, &[]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("listing Namespace failed"));
@@ -445,7 +258,7 @@ fn receiving_server() -> (String, Arc<Mutex<Vec<Value>>>) {
 fn run_cluster_spools_one_report_per_catalog_and_delivers_each_exactly_once() {
     let stub = start(fixture_objects(), Behaviour::default());
     let dir = tempfile::tempdir().unwrap();
-    let config = kubeconfig(&dir, &stub.address);
+    let config = kubeconfig(dir.path(), &stub.address);
     let (server, bodies) = receiving_server();
     let token = dir.path().join("token");
     std::fs::write(&token, "kwa_cluster_token_for_tests\n").unwrap();

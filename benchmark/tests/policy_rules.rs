@@ -845,3 +845,27 @@ fn every_rule_of_both_catalogs_can_fail() {
         }
     }
 }
+
+#[test]
+fn a_debug_container_in_a_deployments_pod_is_reported_on_that_pod_alone() {
+    let template = "hostPID: true\ncontainers:\n- {name: app, image: a:1}\n";
+    let mut values = objects(&deployment("web", template));
+    values.push(json!({"kind": "ReplicaSet", "apiVersion": "apps/v1",
+        "metadata": {"name": "web-1", "namespace": "shop", "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": true}]},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "a:1"}]}}}}));
+    values.push(json!({"kind": "Pod", "apiVersion": "v1",
+        "metadata": {"name": "web-1-abcde", "namespace": "shop", "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]},
+        "spec": {"hostPID": true, "containers": [{"name": "app", "image": "a:1"}],
+                 "ephemeralContainers": [{"name": "debugger", "image": "busybox:1.36", "securityContext": {"privileged": true}}]}}));
+    let none = PlatformList::none();
+    let privileged = evaluate(CIS, "5.2.2", Source::Api, values.clone(), &none);
+    let pod = object(&privileged, "web-1-abcde").unwrap();
+    assert_eq!(pod.status, Status::Warn);
+    assert_eq!(pod.evidence.len(), 1);
+    assert!(pod.evidence[0].subject.contains("debugger (ephemeral)"));
+    // The pod-wide hostPID is the Deployment's finding, not the pod's a second time.
+    let host_pid = evaluate(CIS, "5.2.3", Source::Api, values, &none);
+    assert_eq!(status_of(&host_pid, "web"), Status::Warn);
+    assert!(object(&host_pid, "web-1-abcde").is_none(), "{host_pid:#?}");
+    assert_eq!(host_pid.evaluated, 1);
+}

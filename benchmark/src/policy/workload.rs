@@ -36,6 +36,9 @@ pub struct Workload<'a> {
     pub spec_path: &'static str,
     /// The labels pods get (the template's), for selectors.
     pub pod_labels: &'a Value,
+    /// A live pod of a known controller judged only for its ephemeral containers (`kubectl debug`), which its
+    /// template cannot show; everything else about it is its owner's finding.
+    pub ephemeral_only: bool,
 }
 
 /// The path of the pod template's metadata for each kind, for the pods' labels.
@@ -73,7 +76,14 @@ impl<'a> Workload<'a> {
             spec,
             spec_path,
             pod_labels,
+            ephemeral_only: false,
         })
+    }
+
+    /// Whether the pod-wide settings (host namespaces, volumes, the service account) are this workload's to
+    /// judge; a pod judged for its ephemeral containers leaves them to its owner.
+    pub fn judges_pod(&self) -> bool {
+        !self.ephemeral_only
     }
 
     /// Whether the pod runs Windows containers, outside the Linux-only rules as PSS restricted has it.
@@ -84,19 +94,23 @@ impl<'a> Workload<'a> {
     pub fn containers(&self) -> impl Iterator<Item = Container<'a>> + 'a {
         let spec = self.spec;
         let spec_path = self.spec_path;
-        ContainerKind::ALL.into_iter().flat_map(move |kind| {
-            array(spec, &[kind.field()])
-                .iter()
-                .enumerate()
-                .filter(|(_, body)| body.is_object())
-                .map(move |(index, body)| Container {
-                    kind,
-                    name: text(body, &["name"]).unwrap_or("(unnamed)"),
-                    body,
-                    pod_spec: spec,
-                    path: format!("{spec_path}.{}[{index}]", kind.field()),
-                })
-        })
+        let ephemeral_only = self.ephemeral_only;
+        ContainerKind::ALL
+            .into_iter()
+            .filter(move |kind| !ephemeral_only || *kind == ContainerKind::Ephemeral)
+            .flat_map(move |kind| {
+                array(spec, &[kind.field()])
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, body)| body.is_object())
+                    .map(move |(index, body)| Container {
+                        kind,
+                        name: text(body, &["name"]).unwrap_or("(unnamed)"),
+                        body,
+                        pod_spec: spec,
+                        path: format!("{spec_path}.{}[{index}]", kind.field()),
+                    })
+            })
     }
 
     pub fn pod_flag(&self, key: &str) -> Option<bool> {
@@ -241,13 +255,26 @@ pub fn normalise_capability(name: &str) -> String {
 ///
 /// A Pod or Job whose controller is a kind that carries its own template (ReplicaSet, Job, …) and is in the
 /// inventory is judged through that owner; one whose owner is missing is judged itself, since nothing else
-/// would show it.
+/// would show it. A live pod of a known owner that runs ephemeral containers is also judged for those alone:
+/// no template shows them.
 pub fn top_level_workloads(inventory: &Inventory) -> Vec<Workload<'_>> {
     inventory
         .objects
         .iter()
-        .filter(|object| !owned_by_known_controller(inventory, object))
-        .filter_map(Workload::of)
+        .filter_map(|object| {
+            if !owned_by_known_controller(inventory, object) {
+                return Workload::of(object);
+            }
+            let debugged = object.kind == "Pod"
+                && !array(&object.body, &["spec", "ephemeralContainers"]).is_empty();
+            debugged
+                .then(|| Workload::of(object))
+                .flatten()
+                .map(|workload| Workload {
+                    ephemeral_only: true,
+                    ..workload
+                })
+        })
         .collect()
 }
 

@@ -254,6 +254,7 @@ pub fn token_mounted(scene: &Scene<'_>) -> Vec<Verdict> {
     scene
         .workloads
         .iter()
+        .filter(|workload| workload.judges_pod())
         .map(|workload| {
             let target = Target::of(workload.object);
             match mounted_token(scene, workload) {
@@ -293,6 +294,7 @@ pub fn admin_service_account(scene: &Scene<'_>) -> Vec<Verdict> {
     scene
         .workloads
         .iter()
+        .filter(|workload| workload.judges_pod())
         .map(|workload| {
             let target = Target::of(workload.object);
             let Some(namespace) = workload.object.namespace() else {

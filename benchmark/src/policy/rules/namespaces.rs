@@ -200,6 +200,7 @@ pub fn network_policy_coverage(scene: &Scene<'_>) -> Vec<Verdict> {
     scene
         .workloads
         .iter()
+        .filter(|workload| workload.judges_pod())
         .map(|workload| {
             let target = Target::of(workload.object);
             let Some(namespace) = workload.object.namespace() else {

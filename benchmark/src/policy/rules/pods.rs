@@ -9,6 +9,21 @@ use crate::policy::sockets::reached_socket;
 use crate::policy::workload::{ContainerKind, Workload};
 use crate::policy::{Outcome, Scene, Target, Verdict, evidence};
 
+/// Like [`each_workload`], for rules about the pod as a whole: a pod judged only for its ephemeral
+/// containers is its owner's for these.
+fn each_pod(
+    scene: &Scene<'_>,
+    linux_only: bool,
+    judge: impl Fn(&Workload<'_>) -> Verdict,
+) -> Vec<Verdict> {
+    scene
+        .workloads
+        .iter()
+        .filter(|workload| workload.judges_pod() && !(linux_only && workload.is_windows()))
+        .map(judge)
+        .collect()
+}
+
 /// One verdict per workload from a per-workload judgement; `linux_only` leaves Windows pods unevaluated.
 fn each_workload(
     scene: &Scene<'_>,
@@ -42,7 +57,7 @@ pub fn privileged(scene: &Scene<'_>) -> Vec<Verdict> {
 }
 
 pub fn host_namespace(scene: &Scene<'_>, key: &str) -> Vec<Verdict> {
-    each_workload(scene, false, |workload| {
+    each_pod(scene, false, |workload| {
         let found = if workload.pod_flag(key) == Some(true) {
             vec![evidence(
                 "pod",
@@ -305,7 +320,7 @@ const SENSITIVE: &[&str] = &[
 ];
 
 pub fn host_path(scene: &Scene<'_>) -> Vec<Verdict> {
-    each_workload(scene, false, |workload| {
+    each_pod(scene, false, |workload| {
         let found = host_path_volumes(workload)
             .into_iter()
             .map(|(index, name, path)| {
@@ -353,7 +368,10 @@ pub fn runtime_socket(scene: &Scene<'_>) -> Vec<Verdict> {
                 )
             };
             if mounts.is_empty() {
-                declared.push(item(format!("volume {name} (declared, not mounted)")));
+                // A pod judged for its ephemeral containers leaves the template's volumes to its owner.
+                if workload.judges_pod() {
+                    declared.push(item(format!("volume {name} (declared, not mounted)")));
+                }
             } else {
                 mounted.extend(
                     mounts
@@ -523,7 +541,7 @@ pub fn image_pinning(scene: &Scene<'_>) -> Vec<Verdict> {
 }
 
 pub fn resource_limits(scene: &Scene<'_>) -> Vec<Verdict> {
-    each_workload(scene, false, |workload| {
+    each_pod(scene, false, |workload| {
         let namespace = workload.object.namespace();
         let defaults: Vec<&Value> = scene
             .inventory
