@@ -96,7 +96,8 @@ pub struct PolicyTarget {
     /// one catalog prints one report, both print a JSON array of two.
     #[arg(long, env = "KUBEWARD_POLICY_BENCHMARK")]
     pub benchmark: Option<String>,
-    /// The distribution whose platform-owned list applies (kubernetes, kubeadm, eks, k3s, rke2), or `none` to
+    /// The distribution whose platform-owned list applies (kubernetes, kubeadm, eks, aks, gke, k3s, rke2,
+    /// openshift), or `none` to
     /// judge every object alike. Manifests default to `kubernetes`; a live cluster to what its version says.
     #[arg(long, env = "KUBEWARD_DISTRIBUTION")]
     pub distribution: Option<String>,
@@ -500,10 +501,10 @@ fn run_manifests(args: &ManifestsArgs) -> ExitCode {
     let reports = policy_scan::evaluate(&set.inventory, &catalogs, &platform, &options, started_at);
     tracing::info!(
         files = set.files,
-        objects = set.inventory.objects.len(),
+        objects = set.inventory.objects().len(),
         input_errors = set.errors.len(),
         "evaluated {} objects from {} files",
-        set.inventory.objects.len(),
+        set.inventory.objects().len(),
         set.files
     );
     print_policy_reports(&args.target, &reports, &catalogs, &set.errors)
@@ -538,10 +539,10 @@ fn run_cluster(args: &ClusterArgs) -> ExitCode {
     let reports =
         policy_scan::evaluate(&read.inventory, &catalogs, &platform, &options, started_at);
     tracing::info!(
-        objects = read.inventory.objects.len(),
+        objects = read.inventory.objects().len(),
         requests = read.requests,
         "read {} objects in {} requests",
-        read.inventory.objects.len(),
+        read.inventory.objects().len(),
         read.requests
     );
     print_policy_reports(&args.target, &reports, &catalogs, &[])
@@ -579,12 +580,7 @@ fn print_policy_reports(
             return ExitCode::from(2);
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    if let Err(err) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        eprintln!("kubeward-agent: cannot write the output: {err}");
+    if !write_stdout(&text) {
         return ExitCode::from(2);
     }
     let tripped = target.fail_on.is_some_and(|level| {
@@ -594,6 +590,22 @@ fn print_policy_reports(
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Writes a command's output; false (after saying why) when stdout is gone. A closed pipe (`| head`) is not
+/// worth a panic, but the output is incomplete, so the command fails.
+fn write_stdout(text: &str) -> bool {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => true,
+        Err(err) => {
+            eprintln!("kubeward-agent: cannot write the output: {err}");
+            false
+        }
     }
 }
 
@@ -619,13 +631,7 @@ fn run_scan(args: &ScanArgs) -> ExitCode {
         }
         Format::Junit => output::junit::render(&scan.report, &scan.catalog),
     };
-    let mut stdout = std::io::stdout().lock();
-    if let Err(err) = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        // A closed pipe (`| head`) is not worth a panic, but the output is incomplete.
-        eprintln!("kubeward-agent: cannot write the output: {err}");
+    if !write_stdout(&text) {
         return ExitCode::from(2);
     }
     tracing::info!(

@@ -12,6 +12,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use kubeward_benchmark::cluster_report::Source;
 use kubeward_benchmark::policy::{Inventory, Object};
+
+use crate::keep::Keeper;
 use serde_json::Value;
 
 /// A kind the cluster agent lists, and where.
@@ -27,148 +29,171 @@ pub struct ListedKind {
     pub optional: bool,
 }
 
-const fn kind(
+const fn listed(
     kind: &'static str,
     group: &'static str,
     resource: &'static str,
     path: &'static str,
+    optional: bool,
 ) -> ListedKind {
     ListedKind {
         kind,
         group,
         resource,
         path,
-        optional: false,
-    }
-}
-
-const fn optional(
-    kind: &'static str,
-    group: &'static str,
-    resource: &'static str,
-    path: &'static str,
-) -> ListedKind {
-    ListedKind {
-        kind,
-        group,
-        resource,
-        path,
-        optional: true,
+        optional,
     }
 }
 
 /// Every kind the checks read. The cluster agent's ClusterRole grants get/list on exactly these (a test
-/// compares the two); Secrets are never among them.
+/// compares the two); Secrets are never among them. Controllers come before what they own, so that a
+/// ReplicaSet or a pod whose controller is already kept shrinks to its name and owner (see [`Keeper`]).
 pub const LISTED_KINDS: &[ListedKind] = &[
-    kind("Namespace", "", "namespaces", "/api/v1/namespaces"),
-    kind("Pod", "", "pods", "/api/v1/pods"),
-    kind("Service", "", "services", "/api/v1/services"),
-    kind(
-        "ServiceAccount",
-        "",
-        "serviceaccounts",
-        "/api/v1/serviceaccounts",
-    ),
-    kind("LimitRange", "", "limitranges", "/api/v1/limitranges"),
-    kind(
-        "ResourceQuota",
-        "",
-        "resourcequotas",
-        "/api/v1/resourcequotas",
-    ),
-    kind(
-        "ReplicationController",
-        "",
-        "replicationcontrollers",
-        "/api/v1/replicationcontrollers",
-    ),
-    kind("PodTemplate", "", "podtemplates", "/api/v1/podtemplates"),
-    // Only the default namespace's ConfigMaps: 5.6.4 is all that reads them.
-    kind(
-        "ConfigMap",
-        "",
-        "configmaps",
-        "/api/v1/namespaces/default/configmaps",
-    ),
-    kind(
+    listed("Namespace", "", "namespaces", "/api/v1/namespaces", false),
+    listed(
         "Deployment",
         "apps",
         "deployments",
         "/apis/apps/v1/deployments",
+        false,
     ),
-    kind(
-        "ReplicaSet",
-        "apps",
-        "replicasets",
-        "/apis/apps/v1/replicasets",
-    ),
-    kind(
+    listed(
         "StatefulSet",
         "apps",
         "statefulsets",
         "/apis/apps/v1/statefulsets",
+        false,
     ),
-    kind(
+    listed(
         "DaemonSet",
         "apps",
         "daemonsets",
         "/apis/apps/v1/daemonsets",
+        false,
     ),
-    kind("Job", "batch", "jobs", "/apis/batch/v1/jobs"),
-    kind("CronJob", "batch", "cronjobs", "/apis/batch/v1/cronjobs"),
-    kind(
+    listed(
+        "CronJob",
+        "batch",
+        "cronjobs",
+        "/apis/batch/v1/cronjobs",
+        false,
+    ),
+    listed(
+        "ReplicationController",
+        "",
+        "replicationcontrollers",
+        "/api/v1/replicationcontrollers",
+        false,
+    ),
+    listed(
+        "ReplicaSet",
+        "apps",
+        "replicasets",
+        "/apis/apps/v1/replicasets",
+        false,
+    ),
+    listed("Job", "batch", "jobs", "/apis/batch/v1/jobs", false),
+    listed("Pod", "", "pods", "/api/v1/pods", false),
+    listed(
+        "PodTemplate",
+        "",
+        "podtemplates",
+        "/api/v1/podtemplates",
+        false,
+    ),
+    listed("Service", "", "services", "/api/v1/services", false),
+    listed(
+        "ServiceAccount",
+        "",
+        "serviceaccounts",
+        "/api/v1/serviceaccounts",
+        false,
+    ),
+    listed(
+        "LimitRange",
+        "",
+        "limitranges",
+        "/api/v1/limitranges",
+        false,
+    ),
+    listed(
+        "ResourceQuota",
+        "",
+        "resourcequotas",
+        "/api/v1/resourcequotas",
+        false,
+    ),
+    // Only the default namespace's ConfigMaps: 5.6.4 is all that reads them.
+    listed(
+        "ConfigMap",
+        "",
+        "configmaps",
+        "/api/v1/namespaces/default/configmaps",
+        false,
+    ),
+    listed(
         "NetworkPolicy",
         "networking.k8s.io",
         "networkpolicies",
         "/apis/networking.k8s.io/v1/networkpolicies",
+        false,
     ),
-    kind(
+    listed(
         "Role",
         "rbac.authorization.k8s.io",
         "roles",
         "/apis/rbac.authorization.k8s.io/v1/roles",
+        false,
     ),
-    kind(
+    listed(
         "RoleBinding",
         "rbac.authorization.k8s.io",
         "rolebindings",
         "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+        false,
     ),
-    kind(
+    listed(
         "ClusterRole",
         "rbac.authorization.k8s.io",
         "clusterroles",
         "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        false,
     ),
-    kind(
+    listed(
         "ClusterRoleBinding",
         "rbac.authorization.k8s.io",
         "clusterrolebindings",
         "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        false,
     ),
-    optional(
+    // Policy engines and CNI policies, where their CRDs are installed.
+    listed(
         "CiliumNetworkPolicy",
         "cilium.io",
         "ciliumnetworkpolicies",
         "/apis/cilium.io/v2/ciliumnetworkpolicies",
+        true,
     ),
-    optional(
+    listed(
         "CiliumClusterwideNetworkPolicy",
         "cilium.io",
         "ciliumclusterwidenetworkpolicies",
         "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies",
+        true,
     ),
-    optional(
+    listed(
         "GlobalNetworkPolicy",
         "crd.projectcalico.org",
         "globalnetworkpolicies",
         "/apis/crd.projectcalico.org/v1/globalnetworkpolicies",
+        true,
     ),
-    optional(
+    listed(
         "ClusterPolicy",
         "kyverno.io",
         "clusterpolicies",
         "/apis/kyverno.io/v1/clusterpolicies",
+        true,
     ),
 ];
 
@@ -239,8 +264,18 @@ pub async fn read_cluster(client: &Client, page_size: u32) -> Result<ClusterRead
     let mut objects = Vec::new();
     let mut forbidden = std::collections::BTreeMap::new();
     let mut requests = 0;
+    let mut keeper = Keeper::default();
     for listed in LISTED_KINDS {
-        match list_kind(client, listed, page_size, &mut objects, &mut requests).await {
+        match list_kind(
+            client,
+            listed,
+            page_size,
+            &mut keeper,
+            &mut objects,
+            &mut requests,
+        )
+        .await
+        {
             Ok(()) | Err(ListFailure::NotFound) => {}
             Err(ListFailure::Forbidden(message)) => {
                 let group = if listed.group.is_empty() {
@@ -301,6 +336,7 @@ async fn list_kind(
     client: &Client,
     listed: &ListedKind,
     page_size: u32,
+    keeper: &mut Keeper,
     objects: &mut Vec<Object>,
     requests: &mut usize,
 ) -> Result<(), ListFailure> {
@@ -317,7 +353,7 @@ async fn list_kind(
             .body(Vec::new())
             .map_err(|err| ListFailure::Other(err.to_string()))?;
         *requests += 1;
-        let page: Value = match client.request(request).await {
+        let mut page: Value = match client.request(request).await {
             Ok(page) => page,
             Err(kube::Error::Api(status)) if status.code == 410 && restarts < MAX_RESTARTS => {
                 restarts += 1;
@@ -349,9 +385,9 @@ async fn list_kind(
             .and_then(Value::as_str)
             .filter(|token| !token.is_empty())
             .map(str::to_owned);
-        if let Some(Value::Array(items)) = page.get("items").cloned() {
+        if let Some(Value::Array(items)) = page.get_mut("items").map(Value::take) {
             for item in items {
-                let item = trim(item, listed.kind, &api_version);
+                let item = keeper.keep(item, listed.kind, &api_version);
                 match Object::from_value(item, None) {
                     Ok(object) => objects.push(object),
                     Err(err) => tracing::warn!(
@@ -368,26 +404,6 @@ async fn list_kind(
     }
 }
 
-/// Items of a LIST carry no kind of their own; and the fields no check reads are dropped before they are kept.
-fn trim(mut item: Value, kind: &str, api_version: &str) -> Value {
-    if let Value::Object(map) = &mut item {
-        map.entry("kind").or_insert_with(|| Value::from(kind));
-        map.entry("apiVersion")
-            .or_insert_with(|| Value::from(api_version));
-        if kind != "Service" {
-            map.remove("status");
-        }
-        if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
-            metadata.remove("managedFields");
-            // The last-applied annotation repeats the whole object.
-            if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
-                annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-            }
-        }
-    }
-    item
-}
-
 /// Encodes a continue token for a query string (tokens are base64 and may hold `+`, `/` and `=`).
 fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -401,12 +417,14 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// The distribution a version string names (`v1.31.4-eks-2d98532`, `v1.30.6+k3s1`, `v1.30.6+rke2r1`).
+/// The distribution a version string names (`v1.31.4-eks-2d98532`, `v1.30.6+k3s1`, `v1.30.6+rke2r1`,
+/// `v1.30.5-gke.1014001`). AKS, OpenShift and kubeadm versions carry no such mark: `--distribution` names them.
 pub fn distribution_of(version: Option<&str>) -> &'static str {
     match version {
         Some(version) if version.contains("-eks-") => "eks",
         Some(version) if version.contains("+k3s") => "k3s",
         Some(version) if version.contains("+rke2") => "rke2",
+        Some(version) if version.contains("-gke.") => "gke",
         _ => "kubernetes",
     }
 }
@@ -425,6 +443,7 @@ mod tests {
         assert_eq!(distribution_of(Some("v1.31.4-eks-2d98532")), "eks");
         assert_eq!(distribution_of(Some("v1.30.6+k3s1")), "k3s");
         assert_eq!(distribution_of(Some("v1.30.6+rke2r1")), "rke2");
+        assert_eq!(distribution_of(Some("v1.30.5-gke.1014001")), "gke");
         assert_eq!(distribution_of(Some("v1.33.2")), "kubernetes");
         assert_eq!(distribution_of(None), "kubernetes");
     }

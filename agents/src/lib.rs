@@ -1,8 +1,10 @@
 //! kubeward-agent: reads a Kubernetes node directly (processes, files, the kubelet's configuration) and
-//! evaluates a benchmark catalog over what it found.
+//! evaluates a benchmark catalog over what it found; as the cluster agent, reads the Kubernetes API
+//! ([`cluster`]) or manifest files ([`manifests`]) and evaluates the cluster checks.
 //!
-//! Never shells out, never talks to the API server, never depends on the server crate. Every read of the host
-//! goes through [`host::HostFs`], which keeps paths inside the host root and reads each file once.
+//! Never shells out and never depends on the server crate; the node scan never talks to the API server. Every
+//! read of the host goes through [`host::HostFs`], which keeps paths inside the host root and reads each file
+//! once.
 
 pub mod accounts;
 pub mod argv;
@@ -15,6 +17,7 @@ pub mod documents;
 pub mod encryption;
 pub mod files;
 pub mod host;
+pub mod keep;
 pub mod manifests;
 pub mod metrics;
 pub mod output;

@@ -31,10 +31,10 @@ fn scan_cluster(job: &ClusterJob) -> Result<Vec<(String, Vec<u8>)>, RunError> {
     let reports =
         crate::policy_scan::evaluate(&read.inventory, &catalogs, &platform, &options, started_at);
     tracing::info!(
-        objects = read.inventory.objects.len(),
+        objects = read.inventory.objects().len(),
         requests = read.requests,
         "read the cluster: {} objects",
-        read.inventory.objects.len()
+        read.inventory.objects().len()
     );
     Ok(reports
         .iter()

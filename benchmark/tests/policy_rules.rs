@@ -869,3 +869,19 @@ fn a_debug_container_in_a_deployments_pod_is_reported_on_that_pod_alone() {
     assert!(object(&host_pid, "web-1-abcde").is_none(), "{host_pid:#?}");
     assert_eq!(host_pid.evaluated, 1);
 }
+
+#[test]
+fn an_apparmor_annotation_on_the_pod_template_counts_as_hardening() {
+    let yaml = "kind: Deployment\napiVersion: apps/v1\nmetadata: {name: aa, namespace: shop}\nspec:\n  template:\n    metadata:\n      annotations: {container.apparmor.security.beta.kubernetes.io/app: runtime/default}\n    spec:\n      containers: [{name: app, image: a:1}, {name: other, image: b:1}]\n";
+    let none = PlatformList::none();
+    let result = evaluate(
+        KW,
+        "KW-LINUX-HARDENING",
+        Source::Manifests,
+        objects(yaml),
+        &none,
+    );
+    let evidence = &object(&result, "aa").unwrap().evidence;
+    assert_eq!(evidence.len(), 1, "{evidence:#?}");
+    assert!(evidence[0].subject.contains("other"));
+}

@@ -28,6 +28,9 @@ pub struct Behaviour {
     pub forbidden: Vec<&'static str>,
     /// The path whose second page answers 410 Gone once.
     pub expire_once: Option<&'static str>,
+    /// Keep each answer and send it again for the same request (a benchmark measures the agent, not the
+    /// stub's JSON encoding).
+    pub cache: bool,
 }
 
 pub struct Stub {
@@ -148,6 +151,7 @@ fn serve_one(
     behaviour: &Behaviour,
     expired: &AtomicBool,
     requests: &Mutex<Vec<String>>,
+    cache: &mut BTreeMap<String, (u16, String)>,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
@@ -169,12 +173,22 @@ fn serve_one(
         }
     }
     requests.lock().unwrap().push(target.clone());
-    let (code, body) = if authorised {
-        answer(objects, behaviour, expired, &target)
-    } else {
-        status(401, "Unauthorized", "no token")
+    let cached = cache.get(&target).filter(|_| authorised).cloned();
+    let (code, body) = match cached {
+        Some(answer) => answer,
+        None => {
+            let (code, body) = if authorised {
+                answer(objects, behaviour, expired, &target)
+            } else {
+                status(401, "Unauthorized", "no token")
+            };
+            let body = body.to_string();
+            if behaviour.cache && authorised {
+                cache.insert(target.clone(), (code, body.clone()));
+            }
+            (code, body)
+        }
     };
-    let body = body.to_string();
     let _ = write!(
         stream,
         "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -189,9 +203,10 @@ pub fn start(objects: BTreeMap<String, Vec<Value>>, behaviour: Behaviour) -> Stu
     let log = requests.clone();
     std::thread::spawn(move || {
         let expired = AtomicBool::new(false);
+        let mut cache = BTreeMap::new();
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            serve_one(stream, &objects, &behaviour, &expired, &log);
+            serve_one(stream, &objects, &behaviour, &expired, &log, &mut cache);
         }
     });
     Stub { address, requests }

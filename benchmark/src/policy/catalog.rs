@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::rbac::Permission;
 use super::rules::RuleName;
-use crate::catalog::{Assessment, compare_ids};
+use crate::catalog::{Assessment, Section, compare_ids};
 use crate::report::BenchmarkRef;
 
 const BUILTIN: &[(&str, &str)] = &[
@@ -31,15 +31,8 @@ pub struct PolicyCatalog {
     pub name: String,
     pub benchmark: BenchmarkRef,
     pub title: String,
-    pub sections: Vec<PolicySection>,
+    pub sections: Vec<Section>,
     pub checks: Vec<PolicyCheck>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicySection {
-    pub id: String,
-    pub title: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -105,7 +98,7 @@ pub struct PolicyCatalogError {
 #[serde(deny_unknown_fields)]
 struct RawFile {
     benchmark: RawHeader,
-    sections: Vec<PolicySection>,
+    sections: Vec<Section>,
     checks: Vec<PolicyCheck>,
 }
 

@@ -131,31 +131,88 @@ pub struct Scene<'a> {
     pub workloads: Vec<Workload<'a>>,
     pub rbac: Rbac<'a>,
     pub platform: &'a PlatformList,
+    /// Namespaces holding a workload that is not platform-owned: the ones the namespace checks judge.
+    pub user_namespaces: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Scene<'a> {
     pub fn new(inventory: &'a Inventory, platform: &'a PlatformList) -> Scene<'a> {
+        let workloads = workload::top_level_workloads(inventory);
+        let user_namespaces = workloads
+            .iter()
+            .filter(|workload| {
+                let object = workload.object;
+                platform
+                    .mark(&object.kind, object.namespace(), &object.name)
+                    .is_none()
+            })
+            .filter_map(|workload| workload.object.namespace.clone())
+            .collect();
         Scene {
-            workloads: workload::top_level_workloads(inventory),
+            workloads,
             rbac: Rbac::resolve(inventory),
             inventory,
             platform,
+            user_namespaces,
         }
     }
 
-    pub fn is_platform(&self, target: &Target) -> bool {
-        self.platform
-            .mark(&target.kind, target.namespace.as_deref(), &target.name)
-            .is_some()
+    /// The workloads whose pod-wide settings are theirs to answer for (all but pods judged only for their
+    /// ephemeral containers).
+    pub fn pods(&self) -> impl Iterator<Item = &Workload<'a>> {
+        self.workloads
+            .iter()
+            .filter(|workload| workload.judges_pod())
     }
 }
 
-/// Evaluates every check of a catalog.
+/// Most threads one evaluation uses.
+const MAX_THREADS: usize = 4;
+
+/// Evaluates every check of a catalog, spread over the machine's cores: the checks only read the scene, and
+/// a large cluster has tens of thousands of objects for each of them.
 pub fn evaluate_catalog(catalog: &PolicyCatalog, scene: &Scene<'_>) -> Vec<ClusterCheckResult> {
-    catalog
-        .checks
-        .iter()
-        .map(|check| evaluate_policy_check(check, scene))
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, MAX_THREADS);
+    if threads == 1 || catalog.checks.len() < 2 {
+        return catalog
+            .checks
+            .iter()
+            .map(|check| evaluate_policy_check(check, scene))
+            .collect();
+    }
+    // Checks are dealt round-robin, so that the costly workload checks spread over the threads.
+    let mut results: Vec<Option<ClusterCheckResult>> = vec![None; catalog.checks.len()];
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
+                scope.spawn(move || {
+                    catalog
+                        .checks
+                        .iter()
+                        .enumerate()
+                        .skip(worker)
+                        .step_by(threads)
+                        .map(|(index, check)| (index, evaluate_policy_check(check, scene)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for worker in workers {
+            // A worker that panicked (a bug in a rule) leaves its checks unset; evaluating them again below,
+            // on this thread, surfaces the panic.
+            if let Ok(done) = worker.join() {
+                for (index, result) in done {
+                    results[index] = Some(result);
+                }
+            }
+        }
+    });
+    results
+        .into_iter()
+        .zip(&catalog.checks)
+        .map(|(result, check)| result.unwrap_or_else(|| evaluate_policy_check(check, scene)))
         .collect()
 }
 
@@ -214,6 +271,10 @@ pub fn evaluate_policy_check(check: &PolicyCheck, scene: &Scene<'_>) -> ClusterC
             Outcome::Advisory => Status::Warn,
             Outcome::Unknown => Status::Manual,
         };
+        if status == Status::Pass {
+            // A pass decides nothing and is not listed, whoever owns the object.
+            continue;
+        }
         let target = verdict.target;
         let platform = scene
             .platform
@@ -221,7 +282,7 @@ pub fn evaluate_policy_check(check: &PolicyCheck, scene: &Scene<'_>) -> ClusterC
         if platform.is_none() {
             decisive.push(status);
         }
-        if status != Status::Pass {
+        {
             objects.push(ObjectResult {
                 kind: target.kind,
                 namespace: target.namespace,

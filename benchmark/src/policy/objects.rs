@@ -5,7 +5,7 @@
 //! more than it saves. What is read is read through the small accessors here, so that a field of the wrong
 //! type (a hostile or mistyped manifest) reads as absent, never as a panic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -204,27 +204,89 @@ pub fn is_known_namespaced(kind: &str) -> bool {
 }
 
 /// Everything one evaluation sees, and what it knows it does not see.
+///
+/// Indexed by kind, by namespace and by name when it is made, so that the rules' lookups (a workload's owner,
+/// its ServiceAccount, its namespace's policies) cost a hash lookup, not a pass over every object: a cluster
+/// has tens of thousands of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inventory {
     pub source: Source,
-    pub objects: Vec<Object>,
+    objects: Vec<Object>,
     /// Kinds the API refused to list, with the permission that is missing.
     pub forbidden: BTreeMap<String, String>,
+    by_kind: HashMap<String, Vec<usize>>,
+    by_namespace: HashMap<(String, Option<String>), Vec<usize>>,
+    by_name: HashMap<(String, Option<String>, String), usize>,
 }
 
 impl Inventory {
     pub fn new(source: Source, objects: Vec<Object>) -> Inventory {
+        let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_namespace: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
+        let mut by_name = HashMap::with_capacity(objects.len());
+        for (index, object) in objects.iter().enumerate() {
+            by_kind.entry(object.kind.clone()).or_default().push(index);
+            by_namespace
+                .entry((object.kind.clone(), object.namespace.clone()))
+                .or_default()
+                .push(index);
+            // The first of two objects with the same name wins, as the API would have refused the second.
+            by_name
+                .entry((
+                    object.kind.clone(),
+                    object.namespace.clone(),
+                    object.name.clone(),
+                ))
+                .or_insert(index);
+        }
         Inventory {
             source,
             objects,
             forbidden: BTreeMap::new(),
+            by_kind,
+            by_namespace,
+            by_name,
         }
     }
 
-    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
-        self.objects
+    pub fn objects(&self) -> &[Object] {
+        &self.objects
+    }
+
+    fn indexed<'a>(
+        &'a self,
+        indexes: Option<&'a Vec<usize>>,
+    ) -> impl Iterator<Item = &'a Object> + 'a {
+        indexes
+            .map_or(&[][..], Vec::as_slice)
             .iter()
-            .filter(move |object| object.kind == kind)
+            .filter_map(|index| self.objects.get(*index))
+    }
+
+    pub fn of_kind<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Object> + 'a {
+        self.indexed(self.by_kind.get(kind))
+    }
+
+    /// The objects of a kind in one namespace (`None`: cluster-scoped, or namespace left to deploy time).
+    pub fn in_namespace<'a>(
+        &'a self,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> impl Iterator<Item = &'a Object> + 'a {
+        self.indexed(
+            self.by_namespace
+                .get(&(kind.to_owned(), namespace.map(str::to_owned))),
+        )
+    }
+
+    pub fn find(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Object> {
+        self.by_name
+            .get(&(
+                kind.to_owned(),
+                namespace.map(str::to_owned),
+                name.to_owned(),
+            ))
+            .and_then(|index| self.objects.get(*index))
     }
 
     /// Whether every object of this kind is in the inventory: always for a live cluster that could list it;
@@ -234,7 +296,7 @@ impl Inventory {
     }
 
     pub fn namespace(&self, name: &str) -> Option<&Object> {
-        self.of_kind("Namespace").find(|object| object.name == name)
+        self.find("Namespace", None, name)
     }
 }
 

@@ -20,6 +20,12 @@ const BUILTIN: &[(&str, &str)] = &[
     ("eks", include_str!("../../catalog/platform/eks.yaml")),
     ("k3s", include_str!("../../catalog/platform/k3s.yaml")),
     ("rke2", include_str!("../../catalog/platform/rke2.yaml")),
+    ("aks", include_str!("../../catalog/platform/aks.yaml")),
+    ("gke", include_str!("../../catalog/platform/gke.yaml")),
+    (
+        "openshift",
+        include_str!("../../catalog/platform/openshift.yaml"),
+    ),
 ];
 
 /// A loaded list, with the entries of the lists it includes.
@@ -118,7 +124,7 @@ impl PlatformList {
         self.entries
             .iter()
             .find(|entry| {
-                entry.kind == kind
+                glob_matches(&entry.kind, kind)
                     && match (&entry.namespace, namespace) {
                         (None, _) => true,
                         (Some(wanted), Some(namespace)) => glob_matches(wanted, namespace),
@@ -171,5 +177,21 @@ mod tests {
                 .mark("ClusterRoleBinding", None, "kubeadm:cluster-admins")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn a_platform_namespace_can_be_owned_whole_but_only_by_an_explicit_wildcard() {
+        let openshift = PlatformList::builtin("openshift").unwrap();
+        assert!(
+            openshift
+                .mark("Deployment", Some("openshift-dns"), "dns-default")
+                .is_some()
+        );
+        assert!(
+            openshift
+                .mark("Deployment", Some("shop"), "openshift-lookalike")
+                .is_none()
+        );
+        assert!(openshift.mark("Deployment", None, "dns-default").is_none());
     }
 }

@@ -47,14 +47,17 @@ impl PolicyRule {
     pub fn allows(&self, group: &str, resource: &str, verb: &str) -> bool {
         let listed =
             |list: &[String], wanted: &str| list.iter().any(|item| item == "*" || item == wanted);
+        // `*/sub` and `main/*` are compared piecewise: this runs for every rule of every binding.
+        let (main, sub) = resource.split_once('/').unzip();
         let resource_listed = self.resources.iter().any(|item| {
             item == "*"
                 || item == resource
-                || match resource.split_once('/') {
-                    Some((main, sub)) => {
-                        item == &format!("*/{sub}") || item == &format!("{main}/*")
+                || match (item.split_once('/'), main, sub) {
+                    (Some(("*", item_sub)), Some(_), Some(sub)) => {
+                        item_sub == sub || item_sub == "*"
                     }
-                    None => false,
+                    (Some((item_main, "*")), Some(main), Some(_)) => item_main == main,
+                    _ => false,
                 }
         });
         listed(&self.api_groups, group) && resource_listed && listed(&self.verbs, verb)
@@ -148,12 +151,19 @@ impl Subject {
     pub fn covers_service_account(&self, namespace: &str, name: &str) -> bool {
         match self.kind.as_str() {
             "ServiceAccount" => self.name == name && self.namespace.as_deref() == Some(namespace),
+            // Compared piecewise: this runs for every workload against every binding.
             "Group" => {
                 self.name == "system:serviceaccounts"
                     || self.name == "system:authenticated"
-                    || self.name == format!("system:serviceaccounts:{namespace}")
+                    || self.name.strip_prefix("system:serviceaccounts:") == Some(namespace)
             }
-            "User" => self.name == format!("system:serviceaccount:{namespace}:{name}"),
+            "User" => {
+                self.name
+                    .strip_prefix("system:serviceaccount:")
+                    .and_then(|rest| rest.strip_prefix(namespace))
+                    .and_then(|rest| rest.strip_prefix(':'))
+                    == Some(name)
+            }
             _ => false,
         }
     }
@@ -294,9 +304,8 @@ impl<'a> Rbac<'a> {
             .map(|role| ((role.namespace(), role.name.as_str()), own_rules(role)))
             .collect();
         let bindings = inventory
-            .objects
-            .iter()
-            .filter(|object| object.kind == "RoleBinding" || object.kind == "ClusterRoleBinding")
+            .of_kind("RoleBinding")
+            .chain(inventory.of_kind("ClusterRoleBinding"))
             .map(|object| {
                 let role_kind = text(&object.body, &["roleRef", "kind"])
                     .unwrap_or("")

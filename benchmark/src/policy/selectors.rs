@@ -53,16 +53,18 @@ pub fn is_empty_selector(selector: &Value) -> bool {
 
 /// `*` matches any run of characters; everything else matches itself. Names never match by prefix.
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
-    let parts: Vec<&str> = pattern.split('*').collect();
-    if parts.len() == 1 {
+    let Some((first, rest)) = pattern.split_once('*') else {
         return pattern == text;
-    }
-    let (first, rest) = parts.split_first().unwrap_or((&"", &[]));
+    };
     let Some(mut remaining) = text.strip_prefix(first) else {
         return false;
     };
-    let (last, middle) = rest.split_last().unwrap_or((&"", &[]));
-    for part in middle {
+    // `rest` is what follows the first star: middle parts in order, then a suffix after the last star.
+    let (middle, last) = match rest.rsplit_once('*') {
+        Some((middle, last)) => (middle, last),
+        None => ("", rest),
+    };
+    for part in middle.split('*').filter(|part| !part.is_empty()) {
         match remaining.find(part) {
             Some(at) => remaining = &remaining[at + part.len()..],
             None => return false,

@@ -36,6 +36,8 @@ pub struct Workload<'a> {
     pub spec_path: &'static str,
     /// The labels pods get (the template's), for selectors.
     pub pod_labels: &'a Value,
+    /// The annotations pods get (the template's).
+    pub pod_annotations: &'a Value,
     /// A live pod of a known controller judged only for its ephemeral containers (`kubectl debug`), which its
     /// template cannot show; everything else about it is its owner's finding.
     pub ephemeral_only: bool,
@@ -68,14 +70,19 @@ impl<'a> Workload<'a> {
             "PodTemplate" => "template.spec",
             _ => "spec.template.spec",
         };
-        let pod_labels = field(&object.body, template_metadata(&object.kind))
+        let pod_metadata = field(&object.body, template_metadata(&object.kind));
+        let pod_labels = pod_metadata
             .and_then(|metadata| metadata.get("labels"))
+            .unwrap_or(&EMPTY);
+        let pod_annotations = pod_metadata
+            .and_then(|metadata| metadata.get("annotations"))
             .unwrap_or(&EMPTY);
         Some(Workload {
             object,
             spec,
             spec_path,
             pod_labels,
+            pod_annotations,
             ephemeral_only: false,
         })
     }
@@ -108,7 +115,8 @@ impl<'a> Workload<'a> {
                         name: text(body, &["name"]).unwrap_or("(unnamed)"),
                         body,
                         pod_spec: spec,
-                        path: format!("{spec_path}.{}[{index}]", kind.field()),
+                        spec_path,
+                        index,
                     })
             })
     }
@@ -159,8 +167,8 @@ pub struct Container<'a> {
     pub name: &'a str,
     pub body: &'a Value,
     pub pod_spec: &'a Value,
-    /// `spec.template.spec.initContainers[0]`.
-    pub path: String,
+    spec_path: &'static str,
+    index: usize,
 }
 
 impl<'a> Container<'a> {
@@ -173,9 +181,15 @@ impl<'a> Container<'a> {
         }
     }
 
+    /// Where the container is in its object (`spec.template.spec.initContainers[0]`); written only when
+    /// evidence needs it, since most containers pass.
+    pub fn path(&self) -> String {
+        format!("{}.{}[{}]", self.spec_path, self.kind.field(), self.index)
+    }
+
     /// The path of a field of the container's security context.
     pub fn context_path(&self, key: &str) -> String {
-        format!("{}.securityContext.{key}", self.path)
+        format!("{}.securityContext.{key}", self.path())
     }
 
     /// A field only the container sets (`privileged`, `readOnlyRootFilesystem`, …).
@@ -259,7 +273,7 @@ pub fn normalise_capability(name: &str) -> String {
 /// no template shows them.
 pub fn top_level_workloads(inventory: &Inventory) -> Vec<Workload<'_>> {
     inventory
-        .objects
+        .objects()
         .iter()
         .filter_map(|object| {
             if !owned_by_known_controller(inventory, object) {
@@ -289,9 +303,5 @@ fn owned_by_known_controller(inventory: &Inventory, object: &Object) -> bool {
         return false;
     };
     POD_SPEC_PATHS.iter().any(|(known, _)| *known == kind)
-        && inventory.objects.iter().any(|candidate| {
-            candidate.kind == kind
-                && candidate.name == name
-                && candidate.namespace == object.namespace
-        })
+        && inventory.find(kind, object.namespace(), name).is_some()
 }

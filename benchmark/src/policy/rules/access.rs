@@ -116,9 +116,8 @@ pub fn wildcard_roles(scene: &Scene<'_>) -> Vec<Verdict> {
     };
     scene
         .inventory
-        .objects
-        .iter()
-        .filter(|object| object.kind == "Role" || object.kind == "ClusterRole")
+        .of_kind("Role")
+        .chain(scene.inventory.of_kind("ClusterRole"))
         .map(|role| {
             let live_aggregate = role.kind == "ClusterRole"
                 && scene.inventory.source == Source::Api
@@ -230,10 +229,7 @@ fn mounted_token(
     }
     let account = workload.service_account();
     let namespace = workload.object.namespace();
-    let found = scene
-        .inventory
-        .of_kind("ServiceAccount")
-        .find(|sa| sa.name == account && sa.namespace() == namespace);
+    let found = scene.inventory.find("ServiceAccount", namespace, account);
     match found {
         Some(sa) if flag(&sa.body, &["automountServiceAccountToken"]) == Some(false) => Ok(None),
         Some(_) => Ok(Some((
@@ -252,9 +248,7 @@ fn mounted_token(
 
 pub fn token_mounted(scene: &Scene<'_>) -> Vec<Verdict> {
     scene
-        .workloads
-        .iter()
-        .filter(|workload| workload.judges_pod())
+        .pods()
         .map(|workload| {
             let target = Target::of(workload.object);
             match mounted_token(scene, workload) {
@@ -291,10 +285,21 @@ fn powerful_rules(rules: &[PolicyRule]) -> Option<String> {
 }
 
 pub fn admin_service_account(scene: &Scene<'_>) -> Vec<Verdict> {
-    scene
-        .workloads
+    // The bindings that hand out power, with why: few, and found once rather than once per workload.
+    let powerful: Vec<(&Binding<'_>, String)> = scene
+        .rbac
+        .bindings
         .iter()
-        .filter(|workload| workload.judges_pod())
+        .filter_map(|binding| match &binding.rules {
+            RoleRules::Found { rules, .. } => powerful_rules(rules).map(|why| {
+                let via = format!("{why} via {} {}", binding.object.kind, binding.object.name);
+                (binding, via)
+            }),
+            _ => None,
+        })
+        .collect();
+    scene
+        .pods()
         .map(|workload| {
             let target = Target::of(workload.object);
             let Some(namespace) = workload.object.namespace() else {
@@ -304,22 +309,14 @@ pub fn admin_service_account(scene: &Scene<'_>) -> Vec<Verdict> {
                 );
             };
             let account = workload.service_account();
-            let power = scene.rbac.bindings.iter().find_map(|binding| {
+            let power = powerful.iter().find_map(|(binding, via)| {
                 let applies = binding.object.kind == "ClusterRoleBinding"
                     || binding.object.namespace() == Some(namespace);
                 let covers = binding
                     .subjects
                     .iter()
                     .any(|s| s.covers_service_account(namespace, account));
-                match (&binding.rules, applies && covers) {
-                    (RoleRules::Found { rules, .. }, true) => powerful_rules(rules).map(|why| {
-                        format!(
-                            "{} via {} {}",
-                            why, binding.object.kind, binding.object.name
-                        )
-                    }),
-                    _ => None,
-                }
+                (applies && covers).then(|| via.clone())
             });
             let Some(power) = power else {
                 return Verdict::pass(target);

@@ -14,48 +14,57 @@ use crate::policy::objects::{array, field, is_known_namespaced, text};
 use crate::policy::selectors::{is_empty_selector, selects};
 use crate::policy::{Object, Outcome, Scene, Target, Verdict, evidence};
 
-/// Namespaces holding at least one workload that is not platform-owned.
+/// Namespaces holding at least one workload that is not platform-owned (computed once per scene).
 fn user_namespaces(scene: &Scene<'_>) -> BTreeSet<String> {
-    scene
-        .workloads
-        .iter()
-        .filter(|workload| !scene.is_platform(&Target::of(workload.object)))
-        .filter_map(|workload| workload.object.namespace.clone())
-        .collect()
+    scene.user_namespaces.clone()
 }
 
-/// Kinds that enforce pod security through a policy engine, recognised by kind and enforcement field.
-fn enforcing_engine(scene: &Scene<'_>, namespace: &str) -> Option<String> {
-    scene.inventory.objects.iter().find_map(|object| {
-        let kyverno = matches!(object.kind.as_str(), "ClusterPolicy" | "Policy")
-            && object.api_version.starts_with("kyverno.io/")
-            && (object.kind == "ClusterPolicy" || object.namespace() == Some(namespace))
-            && text(&object.body, &["spec", "validationFailureAction"])
-                .is_some_and(|action| action.eq_ignore_ascii_case("enforce"))
-            && array(&object.body, &["spec", "rules"])
-                .iter()
-                .any(|rule| field(rule, &["validate", "podSecurity"]).is_some());
-        let gatekeeper = object.api_version.starts_with("constraints.gatekeeper.sh/")
-            && object.kind.starts_with("K8sPSP")
-            && text(&object.body, &["spec", "enforcementAction"])
-                .is_none_or(|action| action == "deny");
-        (kyverno || gatekeeper)
-            .then(|| format!("{} {} enforces pod security", object.kind, object.name))
-    })
+/// Whether an object is a policy engine's rule that enforces pod security: a Kyverno policy with a
+/// `podSecurity` rule in Enforce mode, or a Gatekeeper PSP-library constraint that denies.
+fn enforces_pod_security(object: &Object) -> bool {
+    let kyverno = matches!(object.kind.as_str(), "ClusterPolicy" | "Policy")
+        && object.api_version.starts_with("kyverno.io/")
+        && text(&object.body, &["spec", "validationFailureAction"])
+            .is_some_and(|action| action.eq_ignore_ascii_case("enforce"))
+        && array(&object.body, &["spec", "rules"])
+            .iter()
+            .any(|rule| field(rule, &["validate", "podSecurity"]).is_some());
+    let gatekeeper = object.api_version.starts_with("constraints.gatekeeper.sh/")
+        && object.kind.starts_with("K8sPSP")
+        && text(&object.body, &["spec", "enforcementAction"]).is_none_or(|action| action == "deny");
+    kyverno || gatekeeper
+}
+
+/// The engines that enforce pod security: cluster-wide ones, and namespaced ones by namespace. Read once per
+/// check, not once per namespace.
+fn enforcing_engines(scene: &Scene<'_>) -> (bool, BTreeSet<String>) {
+    let mut cluster_wide = false;
+    let mut namespaced = BTreeSet::new();
+    for object in scene
+        .inventory
+        .objects()
+        .iter()
+        .filter(|object| enforces_pod_security(object))
+    {
+        match (object.kind.as_str(), object.namespace()) {
+            ("Policy", Some(namespace)) => {
+                namespaced.insert(namespace.to_owned());
+            }
+            _ => cluster_wide = true,
+        }
+    }
+    (cluster_wide, namespaced)
 }
 
 /// `level_check` false: 5.2.1 (some control is active); true: KW-PSA-LEVEL (the level is baseline or stricter).
 pub fn pod_security(scene: &Scene<'_>, level_check: bool) -> Vec<Verdict> {
     const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+    let (cluster_engine, namespace_engines) = enforcing_engines(scene);
     user_namespaces(scene)
         .into_iter()
         .map(|name| {
             let target = Target::namespace(scene.inventory, &name);
-            let engine = if level_check {
-                None
-            } else {
-                enforcing_engine(scene, &name)
-            };
+            let engine = (!level_check && (cluster_engine || namespace_engines.contains(&name))).then_some(());
             let label = scene
                 .inventory
                 .namespace(&name)
@@ -99,20 +108,18 @@ fn namespace_policies<'a>(
     scene: &'a Scene<'_>,
     namespace: &'a str,
 ) -> impl Iterator<Item = &'a Object> + 'a {
-    scene.inventory.objects.iter().filter(move |object| {
-        matches!(
-            object.kind.as_str(),
-            "NetworkPolicy" | "CiliumNetworkPolicy"
-        ) && object.namespace() == Some(namespace)
-    })
+    scene
+        .inventory
+        .in_namespace("NetworkPolicy", Some(namespace))
+        .chain(
+            scene
+                .inventory
+                .in_namespace("CiliumNetworkPolicy", Some(namespace)),
+        )
 }
 
 pub fn network_policy_present(scene: &Scene<'_>) -> Vec<Verdict> {
-    let cluster_wide = scene
-        .inventory
-        .objects
-        .iter()
-        .find(|object| CLUSTER_WIDE_POLICIES.contains(&object.kind.as_str()));
+    let cluster_wide = cluster_wide_policy(scene);
     user_namespaces(scene)
         .into_iter()
         .map(|name| {
@@ -155,7 +162,15 @@ fn denies_ingress_by_default(policy: &Object) -> bool {
     is_empty_selector(selector) && covers_ingress && no_ingress_rules
 }
 
+/// The first cluster-wide network policy of a CNI or of the AdminNetworkPolicy API, if any.
+fn cluster_wide_policy<'a>(scene: &'a Scene<'_>) -> Option<&'a Object> {
+    CLUSTER_WIDE_POLICIES
+        .iter()
+        .find_map(|kind| scene.inventory.of_kind(kind).next())
+}
+
 pub fn network_default_deny(scene: &Scene<'_>) -> Vec<Verdict> {
+    let cluster_wide = cluster_wide_policy(scene);
     user_namespaces(scene)
         .into_iter()
         .map(|name| {
@@ -169,12 +184,7 @@ pub fn network_default_deny(scene: &Scene<'_>) -> Vec<Verdict> {
                     format!("NetworkPolicies of namespace {name} outside the manifest set"),
                 );
             }
-            if let Some(wide) = scene
-                .inventory
-                .objects
-                .iter()
-                .find(|o| CLUSTER_WIDE_POLICIES.contains(&o.kind.as_str()))
-            {
+            if let Some(wide) = cluster_wide {
                 return Verdict::unknown(
                     target,
                     format!(
@@ -198,9 +208,7 @@ pub fn network_default_deny(scene: &Scene<'_>) -> Vec<Verdict> {
 
 pub fn network_policy_coverage(scene: &Scene<'_>) -> Vec<Verdict> {
     scene
-        .workloads
-        .iter()
-        .filter(|workload| workload.judges_pod())
+        .pods()
         .map(|workload| {
             let target = Target::of(workload.object);
             let Some(namespace) = workload.object.namespace() else {
@@ -245,7 +253,7 @@ fn is_system_default_object(object: &Object) -> bool {
 pub fn default_namespace(scene: &Scene<'_>) -> Vec<Verdict> {
     scene
         .inventory
-        .objects
+        .objects()
         .iter()
         .filter(|object| !is_system_default_object(object))
         .filter_map(|object| {
@@ -274,8 +282,9 @@ pub fn has_kind(scene: &Scene<'_>, kind: &str) -> Vec<Verdict> {
             let target = Target::namespace(scene.inventory, &name);
             if scene
                 .inventory
-                .of_kind(kind)
-                .any(|object| object.namespace() == Some(name.as_str()))
+                .in_namespace(kind, Some(&name))
+                .next()
+                .is_some()
             {
                 Verdict::pass(target)
             } else if scene.inventory.source == Source::Manifests {

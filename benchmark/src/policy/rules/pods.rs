@@ -4,9 +4,10 @@
 
 use serde_json::Value;
 
+use crate::cluster_report::ObjectEvidence;
 use crate::policy::objects::{array, field, integer, text};
 use crate::policy::sockets::reached_socket;
-use crate::policy::workload::{ContainerKind, Workload};
+use crate::policy::workload::{Container, ContainerKind, Workload};
 use crate::policy::{Outcome, Scene, Target, Verdict, evidence};
 
 /// Like [`each_workload`], for rules about the pod as a whole: a pod judged only for its ephemeral
@@ -17,11 +18,25 @@ fn each_pod(
     judge: impl Fn(&Workload<'_>) -> Verdict,
 ) -> Vec<Verdict> {
     scene
-        .workloads
-        .iter()
-        .filter(|workload| workload.judges_pod() && !(linux_only && workload.is_windows()))
+        .pods()
+        .filter(|workload| !(linux_only && workload.is_windows()))
         .map(judge)
         .collect()
+}
+
+/// One verdict per workload from a test of each container: the evidence of every container it flags.
+fn each_container(
+    scene: &Scene<'_>,
+    linux_only: bool,
+    flag: impl Fn(&Workload<'_>, &Container<'_>) -> Option<ObjectEvidence>,
+) -> Vec<Verdict> {
+    each_workload(scene, linux_only, |workload| {
+        let found = workload
+            .containers()
+            .filter_map(|container| flag(workload, &container))
+            .collect();
+        Verdict::from_evidence(Target::of(workload.object), found)
+    })
 }
 
 /// One verdict per workload from a per-workload judgement; `linux_only` leaves Windows pods unevaluated.
@@ -39,20 +54,15 @@ fn each_workload(
 }
 
 pub fn privileged(scene: &Scene<'_>) -> Vec<Verdict> {
-    each_workload(scene, false, |workload| {
-        let found = workload
-            .containers()
-            .filter(|container| container.is_privileged())
-            .map(|container| {
-                evidence(
-                    container.subject(),
-                    Some(container.context_path("privileged")),
-                    "true",
-                    "false or unset",
-                )
-            })
-            .collect();
-        Verdict::from_evidence(Target::of(workload.object), found)
+    each_container(scene, false, |_, container| {
+        container.is_privileged().then(|| {
+            evidence(
+                container.subject(),
+                Some(container.context_path("privileged")),
+                "true",
+                "false or unset",
+            )
+        })
     })
 }
 
@@ -73,29 +83,25 @@ pub fn host_namespace(scene: &Scene<'_>, key: &str) -> Vec<Verdict> {
 }
 
 pub fn privilege_escalation(scene: &Scene<'_>) -> Vec<Verdict> {
-    each_workload(scene, true, |workload| {
-        let found = workload
-            .containers()
-            .filter(|container| container.may_escalate())
-            .map(|container| {
-                let observed = match container
-                    .own("allowPrivilegeEscalation")
-                    .and_then(Value::as_bool)
-                {
-                    _ if container.is_privileged() => "privileged (escalation implied)".to_owned(),
-                    Some(false) => "false, but SYS_ADMIN is added (escalation implied)".to_owned(),
-                    Some(true) => "true".to_owned(),
-                    None => "unset (the API allows escalation)".to_owned(),
-                };
-                evidence(
-                    container.subject(),
-                    Some(container.context_path("allowPrivilegeEscalation")),
-                    observed,
-                    "false",
-                )
-            })
-            .collect();
-        Verdict::from_evidence(Target::of(workload.object), found)
+    each_container(scene, true, |_, container| {
+        if !container.may_escalate() {
+            return None;
+        }
+        let observed = match container
+            .own("allowPrivilegeEscalation")
+            .and_then(Value::as_bool)
+        {
+            _ if container.is_privileged() => "privileged (escalation implied)",
+            Some(false) => "false, but SYS_ADMIN is added (escalation implied)",
+            Some(true) => "true",
+            None => "unset (the API allows escalation)",
+        };
+        Some(evidence(
+            container.subject(),
+            Some(container.context_path("allowPrivilegeEscalation")),
+            observed,
+            "false",
+        ))
     })
 }
 
@@ -406,7 +412,7 @@ pub fn secrets_in_env(scene: &Scene<'_>) -> Vec<Verdict> {
                         container.subject(),
                         Some(format!(
                             "{}.env[{index}].valueFrom.secretKeyRef",
-                            container.path
+                            container.path()
                         )),
                         format!(
                             "env {} from a Secret",
@@ -420,7 +426,7 @@ pub fn secrets_in_env(scene: &Scene<'_>) -> Vec<Verdict> {
                 if field(source, &["secretRef"]).is_some() {
                     found.push(evidence(
                         container.subject(),
-                        Some(format!("{}.envFrom[{index}].secretRef", container.path)),
+                        Some(format!("{}.envFrom[{index}].secretRef", container.path())),
                         format!(
                             "every key of Secret {} as env",
                             text(source, &["secretRef", "name"]).unwrap_or("")
@@ -470,32 +476,21 @@ pub fn seccomp(scene: &Scene<'_>) -> Vec<Verdict> {
 }
 
 pub fn readonly_root_filesystem(scene: &Scene<'_>) -> Vec<Verdict> {
-    each_workload(scene, true, |workload| {
-        let found = workload
-            .containers()
-            .filter(|container| {
-                container
-                    .own("readOnlyRootFilesystem")
-                    .and_then(Value::as_bool)
-                    != Some(true)
-            })
-            .map(|container| {
-                let observed = match container
-                    .own("readOnlyRootFilesystem")
-                    .and_then(Value::as_bool)
-                {
-                    Some(false) => "false",
-                    _ => "unset (writable)",
-                };
-                evidence(
-                    container.subject(),
-                    Some(container.context_path("readOnlyRootFilesystem")),
-                    observed,
-                    "true",
-                )
-            })
-            .collect();
-        Verdict::from_evidence(Target::of(workload.object), found)
+    each_container(scene, true, |_, container| {
+        let observed = match container
+            .own("readOnlyRootFilesystem")
+            .and_then(Value::as_bool)
+        {
+            Some(true) => return None,
+            Some(false) => "false",
+            None => "unset (writable)",
+        };
+        Some(evidence(
+            container.subject(),
+            Some(container.context_path("readOnlyRootFilesystem")),
+            observed,
+            "true",
+        ))
     })
 }
 
@@ -515,7 +510,7 @@ pub fn image_pinning(scene: &Scene<'_>) -> Vec<Verdict> {
                     Some(tag) if tag != "latest" => None,
                     _ => Some(evidence(
                         container.subject(),
-                        Some(format!("{}.image", container.path)),
+                        Some(format!("{}.image", container.path())),
                         if image.is_empty() {
                             "(no image)".to_owned()
                         } else {
@@ -545,8 +540,8 @@ pub fn resource_limits(scene: &Scene<'_>) -> Vec<Verdict> {
         let namespace = workload.object.namespace();
         let defaults: Vec<&Value> = scene
             .inventory
-            .of_kind("LimitRange")
-            .filter(|range| range.namespace() == namespace && namespace.is_some())
+            .in_namespace("LimitRange", namespace)
+            .filter(|_| namespace.is_some())
             .flat_map(|range| array(&range.body, &["spec", "limits"]).iter())
             .filter(|limit| text(limit, &["type"]) == Some("Container"))
             .collect();
@@ -570,7 +565,7 @@ pub fn resource_limits(scene: &Scene<'_>) -> Vec<Verdict> {
                 if !own && !by_default(default_key, resource) {
                     found.push(evidence(
                         container.subject(),
-                        Some(format!("{}.resources.{group}.{resource}", container.path)),
+                        Some(format!("{}.resources.{group}.{resource}", container.path())),
                         "unset, and no LimitRange default",
                         format!("{group}.{resource} set"),
                     ));
@@ -593,45 +588,42 @@ pub fn resource_limits(scene: &Scene<'_>) -> Vec<Verdict> {
 }
 
 pub fn linux_hardening(scene: &Scene<'_>) -> Vec<Verdict> {
-    each_workload(scene, true, |workload| {
-        let found = workload
-            .containers()
-            .filter(|container| {
-                let seccomp = container
-                    .inherited("seccompProfile", workload.spec_path)
-                    .and_then(|(profile, _)| text(profile, &["type"]))
-                    .is_some_and(|kind| kind != "Unconfined");
-                let apparmor = container
-                    .inherited("appArmorProfile", workload.spec_path)
-                    .and_then(|(profile, _)| text(profile, &["type"]))
-                    .is_some_and(|kind| kind != "Unconfined")
-                    || workload
-                        .object
-                        .annotations
-                        .get(&format!(
-                            "container.apparmor.security.beta.kubernetes.io/{}",
-                            container.name
-                        ))
-                        .is_some_and(|value| value != "unconfined");
-                let selinux = container
-                    .inherited("seLinuxOptions", workload.spec_path)
-                    .is_some();
-                let dropped = container
-                    .dropped_capabilities()
-                    .iter()
-                    .any(|cap| cap == "ALL");
-                !(seccomp || apparmor || selinux || dropped)
-            })
-            .map(|container| {
-                evidence(
-                    container.subject(),
-                    Some(container.context_path("seccompProfile")),
-                    "no seccomp, AppArmor or SELinux profile and no dropped capabilities",
-                    "at least one of them",
-                )
-            })
-            .collect();
-        Verdict::from_evidence(Target::of(workload.object), found)
+    each_container(scene, true, |workload, container| {
+        let profile_applies = |key: &str| {
+            container
+                .inherited(key, workload.spec_path)
+                .and_then(|(profile, _)| text(profile, &["type"]))
+                .is_some_and(|kind| kind != "Unconfined")
+        };
+        // Before Kubernetes 1.30 AppArmor was an annotation of the pod, per container.
+        let apparmor_annotation = workload
+            .pod_annotations
+            .get(format!(
+                "container.apparmor.security.beta.kubernetes.io/{}",
+                container.name
+            ))
+            .and_then(Value::as_str)
+            .is_some_and(|value| value != "unconfined");
+        let selinux = container
+            .inherited("seLinuxOptions", workload.spec_path)
+            .is_some();
+        let dropped = container
+            .dropped_capabilities()
+            .iter()
+            .any(|cap| cap == "ALL");
+        let hardened = profile_applies("seccompProfile")
+            || profile_applies("appArmorProfile")
+            || apparmor_annotation
+            || selinux
+            || dropped;
+        (!hardened).then(|| {
+            evidence(
+                container.subject(),
+                Some(container.context_path("seccompProfile")),
+                "no seccomp, AppArmor or SELinux profile and no dropped capabilities",
+                "at least one of them",
+            )
+        })
     })
 }
 
@@ -647,7 +639,7 @@ pub fn host_ports(scene: &Scene<'_>) -> Vec<Verdict> {
                 }
                 found.push(evidence(
                     container.subject(),
-                    Some(format!("{}.ports[{index}].hostPort", container.path)),
+                    Some(format!("{}.ports[{index}].hostPort", container.path())),
                     host.to_string(),
                     "unset or 0",
                 ));

@@ -1,0 +1,292 @@
+//! What the cluster agent keeps of each listed object: only the fields the checks read.
+//!
+//! A large cluster holds tens of thousands of objects, and a parsed JSON object costs many times its text, so
+//! each item is cut down as its page arrives:
+//! - every item loses its managed fields, the last-applied annotation and (but for Services, whose load
+//!   balancer address counts) its status;
+//! - pod specs keep what the pod checks read: host namespaces, the security contexts, the service account and
+//!   token settings, volumes (their names, host paths and projected tokens), and per container its name,
+//!   image, security context, ports, Secret references in the environment, mounts and resources. Literal
+//!   environment values, commands, probes and the rest are dropped (they may even hold credentials);
+//! - an object whose controller was listed before it (a Deployment's ReplicaSets, a ReplicaSet's pods) is
+//!   judged through that controller, so only its name, labels and owner are kept; of a pod, its ephemeral
+//!   containers too, which no template shows. The kinds are listed controllers first for this.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+/// Kinds that own pods through a template, in the order they must be listed before what they own.
+const CONTROLLERS: &[&str] = &[
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "CronJob",
+    "ReplicationController",
+    "ReplicaSet",
+    "Job",
+];
+
+/// Where each kind's pod spec is.
+fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
+    match kind {
+        "Pod" => Some(&["spec"]),
+        "CronJob" => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
+        "PodTemplate" => Some(&["template", "spec"]),
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicationController"
+        | "ReplicaSet"
+        | "Job" => Some(&["spec", "template", "spec"]),
+        _ => None,
+    }
+}
+
+const POD_FIELDS: &[&str] = &[
+    "hostPID",
+    "hostIPC",
+    "hostNetwork",
+    "securityContext",
+    "os",
+    "serviceAccountName",
+    "serviceAccount",
+    "automountServiceAccountToken",
+    "volumes",
+    "containers",
+    "initContainers",
+    "ephemeralContainers",
+];
+
+const CONTAINER_FIELDS: &[&str] = &[
+    "name",
+    "image",
+    "securityContext",
+    "ports",
+    "env",
+    "envFrom",
+    "volumeMounts",
+    "resources",
+];
+
+/// Remembers the controllers kept so far, to cut down what they own.
+#[derive(Debug, Default)]
+pub struct Keeper {
+    controllers: HashSet<(String, String, String)>,
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+impl Keeper {
+    /// Cuts a listed item down to what the checks read. `kind` and `api_version` come from the list, whose
+    /// items carry neither.
+    pub fn keep(&mut self, mut item: Value, kind: &str, api_version: &str) -> Value {
+        let Value::Object(map) = &mut item else {
+            return item;
+        };
+        map.entry("kind").or_insert_with(|| Value::from(kind));
+        map.entry("apiVersion")
+            .or_insert_with(|| Value::from(api_version));
+        if kind != "Service" {
+            map.remove("status");
+        }
+        let mut namespace = String::new();
+        let mut name = String::new();
+        let mut owner = None;
+        if let Some(Value::Object(metadata)) = map.get_mut("metadata") {
+            metadata.remove("managedFields");
+            if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
+                // It repeats the whole object.
+                annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+            }
+            namespace = metadata
+                .get("namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            name = metadata
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            owner = metadata
+                .get("ownerReferences")
+                .and_then(Value::as_array)
+                .and_then(|owners| {
+                    owners.iter().find(|owner| {
+                        owner.get("controller").and_then(Value::as_bool) == Some(true)
+                    })
+                })
+                .and_then(|owner| {
+                    Some((
+                        text(owner, "kind")?.to_owned(),
+                        text(owner, "name")?.to_owned(),
+                    ))
+                });
+        }
+        let owned_by_kept = owner.is_some_and(|(owner_kind, owner_name)| {
+            self.controllers
+                .contains(&(owner_kind, namespace.clone(), owner_name))
+        });
+        if CONTROLLERS.contains(&kind) {
+            self.controllers.insert((kind.to_owned(), namespace, name));
+        }
+        if owned_by_kept {
+            return reduce_owned(item, kind);
+        }
+        if let Some(path) = pod_spec_path(kind) {
+            let mut spec = &mut item;
+            for key in path {
+                match spec.get_mut(*key) {
+                    Some(next) => spec = next,
+                    None => return item,
+                }
+            }
+            prune_pod_spec(spec);
+        }
+        item
+    }
+}
+
+/// What stays of an object its listed controller answers for.
+fn reduce_owned(item: Value, kind: &str) -> Value {
+    let Value::Object(mut map) = item else {
+        return item;
+    };
+    let mut kept = Map::new();
+    for key in ["kind", "apiVersion"] {
+        if let Some(value) = map.remove(key) {
+            kept.insert(key.to_owned(), value);
+        }
+    }
+    if let Some(Value::Object(mut metadata)) = map.remove("metadata") {
+        let mut small = Map::new();
+        for key in ["name", "namespace", "labels", "ownerReferences"] {
+            if let Some(value) = metadata.remove(key) {
+                small.insert(key.to_owned(), value);
+            }
+        }
+        kept.insert("metadata".to_owned(), Value::Object(small));
+    }
+    let debugged = kind == "Pod"
+        && map
+            .get("spec")
+            .and_then(|spec| spec.get("ephemeralContainers"))
+            .and_then(Value::as_array)
+            .is_some_and(|containers| !containers.is_empty());
+    if debugged && let Some(mut spec) = map.remove("spec") {
+        prune_pod_spec(&mut spec);
+        if let Value::Object(spec) = &mut spec {
+            spec.remove("containers");
+            spec.remove("initContainers");
+        }
+        kept.insert("spec".to_owned(), spec);
+    }
+    Value::Object(kept)
+}
+
+fn retain(value: &mut Value, keys: &[&str]) {
+    if let Value::Object(map) = value {
+        map.retain(|key, _| keys.contains(&key.as_str()));
+    }
+}
+
+fn prune_pod_spec(spec: &mut Value) {
+    retain(spec, POD_FIELDS);
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        if let Some(Value::Array(containers)) = spec.get_mut(list) {
+            for container in containers {
+                retain(container, CONTAINER_FIELDS);
+                // Only Secret references count; a literal value is nobody's business (and may be a credential).
+                if let Some(Value::Array(env)) = container.get_mut("env") {
+                    env.retain(|variable| {
+                        variable
+                            .get("valueFrom")
+                            .is_some_and(|from| from.get("secretKeyRef").is_some())
+                    });
+                }
+                if let Some(Value::Array(sources)) = container.get_mut("envFrom") {
+                    sources.retain(|source| source.get("secretRef").is_some());
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(volumes)) = spec.get_mut("volumes") {
+        for volume in volumes {
+            retain(volume, &["name", "hostPath", "projected"]);
+            if let Some(Value::Array(sources)) = volume
+                .get_mut("projected")
+                .and_then(|projected| projected.get_mut("sources"))
+            {
+                sources.retain(|source| source.get("serviceAccountToken").is_some());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_pod_of_a_kept_replica_set_keeps_its_owner_and_its_debug_containers_only() {
+        let mut keeper = Keeper::default();
+        keeper.keep(
+            json!({"metadata": {"name": "web-1", "namespace": "shop"}, "spec": {"template": {"spec": {"containers": []}}}}),
+            "ReplicaSet",
+            "apps/v1",
+        );
+        let pod = keeper.keep(
+            json!({"metadata": {"name": "web-1-x", "namespace": "shop", "uid": "u",
+                                "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]},
+                   "spec": {"hostPID": true, "containers": [{"name": "app"}],
+                            "ephemeralContainers": [{"name": "debug", "command": ["sh"], "securityContext": {"privileged": true}}]},
+                   "status": {"phase": "Running"}}),
+            "Pod",
+            "v1",
+        );
+        assert_eq!(
+            pod,
+            json!({"kind": "Pod", "apiVersion": "v1",
+                   "metadata": {"name": "web-1-x", "namespace": "shop", "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]},
+                   "spec": {"hostPID": true, "ephemeralContainers": [{"name": "debug", "securityContext": {"privileged": true}}]}})
+        );
+        // In another namespace the same owner name is not the kept one.
+        let stranger = keeper.keep(
+            json!({"metadata": {"name": "p", "namespace": "other", "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]},
+                   "spec": {"containers": [{"name": "app", "image": "a:1", "args": ["--x"]}]}}),
+            "Pod",
+            "v1",
+        );
+        assert_eq!(
+            stranger["spec"]["containers"],
+            json!([{"name": "app", "image": "a:1"}])
+        );
+    }
+
+    #[test]
+    fn literal_environment_values_are_dropped_and_secret_references_kept() {
+        let mut keeper = Keeper::default();
+        let deployment = keeper.keep(
+            json!({"metadata": {"name": "d", "namespace": "n", "managedFields": [{}]},
+                   "spec": {"template": {"spec": {"dnsPolicy": "ClusterFirst", "containers": [{"name": "app",
+                       "env": [{"name": "PASSWORD", "value": "hunter2"}, {"name": "T", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+                       "livenessProbe": {"httpGet": {"path": "/"}}}]}}}}),
+            "Deployment",
+            "apps/v1",
+        );
+        assert!(deployment["metadata"].get("managedFields").is_none());
+        let spec = &deployment["spec"]["template"]["spec"];
+        assert!(spec.get("dnsPolicy").is_none());
+        assert_eq!(
+            spec["containers"][0]["env"],
+            json!([{"name": "T", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}])
+        );
+        assert!(spec["containers"][0].get("livenessProbe").is_none());
+        assert!(!deployment.to_string().contains("hunter2"));
+    }
+}
