@@ -106,14 +106,22 @@ impl FleetSpec {
             .collect()
     }
 
-    /// The day's scan time of a node: 02:00 UTC plus a few minutes that differ per node.
+    /// The day's scan time of a node: 02:00 UTC plus a few minutes that differ per node. Shortly after
+    /// midnight the last day's 02:00 is still to come, and a server refuses a scan from the future: that scan
+    /// is then placed just after midnight, the same for every run until 02:00, so that a rerun is a retry.
     fn scan_time(&self, node: &SimulatedNode, day: u32) -> OffsetDateTime {
         let first = self.until.date().midnight().assume_utc()
             - Duration::days(i64::from(self.days.saturating_sub(1)));
-        first
+        let planned = first
             + Duration::days(i64::from(day))
             + Duration::hours(2)
-            + Duration::seconds((node.index % 3600) as i64)
+            + Duration::seconds((node.index % 3600) as i64);
+        if planned <= self.until {
+            return planned;
+        }
+        let after_midnight =
+            self.until.date().midnight().assume_utc() + Duration::seconds((node.index % 60) as i64);
+        after_midnight.min(self.until)
     }
 
     /// Whether a deviation is present on a node on a day: up to two episodes, each a few days to a few weeks.
@@ -529,6 +537,25 @@ mod tests {
         let last = spec.report(&catalog, &nodes[0], 59);
         assert!(last.finished_at > report.finished_at);
         assert_eq!(last.finished_at.date(), spec.until.date());
+    }
+
+    #[test]
+    fn no_scan_is_after_the_end_of_the_history_even_just_after_midnight() {
+        let catalog = Catalog::builtin("cis-1.12").unwrap();
+        let mut spec = spec();
+        // 00:39 UTC: the last day's 02:00 scan would be in the future.
+        spec.until = spec.until.replace_time(time::macros::time!(00:39));
+        for node in spec.nodes("prod") {
+            let last = spec.report(&catalog, &node, spec.days - 1);
+            assert!(
+                last.finished_at <= spec.until,
+                "{} > {}",
+                last.finished_at,
+                spec.until
+            );
+            let before = spec.report(&catalog, &node, spec.days - 2);
+            assert!(before.finished_at < last.finished_at);
+        }
     }
 
     #[test]
