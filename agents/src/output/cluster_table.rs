@@ -7,7 +7,8 @@ use kubeward_benchmark::Status;
 use kubeward_benchmark::cluster_report::{ClusterReport, ObjectResult};
 use kubeward_benchmark::policy::PolicyCatalog;
 
-use super::table::{colour, label, printable};
+use super::table::{colour, label, printable, write_evidence};
+use super::totals;
 
 fn object_line(object: &ObjectResult) -> String {
     let mut name = match &object.namespace {
@@ -72,12 +73,10 @@ pub fn render(reports: &[ClusterReport], catalogs: &[PolicyCatalog], colour_on: 
                     object_line(object)
                 );
                 for evidence in &object.evidence {
-                    let _ = writeln!(
-                        out,
-                        "             {}: {} (expected {})",
-                        printable(&evidence.subject),
-                        printable(&evidence.observed),
-                        printable(&evidence.expected)
+                    write_evidence(
+                        &mut out,
+                        "             ",
+                        [&evidence.subject, &evidence.observed, &evidence.expected],
                     );
                 }
                 if let Some(detail) = &object.detail {
@@ -85,16 +84,9 @@ pub fn render(reports: &[ClusterReport], catalogs: &[PolicyCatalog], colour_on: 
                 }
             }
         }
-        let totals: Vec<String> = Status::ALL
+        let totals: Vec<String> = totals(report.results.iter().map(|result| result.status))
             .into_iter()
-            .map(|status| {
-                let count = report
-                    .results
-                    .iter()
-                    .filter(|result| result.status == status)
-                    .count();
-                format!("{count} {}", label(status).to_lowercase())
-            })
+            .map(|(status, count)| format!("{count} {}", label(status).to_lowercase()))
             .collect();
         let _ = writeln!(
             out,

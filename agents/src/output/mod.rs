@@ -8,20 +8,14 @@ pub mod sarif;
 pub mod table;
 
 use kubeward_benchmark::Status;
-use kubeward_benchmark::report::CheckResult;
 
 /// Counts of results by status, in the wire format's order.
-pub fn totals(results: &[CheckResult]) -> Vec<(Status, usize)> {
-    Status::ALL
-        .into_iter()
-        .map(|status| {
-            (
-                status,
-                results
-                    .iter()
-                    .filter(|result| result.status == status)
-                    .count(),
-            )
-        })
-        .collect()
+pub fn totals(statuses: impl Iterator<Item = Status>) -> Vec<(Status, usize)> {
+    let mut counts = [0usize; Status::ALL.len()];
+    for status in statuses {
+        if let Some(index) = Status::ALL.iter().position(|known| *known == status) {
+            counts[index] += 1;
+        }
+    }
+    Status::ALL.into_iter().zip(counts).collect()
 }

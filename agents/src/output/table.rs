@@ -27,6 +27,21 @@ pub(crate) fn colour(status: Status) -> &'static str {
     }
 }
 
+/// One evidence line: what was inspected, what was seen, what was expected, each made printable.
+pub(crate) fn write_evidence(
+    out: &mut String,
+    indent: &str,
+    [subject, observed, expected]: [&str; 3],
+) {
+    let _ = writeln!(
+        out,
+        "{indent}{}: {} (expected {})",
+        printable(subject),
+        printable(observed),
+        printable(expected)
+    );
+}
+
 /// Strips terminal control characters from text a node could influence, so evidence cannot drive the terminal.
 pub(crate) fn printable(text: &str) -> String {
     text.chars()
@@ -77,12 +92,10 @@ pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
         );
         if matches!(result.status, Status::Fail | Status::Warn | Status::Error) {
             for evidence in &result.evidence {
-                let _ = writeln!(
-                    out,
-                    "           {}: {} (expected {})",
-                    printable(&evidence.subject),
-                    printable(&evidence.observed),
-                    printable(&evidence.expected)
+                write_evidence(
+                    &mut out,
+                    "           ",
+                    [&evidence.subject, &evidence.observed, &evidence.expected],
                 );
             }
             if let Some(detail) = &result.detail {
@@ -90,7 +103,7 @@ pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
             }
         }
     }
-    let summary: Vec<String> = totals(&report.results)
+    let summary: Vec<String> = totals(report.results.iter().map(|result| result.status))
         .into_iter()
         .map(|(status, count)| format!("{count} {}", label(status).to_lowercase()))
         .collect();
