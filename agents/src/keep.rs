@@ -14,6 +14,7 @@
 
 use std::collections::HashSet;
 
+use kubeward_benchmark::policy::workload::pod_spec_path;
 use serde_json::{Map, Value};
 
 /// Kinds that own pods through a template, in the order they must be listed before what they own.
@@ -26,22 +27,6 @@ const CONTROLLERS: &[&str] = &[
     "ReplicaSet",
     "Job",
 ];
-
-/// Where each kind's pod spec is.
-fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
-    match kind {
-        "Pod" => Some(&["spec"]),
-        "CronJob" => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
-        "PodTemplate" => Some(&["template", "spec"]),
-        "Deployment"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "ReplicationController"
-        | "ReplicaSet"
-        | "Job" => Some(&["spec", "template", "spec"]),
-        _ => None,
-    }
-}
 
 const POD_FIELDS: &[&str] = &[
     "hostPID",

@@ -27,6 +27,14 @@ const POD_SPEC_PATHS: &[(&str, &[&str])] = &[
     ("PodTemplate", &["template", "spec"]),
 ];
 
+/// Where a kind keeps its pod spec, for the kinds that carry one.
+pub fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
+    POD_SPEC_PATHS
+        .iter()
+        .find(|(known, _)| *known == kind)
+        .map(|(_, path)| *path)
+}
+
 /// A workload with a pod spec, named by its top-level owner.
 #[derive(Debug, Clone, Copy)]
 pub struct Workload<'a> {

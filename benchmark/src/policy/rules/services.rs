@@ -189,3 +189,20 @@ pub fn external_ips(scene: &Scene<'_>) -> Vec<Verdict> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_internal_load_balancer_markers_load() {
+        // A typo in the data would otherwise make every load balancer look public.
+        let markers = markers().unwrap();
+        assert!(markers.annotations.len() >= 5);
+        assert!(
+            internal_reason(&serde_json::json!({"metadata": {"annotations":
+            {"networking.gke.io/load-balancer-type": "Internal"}}}))
+            .is_some()
+        );
+    }
+}
