@@ -236,11 +236,7 @@ fn generate_into(mut push: impl FnMut(&str, Value)) {
 }
 
 /// Prints the slowest checks, for finding where evaluation time goes.
-fn time_each_check(values: Vec<Value>) {
-    let objects: Vec<Object> = values
-        .into_iter()
-        .filter_map(|value| Object::from_value(value, None).ok())
-        .collect();
+fn time_each_check(objects: Vec<Object>) {
     let inventory = Inventory::new(Source::Api, objects);
     let Ok(platform) = kubeward_benchmark::policy::PlatformList::builtin("kubernetes") else {
         return;
@@ -248,6 +244,7 @@ fn time_each_check(values: Vec<Value>) {
     let started = Instant::now();
     let scene = kubeward_benchmark::policy::Scene::new(&inventory, &platform);
     eprintln!("scene: {:.0} ms", ms(started.elapsed()));
+    stage("scene");
     let mut times = Vec::new();
     for name in kubeward_benchmark::policy::PolicyCatalog::builtin_names() {
         let Ok(catalog) = kubeward_benchmark::policy::PolicyCatalog::builtin(name) else {
@@ -256,6 +253,7 @@ fn time_each_check(values: Vec<Value>) {
         for check in &catalog.checks {
             let started = Instant::now();
             let result = kubeward_benchmark::policy::evaluate_policy_check(check, &scene);
+            stage(&check.id);
             times.push((
                 started.elapsed(),
                 check.id.clone(),
@@ -275,12 +273,7 @@ fn time_each_check(values: Vec<Value>) {
     }
 }
 
-fn evaluate(values: Vec<Value>) -> usize {
-    let objects: Vec<Object> = values
-        .into_iter()
-        .filter_map(|value| Object::from_value(value, None).ok())
-        .collect();
-    stage("objects made");
+fn evaluate(objects: Vec<Object>) -> usize {
     let inventory = Inventory::new(Source::Api, objects);
     stage("inventory indexed");
     let options = PolicyScanOptions {
@@ -398,18 +391,19 @@ fn evaluate_child() -> ExitCode {
         .map(|listed| (listed.path, listed.kind))
         .collect();
     let mut keeper = kubeward_agent::keep::Keeper::default();
-    let mut values = Vec::new();
+    let mut objects = Vec::new();
     stage("start");
     generate_into(|path, item| {
         let kind = kind_of.get(path).copied().unwrap_or("Unknown");
-        values.push(keeper.keep(item, kind, "v1"));
+        objects.extend(keeper.object(item, kind, "v1").and_then(Result::ok));
     });
+    drop(keeper);
     stage("kept");
     if std::env::var_os("KUBEWARD_BENCH_CHECKS").is_some() {
-        time_each_check(values);
+        time_each_check(objects);
         return ExitCode::SUCCESS;
     }
-    let found = evaluate(values);
+    let found = evaluate(objects);
     stage("evaluated");
     if found > 0 {
         ExitCode::SUCCESS
@@ -498,12 +492,13 @@ fn run() -> Result<bool, String> {
         .collect();
     let mut values = Vec::new();
     generate_into(|path, item| {
-        values.push(keeper.keep(item, kind_of.get(path).copied().unwrap_or("Unknown"), "v1"))
+        let kind = kind_of.get(path).copied().unwrap_or("Unknown");
+        values.extend(keeper.object(item, kind, "v1").and_then(Result::ok));
     });
     let counts = |kinds: &[&str]| {
         values
             .iter()
-            .filter(|v| kinds.contains(&v["kind"].as_str().unwrap_or("")))
+            .filter(|object| kinds.contains(&object.kind.as_str()))
             .count()
     };
     println!(

@@ -387,10 +387,10 @@ async fn list_kind(
             .map(str::to_owned);
         if let Some(Value::Array(items)) = page.get_mut("items").map(Value::take) {
             for item in items {
-                let item = keeper.keep(item, listed.kind, &api_version);
-                match Object::from_value(item, None) {
-                    Ok(object) => objects.push(object),
-                    Err(err) => tracing::warn!(
+                match keeper.object(item, listed.kind, &api_version) {
+                    None => {}
+                    Some(Ok(object)) => objects.push(object),
+                    Some(Err(err)) => tracing::warn!(
                         kind = listed.kind,
                         "an item of the list is not an object: {err}"
                     ),

@@ -9,11 +9,17 @@
 //!   image, security context, ports, Secret references in the environment, mounts and resources. Literal
 //!   environment values, commands, probes and the rest are dropped (they may even hold credentials);
 //! - an object whose controller was listed before it (a Deployment's ReplicaSets, a ReplicaSet's pods) is
-//!   judged through that controller, so only its name, labels and owner are kept; of a pod, its ephemeral
-//!   containers too, which no template shows. The kinds are listed controllers first for this.
+//!   judged through that controller. A controller keeps only its name, labels and owner, so that what it
+//!   owns finds its way to the top; a pod is dropped, unless it has ephemeral containers (`kubectl debug`),
+//!   which no template shows, and then keeps those too. The kinds are listed controllers first for this.
+//!
+//! What is kept is then read into the checks' compact tree at once, its strings shared with every object
+//! read before it, so that the listing never holds more than one page as `serde_json` values.
 
 use std::collections::HashSet;
 
+use kubeward_benchmark::policy::json::Interner;
+use kubeward_benchmark::policy::objects::{Object, ObjectError};
 use kubeward_benchmark::policy::workload::pod_spec_path;
 use serde_json::{Map, Value};
 
@@ -54,10 +60,12 @@ const CONTAINER_FIELDS: &[&str] = &[
     "resources",
 ];
 
-/// Remembers the controllers kept so far, to cut down what they own.
+/// Remembers the controllers kept so far, to cut down what they own, and the strings read so far, to share
+/// them.
 #[derive(Debug, Default)]
 pub struct Keeper {
     controllers: HashSet<(String, String, String)>,
+    interner: Interner,
 }
 
 fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
@@ -65,11 +73,23 @@ fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 impl Keeper {
-    /// Cuts a listed item down to what the checks read. `kind` and `api_version` come from the list, whose
-    /// items carry neither.
-    pub fn keep(&mut self, mut item: Value, kind: &str, api_version: &str) -> Value {
+    /// Cuts a listed item down (see [`Keeper::keep`]) and reads it as an object of the inventory; `None` for
+    /// an item nothing is read of.
+    pub fn object(
+        &mut self,
+        item: Value,
+        kind: &str,
+        api_version: &str,
+    ) -> Option<Result<Object, ObjectError>> {
+        let kept = self.keep(item, kind, api_version)?;
+        Some(Object::read(kept, None, &mut self.interner))
+    }
+
+    /// Cuts a listed item down to what the checks read; `None` when that is nothing (a pod of a listed
+    /// controller, not debugged). `kind` and `api_version` come from the list, whose items carry neither.
+    pub fn keep(&mut self, mut item: Value, kind: &str, api_version: &str) -> Option<Value> {
         let Value::Object(map) = &mut item else {
-            return item;
+            return Some(item);
         };
         map.entry("kind").or_insert_with(|| Value::from(kind));
         map.entry("apiVersion")
@@ -126,20 +146,29 @@ impl Keeper {
             for key in path {
                 match spec.get_mut(*key) {
                     Some(next) => spec = next,
-                    None => return item,
+                    None => return Some(item),
                 }
             }
             prune_pod_spec(spec);
         }
-        item
+        Some(item)
     }
 }
 
 /// What stays of an object its listed controller answers for.
-fn reduce_owned(item: Value, kind: &str) -> Value {
+fn reduce_owned(item: Value, kind: &str) -> Option<Value> {
     let Value::Object(mut map) = item else {
-        return item;
+        return Some(item);
     };
+    let debugged = kind == "Pod"
+        && map
+            .get("spec")
+            .and_then(|spec| spec.get("ephemeralContainers"))
+            .and_then(Value::as_array)
+            .is_some_and(|containers| !containers.is_empty());
+    if kind == "Pod" && !debugged {
+        return None;
+    }
     let mut kept = Map::new();
     for key in ["kind", "apiVersion"] {
         if let Some(value) = map.remove(key) {
@@ -148,19 +177,34 @@ fn reduce_owned(item: Value, kind: &str) -> Value {
     }
     if let Some(Value::Object(mut metadata)) = map.remove("metadata") {
         let mut small = Map::new();
-        for key in ["name", "namespace", "labels", "ownerReferences"] {
+        for key in ["name", "namespace", "labels"] {
             if let Some(value) = metadata.remove(key) {
                 small.insert(key.to_owned(), value);
             }
         }
+        // The controller's reference, by kind and name, is all the way to the top needs.
+        let controller = metadata
+            .get("ownerReferences")
+            .and_then(Value::as_array)
+            .and_then(|owners| {
+                owners
+                    .iter()
+                    .find(|owner| owner.get("controller").and_then(Value::as_bool) == Some(true))
+            })
+            .map(|owner| {
+                let mut reference = Map::new();
+                for key in ["kind", "name", "controller"] {
+                    if let Some(value) = owner.get(key) {
+                        reference.insert(key.to_owned(), value.clone());
+                    }
+                }
+                Value::Array(vec![Value::Object(reference)])
+            });
+        if let Some(controller) = controller {
+            small.insert("ownerReferences".to_owned(), controller);
+        }
         kept.insert("metadata".to_owned(), Value::Object(small));
     }
-    let debugged = kind == "Pod"
-        && map
-            .get("spec")
-            .and_then(|spec| spec.get("ephemeralContainers"))
-            .and_then(Value::as_array)
-            .is_some_and(|containers| !containers.is_empty());
     if debugged && let Some(mut spec) = map.remove("spec") {
         prune_pod_spec(&mut spec);
         if let Value::Object(spec) = &mut spec {
@@ -169,7 +213,7 @@ fn reduce_owned(item: Value, kind: &str) -> Value {
         }
         kept.insert("spec".to_owned(), spec);
     }
-    Value::Object(kept)
+    Some(Value::Object(kept))
 }
 
 fn retain(value: &mut Value, keys: &[&str]) {
@@ -235,7 +279,7 @@ mod tests {
             "v1",
         );
         assert_eq!(
-            pod,
+            pod.unwrap(),
             json!({"kind": "Pod", "apiVersion": "v1",
                    "metadata": {"name": "web-1-x", "namespace": "shop", "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]},
                    "spec": {"hostPID": true, "ephemeralContainers": [{"name": "debug", "securityContext": {"privileged": true}}]}})
@@ -248,8 +292,42 @@ mod tests {
             "v1",
         );
         assert_eq!(
-            stranger["spec"]["containers"],
+            stranger.unwrap()["spec"]["containers"],
             json!([{"name": "app", "image": "a:1"}])
+        );
+        // A pod of the kept ReplicaSet without debug containers is its owner's business alone.
+        let plain = keeper.keep(
+            json!({"metadata": {"name": "web-1-y", "namespace": "shop",
+                                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "u", "controller": true}]},
+                   "spec": {"hostPID": true, "containers": [{"name": "app"}], "ephemeralContainers": []}}),
+            "Pod",
+            "v1",
+        );
+        assert_eq!(plain, None);
+    }
+
+    #[test]
+    fn an_owned_controller_keeps_the_way_to_its_owner_and_nothing_else() {
+        let mut keeper = Keeper::default();
+        keeper.keep(
+            json!({"metadata": {"name": "web", "namespace": "shop"}, "spec": {"template": {"spec": {"containers": []}}}}),
+            "Deployment",
+            "apps/v1",
+        );
+        let replica_set = keeper.keep(
+            json!({"metadata": {"name": "web-1", "namespace": "shop", "uid": "u", "labels": {"app": "web"},
+                                "ownerReferences": [{"apiVersion": "v1", "kind": "Other", "name": "x", "uid": "o"},
+                                                    {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "d",
+                                                     "controller": true, "blockOwnerDeletion": true}]},
+                   "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "a:1"}]}}}}),
+            "ReplicaSet",
+            "apps/v1",
+        );
+        assert_eq!(
+            replica_set.unwrap(),
+            json!({"kind": "ReplicaSet", "apiVersion": "apps/v1",
+                   "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"},
+                                "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": true}]}})
         );
     }
 
@@ -263,7 +341,8 @@ mod tests {
                        "livenessProbe": {"httpGet": {"path": "/"}}}]}}}}),
             "Deployment",
             "apps/v1",
-        );
+        )
+        .unwrap();
         assert!(deployment["metadata"].get("managedFields").is_none());
         let spec = &deployment["spec"]["template"]["spec"];
         assert!(spec.get("dnsPolicy").is_none());

@@ -9,6 +9,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use kubeward_benchmark::cluster_report::{Location, Source};
+use kubeward_benchmark::policy::json::Interner;
 use kubeward_benchmark::policy::objects::is_cluster_scoped;
 use kubeward_benchmark::policy::{Inventory, Object};
 use kubeward_benchmark::yaml11;
@@ -57,6 +58,7 @@ pub fn read_inputs(inputs: &[PathBuf], namespace: Option<&str>) -> ManifestSet {
     }
     let mut objects = Vec::new();
     let mut notes = Vec::new();
+    let mut interner = Interner::default();
     let count = files.len();
     for file in files {
         let name = if file.as_os_str() == "-" {
@@ -70,6 +72,7 @@ pub fn read_inputs(inputs: &[PathBuf], namespace: Option<&str>) -> ManifestSet {
                     objects: &mut objects,
                     errors: &mut errors,
                     notes: &mut notes,
+                    interner: &mut interner,
                 };
                 read_document_stream(&name, &text, namespace, &mut sink);
             }
@@ -163,6 +166,8 @@ pub struct Sink<'a> {
     pub objects: &'a mut Vec<Object>,
     pub errors: &'a mut Vec<InputError>,
     pub notes: &'a mut Vec<InputError>,
+    /// Shares equal strings between the objects of all files.
+    pub interner: &'a mut Interner,
 }
 
 /// Why a document is not a Kubernetes object to evaluate, when it plainly is something else.
@@ -228,16 +233,16 @@ pub fn read_document_stream(file: &str, text: &str, namespace: Option<&str>, sin
         };
         for (value, line) in items {
             let location = Location {
-                file: file.to_owned(),
+                file: sink.interner.text(file),
                 line: line as u64,
             };
-            match Object::from_value(value, Some(location)) {
+            match Object::read(value, Some(location), sink.interner) {
                 Ok(mut object) => {
                     if object.namespace.is_none()
                         && !is_cluster_scoped(&object.kind)
                         && let Some(namespace) = namespace
                     {
-                        object.namespace = Some(namespace.to_owned());
+                        object.namespace = Some(sink.interner.text(namespace));
                     }
                     sink.objects.push(object);
                 }

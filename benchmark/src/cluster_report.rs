@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::report::{AgentInfo, BenchmarkRef, Status};
+use crate::text::Text;
 
 /// The value of the `schema` field of every cluster report.
 pub const CLUSTER_SCHEMA_V1: &str = "kubeward/cluster-report/v1";
@@ -65,17 +66,17 @@ pub struct ClusterCheckResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectResult {
-    pub kind: String,
+    pub kind: Text,
     /// Absent for cluster-scoped kinds, and for manifests that leave the namespace to deploy time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
+    pub namespace: Option<Text>,
+    pub name: Text,
     pub status: Status,
     #[serde(default)]
     pub evidence: Vec<ObjectEvidence>,
     /// The missing fact, for `manual`; the reason, for `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub detail: Option<Text>,
     /// Where the object is written, for `source: manifests` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
@@ -87,24 +88,24 @@ pub struct ObjectResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectEvidence {
     /// What was inspected: `container app (init)`, `volume docker`, `subject ServiceAccount ci/deployer`.
-    pub subject: String,
+    pub subject: Text,
     /// The field that decided, as a path into the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    pub observed: String,
-    pub expected: String,
+    pub path: Option<Text>,
+    pub observed: Text,
+    pub expected: Text,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
-    pub file: String,
+    pub file: Text,
     pub line: u64,
 }
 
 /// Which platform-owned list named the object, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlatformMark {
-    pub list: String,
-    pub version: String,
-    pub reason: String,
+    pub list: Text,
+    pub version: Text,
+    pub reason: Text,
 }

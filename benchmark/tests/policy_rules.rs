@@ -243,6 +243,27 @@ fn trap_4_the_api_servers_own_objects_in_default_are_not_flagged() {
     assert_eq!(status_of(&result, "mine"), Status::Fail);
 }
 
+#[test]
+fn a_deployment_in_default_is_one_finding_not_one_per_replica_set_and_pod() {
+    let mut values = objects(
+        "kind: Deployment\napiVersion: apps/v1\nmetadata: {name: web, namespace: default}\nspec: {template: {spec: {containers: [{name: app, image: a:1}]}}}\n",
+    );
+    values.push(json!({"kind": "ReplicaSet", "apiVersion": "apps/v1",
+        "metadata": {"name": "web-1", "namespace": "default", "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": true}]}}));
+    values.push(json!({"kind": "Pod", "apiVersion": "v1",
+        "metadata": {"name": "web-1-x", "namespace": "default", "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]},
+        "spec": {"containers": [{"name": "app", "image": "a:1"}]}}));
+    // A pod whose owner is not in the inventory (an operator's) is its own finding.
+    values.push(json!({"kind": "Pod", "apiVersion": "v1",
+        "metadata": {"name": "operated", "namespace": "default", "ownerReferences": [{"kind": "Cluster", "name": "db", "controller": true}]},
+        "spec": {"containers": [{"name": "db", "image": "db:1"}]}}));
+    let none = PlatformList::none();
+    for (catalog, check) in [(KW, "KW-DEFAULT-NS"), (CIS, "5.6.4")] {
+        let result = evaluate(catalog, check, Source::Api, values.clone(), &none);
+        let listed: Vec<&str> = result.objects.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(listed, ["web", "operated"], "{check}: {result:#?}");
+    }
+}
 const SHOP_NAMESPACE: &str = "kind: Namespace\napiVersion: v1\nmetadata: {name: shop, labels: {pod-security.kubernetes.io/enforce: baseline}}\n---\n";
 
 #[test]

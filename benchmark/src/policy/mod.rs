@@ -6,6 +6,7 @@
 //! fact is `manual`) and sets platform-owned objects apart.
 
 pub mod catalog;
+pub mod json;
 pub mod objects;
 pub mod platform;
 pub mod rbac;
@@ -17,6 +18,7 @@ pub mod workload;
 use crate::catalog::Assessment;
 use crate::cluster_report::{ClusterCheckResult, Location, ObjectEvidence, ObjectResult};
 use crate::report::Status;
+use crate::text::{Interner, Text};
 pub use catalog::{PolicyCatalog, PolicyCheck, RuleSpec};
 pub use objects::{Inventory, Object};
 pub use platform::PlatformList;
@@ -26,9 +28,9 @@ use workload::Workload;
 /// The object a verdict is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
+    pub kind: Text,
+    pub namespace: Option<Text>,
+    pub name: Text,
     pub location: Option<Location>,
 }
 
@@ -46,9 +48,9 @@ impl Target {
     pub fn namespace(inventory: &Inventory, name: &str) -> Target {
         inventory.namespace(name).map_or_else(
             || Target {
-                kind: "Namespace".to_owned(),
+                kind: Text::from("Namespace"),
                 namespace: None,
-                name: name.to_owned(),
+                name: Text::from(name),
                 location: None,
             },
             Target::of,
@@ -73,7 +75,7 @@ pub struct Verdict {
     pub target: Target,
     pub outcome: Outcome,
     pub evidence: Vec<ObjectEvidence>,
-    pub detail: Option<String>,
+    pub detail: Option<Text>,
 }
 
 impl Verdict {
@@ -86,7 +88,7 @@ impl Verdict {
         }
     }
 
-    pub fn unknown(target: Target, missing: impl Into<String>) -> Verdict {
+    pub fn unknown(target: Target, missing: impl Into<Text>) -> Verdict {
         Verdict {
             target,
             outcome: Outcome::Unknown,
@@ -111,14 +113,14 @@ impl Verdict {
 }
 
 pub fn evidence(
-    subject: impl Into<String>,
+    subject: impl Into<Text>,
     path: Option<String>,
-    observed: impl Into<String>,
-    expected: impl Into<String>,
+    observed: impl Into<Text>,
+    expected: impl Into<Text>,
 ) -> ObjectEvidence {
     ObjectEvidence {
         subject: subject.into(),
-        path,
+        path: path.map(Text::from),
         observed: observed.into(),
         expected: expected.into(),
     }
@@ -146,7 +148,7 @@ impl<'a> Scene<'a> {
                     .mark(&object.kind, object.namespace(), &object.name)
                     .is_none()
             })
-            .filter_map(|workload| workload.object.namespace.clone())
+            .filter_map(|workload| workload.object.namespace().map(str::to_owned))
             .collect();
         Scene {
             workloads,
@@ -263,6 +265,9 @@ pub fn evaluate_policy_check(check: &PolicyCheck, scene: &Scene<'_>) -> ClusterC
     };
     let mut objects = Vec::new();
     let mut decisive = Vec::new();
+    // The same evidence paths, expected values and missing facts recur for thousands of objects: one copy
+    // each is kept in the report.
+    let mut texts = Interner::default();
     let evaluated = verdicts.len() as u64;
     for verdict in verdicts {
         let status = match verdict.outcome {
@@ -282,18 +287,26 @@ pub fn evaluate_policy_check(check: &PolicyCheck, scene: &Scene<'_>) -> ClusterC
         if platform.is_none() {
             decisive.push(status);
         }
-        {
-            objects.push(ObjectResult {
-                kind: target.kind,
-                namespace: target.namespace,
-                name: target.name,
-                status,
-                evidence: verdict.evidence,
-                detail: verdict.detail,
-                location: target.location,
-                platform,
-            });
-        }
+        let evidence = verdict
+            .evidence
+            .into_iter()
+            .map(|evidence| ObjectEvidence {
+                subject: texts.share(evidence.subject),
+                path: evidence.path.map(|path| texts.share(path)),
+                observed: texts.share(evidence.observed),
+                expected: texts.share(evidence.expected),
+            })
+            .collect();
+        objects.push(ObjectResult {
+            kind: target.kind,
+            namespace: target.namespace,
+            name: target.name,
+            status,
+            evidence,
+            detail: verdict.detail.map(|detail| texts.share(detail)),
+            location: target.location,
+            platform,
+        });
     }
     objects.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
     let status = if evaluated == 0 {

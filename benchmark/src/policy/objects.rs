@@ -1,27 +1,26 @@
 //! Kubernetes objects as the policy checks see them: kind, namespace, name, labels and the body, whether they
 //! came from the API or from a manifest file.
 //!
-//! The body stays JSON: the checks read a few fields of many kinds, and a typed model of every kind would cost
-//! more than it saves. What is read is read through the small accessors here, so that a field of the wrong
-//! type (a hostile or mistyped manifest) reads as absent, never as a panic.
+//! The body stays JSON (a compact tree, see `json.rs`): the checks read a few fields of many kinds, and a typed
+//! model of every kind would cost more than it saves. What is read is read through the small accessors here,
+//! so that a field of the wrong type (a hostile or mistyped manifest) reads as absent, never as a panic.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::Value;
-
+use super::json::{Interner, Json};
 use crate::cluster_report::{Location, Source};
+use crate::text::Text;
 
 /// One object of the inventory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
-    pub kind: String,
-    pub api_version: String,
+    pub kind: Text,
+    pub api_version: Text,
     /// `None` for cluster-scoped kinds, and for namespaced manifests that leave it to deploy time.
-    pub namespace: Option<String>,
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub body: Value,
+    pub namespace: Option<Text>,
+    pub name: Text,
+    pub body: Json,
     pub location: Option<Location>,
 }
 
@@ -38,41 +37,47 @@ pub enum ObjectError {
 
 impl Object {
     /// Reads an object from its JSON body (a manifest document or an API list item).
-    pub fn from_value(body: Value, location: Option<Location>) -> Result<Object, ObjectError> {
+    pub fn from_value(
+        body: serde_json::Value,
+        location: Option<Location>,
+    ) -> Result<Object, ObjectError> {
+        Object::read(body, location, &mut Interner::default())
+    }
+
+    /// Reads an object, sharing its strings with the others the interner has read.
+    pub fn read(
+        body: serde_json::Value,
+        location: Option<Location>,
+        interner: &mut Interner,
+    ) -> Result<Object, ObjectError> {
+        let body = interner.tree(body);
         if !body.is_object() {
             return Err(ObjectError::NotAMapping);
         }
-        let kind = text(&body, &["kind"])
-            .filter(|kind| !kind.is_empty())
-            .ok_or(ObjectError::NoKind)?
-            .to_owned();
-        let name = text(&body, &["metadata", "name"])
-            .filter(|name| !name.is_empty())
-            .ok_or_else(|| ObjectError::NoName { kind: kind.clone() })?
-            .to_owned();
-        let namespace = text(&body, &["metadata", "namespace"])
-            .filter(|namespace| !namespace.is_empty() && !is_cluster_scoped(&kind))
-            .map(str::to_owned);
-        let string_map = |key: &str| -> BTreeMap<String, String> {
-            field(&body, &["metadata", key])
-                .and_then(Value::as_object)
-                .map(|map| {
-                    map.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), scalar_text(v)?)))
-                        .collect()
-                })
-                .unwrap_or_default()
+        // The object's own names share the body's strings.
+        let shared = |path: &[&str]| match field(&body, path) {
+            Some(Json::Text(text)) if !text.is_empty() => Some(text.clone()),
+            _ => None,
         };
+        let kind = shared(&["kind"]).ok_or(ObjectError::NoKind)?;
+        let name = shared(&["metadata", "name"]).ok_or_else(|| ObjectError::NoName {
+            kind: kind.to_string(),
+        })?;
+        let namespace = shared(&["metadata", "namespace"]).filter(|_| !is_cluster_scoped(&kind));
         Ok(Object {
-            api_version: text(&body, &["apiVersion"]).unwrap_or_default().to_owned(),
-            labels: string_map("labels"),
-            annotations: string_map("annotations"),
+            api_version: shared(&["apiVersion"]).unwrap_or_default(),
             kind,
             namespace,
             name,
             body,
             location,
         })
+    }
+
+    /// A label's value. The API server takes only strings, so a number or a boolean written unquoted in a
+    /// manifest (which `kubectl apply` would refuse) reads as absent.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        text(&self.body, &["metadata", "labels", key])
     }
 
     pub fn is_kind(&self, kind: &str) -> bool {
@@ -84,7 +89,7 @@ impl Object {
         self.namespace.as_deref()
     }
 
-    pub fn field(&self, path: &[&str]) -> Option<&Value> {
+    pub fn field(&self, path: &[&str]) -> Option<&Json> {
         field(&self.body, path)
     }
 
@@ -98,37 +103,25 @@ impl Object {
 }
 
 /// Walks a path of object keys.
-pub fn field<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+pub fn field<'a>(value: &'a Json, path: &[&str]) -> Option<&'a Json> {
     path.iter().try_fold(value, |value, key| value.get(key))
 }
 
-pub fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    field(value, path).and_then(Value::as_str)
+pub fn text<'a>(value: &'a Json, path: &[&str]) -> Option<&'a str> {
+    field(value, path).and_then(Json::as_str)
 }
 
 /// A boolean field; sigs.k8s.io/yaml has already turned `on`/`yes` into booleans.
-pub fn flag(value: &Value, path: &[&str]) -> Option<bool> {
-    field(value, path).and_then(Value::as_bool)
+pub fn flag(value: &Json, path: &[&str]) -> Option<bool> {
+    field(value, path).and_then(Json::as_bool)
 }
 
-pub fn integer(value: &Value, path: &[&str]) -> Option<i64> {
-    field(value, path).and_then(Value::as_i64)
+pub fn integer(value: &Json, path: &[&str]) -> Option<i64> {
+    field(value, path).and_then(Json::as_i64)
 }
 
-pub fn array<'a>(value: &'a Value, path: &[&str]) -> &'a [Value] {
-    field(value, path)
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
-}
-
-/// A label or annotation value as a string (numbers and booleans written unquoted still count).
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    }
+pub fn array<'a>(value: &'a Json, path: &[&str]) -> &'a [Json] {
+    field(value, path).and_then(Json::as_array).unwrap_or(&[])
 }
 
 /// Kinds without a namespace. A kind not on this list is taken as namespaced when the object names one.
@@ -216,29 +209,41 @@ pub struct Inventory {
     pub forbidden: BTreeMap<String, String>,
     by_kind: HashMap<String, Vec<usize>>,
     by_namespace: HashMap<(String, Option<String>), Vec<usize>>,
-    by_name: HashMap<(String, Option<String>, String), usize>,
+    /// Every object's index, sorted by kind, namespace, name and then index: a name lookup is a binary
+    /// search, at four bytes an object (a map of owned keys cost ten times that).
+    by_name: Vec<u32>,
 }
 
 impl Inventory {
     pub fn new(source: Source, objects: Vec<Object>) -> Inventory {
         let mut by_kind: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_namespace: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
-        let mut by_name = HashMap::with_capacity(objects.len());
         for (index, object) in objects.iter().enumerate() {
-            by_kind.entry(object.kind.clone()).or_default().push(index);
-            by_namespace
-                .entry((object.kind.clone(), object.namespace.clone()))
+            by_kind
+                .entry(object.kind.to_string())
                 .or_default()
                 .push(index);
-            // The first of two objects with the same name wins, as the API would have refused the second.
-            by_name
+            by_namespace
                 .entry((
-                    object.kind.clone(),
-                    object.namespace.clone(),
-                    object.name.clone(),
+                    object.kind.to_string(),
+                    object.namespace.as_deref().map(str::to_owned),
                 ))
-                .or_insert(index);
+                .or_default()
+                .push(index);
         }
+        // An inventory beyond u32::MAX objects would not fit in memory anyway; such indexes are left out.
+        let mut by_name: Vec<u32> = (0..objects.len())
+            .filter_map(|index| u32::try_from(index).ok())
+            .collect();
+        by_name.sort_by(|a, b| {
+            let key = |index: &u32| {
+                objects
+                    .get(*index as usize)
+                    .map(|object| (&object.kind, &object.namespace, &object.name))
+            };
+            // Equal names keep their order, so the first of two wins, as the API would have refused the second.
+            key(a).cmp(&key(b)).then(a.cmp(b))
+        });
         Inventory {
             source,
             objects,
@@ -280,13 +285,26 @@ impl Inventory {
     }
 
     pub fn find(&self, kind: &str, namespace: Option<&str>, name: &str) -> Option<&Object> {
+        let wanted = (kind, namespace, name);
+        let at = self.by_name.partition_point(|index| {
+            self.objects.get(*index as usize).is_some_and(|object| {
+                (
+                    object.kind.as_str(),
+                    object.namespace.as_deref(),
+                    object.name.as_str(),
+                )
+                    .cmp(&wanted)
+                    == Ordering::Less
+            })
+        });
         self.by_name
-            .get(&(
-                kind.to_owned(),
-                namespace.map(str::to_owned),
-                name.to_owned(),
-            ))
-            .and_then(|index| self.objects.get(*index))
+            .get(at)
+            .and_then(|index| self.objects.get(*index as usize))
+            .filter(|object| {
+                object.kind == kind
+                    && object.namespace.as_deref() == namespace
+                    && object.name == name
+            })
     }
 
     /// Whether every object of this kind is in the inventory: always for a live cluster that could list it;
@@ -323,7 +341,7 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(object.labels.is_empty());
+        assert_eq!(object.label("0"), None);
         assert_eq!(object.namespace, None);
         assert_eq!(
             Object::from_value(json!({"kind": "Pod", "metadata": {}}), None),
@@ -331,5 +349,40 @@ mod tests {
                 kind: "Pod".to_owned()
             })
         );
+    }
+
+    #[test]
+    fn find_tells_namespaces_and_kinds_apart_and_the_first_of_two_wins() {
+        let objects = [
+            json!({"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "x", "labels": {"n": "1"}}}),
+            json!({"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "y"}}),
+            json!({"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "x", "labels": {"n": "2"}}}),
+            json!({"kind": "Secret", "metadata": {"name": "a", "namespace": "x"}}),
+            json!({"kind": "ConfigMap", "metadata": {"name": "a"}}),
+        ]
+        .into_iter()
+        .map(|value| Object::from_value(value, None).unwrap())
+        .collect();
+        let inventory = Inventory::new(Source::Api, objects);
+        let found = inventory.find("ConfigMap", Some("x"), "a").unwrap();
+        assert_eq!(found.label("n"), Some("1"));
+        assert_eq!(
+            inventory
+                .find("ConfigMap", Some("y"), "a")
+                .unwrap()
+                .namespace(),
+            Some("y")
+        );
+        assert_eq!(
+            inventory.find("ConfigMap", None, "a").unwrap().namespace(),
+            None
+        );
+        assert_eq!(
+            inventory.find("Secret", Some("x"), "a").unwrap().kind,
+            "Secret"
+        );
+        assert!(inventory.find("Secret", Some("y"), "a").is_none());
+        assert!(inventory.find("ConfigMap", Some("x"), "b").is_none());
+        assert!(inventory.find("Pod", None, "").is_none());
     }
 }

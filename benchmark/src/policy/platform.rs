@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::selectors::glob_matches;
 use crate::cluster_report::PlatformMark;
+use crate::text::Text;
 
 const BUILTIN: &[(&str, &str)] = &[
     (
@@ -133,9 +134,9 @@ impl PlatformList {
                     && glob_matches(&entry.name, name)
             })
             .map(|entry| PlatformMark {
-                list: self.name.clone(),
-                version: self.version.clone(),
-                reason: entry.reason.clone(),
+                list: Text::from(&self.name),
+                version: Text::from(&self.version),
+                reason: Text::from(&entry.reason),
             })
     }
 }

@@ -8,8 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use serde_json::Value;
-
+use super::json::{Interner, Json};
 use super::objects::{Inventory, Object, array, text};
 use super::selectors::selects;
 use crate::cluster_report::Source;
@@ -24,16 +23,16 @@ pub struct PolicyRule {
     pub non_resource_urls: Vec<String>,
 }
 
-fn strings(value: &Value, key: &str) -> Vec<String> {
+fn strings(value: &Json, key: &str) -> Vec<String> {
     array(value, &[key])
         .iter()
-        .filter_map(Value::as_str)
+        .filter_map(Json::as_str)
         .map(str::to_owned)
         .collect()
 }
 
 impl PolicyRule {
-    pub fn from_value(value: &Value) -> PolicyRule {
+    pub fn from_value(value: &Json) -> PolicyRule {
         PolicyRule {
             api_groups: strings(value, "apiGroups"),
             resources: strings(value, "resources"),
@@ -210,14 +209,15 @@ fn bootstrap_roles() -> &'static [Object] {
     ROLES.get_or_init(|| {
         let stream =
             crate::yaml11::read_stream(include_str!("../../catalog/rbac/bootstrap-roles.yaml"));
+        let mut interner = Interner::default();
         stream
             .documents
             .into_iter()
             .flat_map(|document| match document.value.get("items") {
-                Some(Value::Array(items)) => items.clone(),
+                Some(serde_json::Value::Array(items)) => items.clone(),
                 _ => Vec::new(),
             })
-            .filter_map(|item| Object::from_value(item, None).ok())
+            .filter_map(|item| Object::read(item, None, &mut interner).ok())
             .collect()
     })
 }
@@ -248,11 +248,11 @@ impl<'a> Rbac<'a> {
         };
         let mut cluster_roles: BTreeMap<String, (Vec<PolicyRule>, bool)> = all
             .iter()
-            .map(|(role, builtin)| (role.name.clone(), (own_rules(role), *builtin)))
+            .map(|(role, builtin)| (role.name.to_string(), (own_rules(role), *builtin)))
             .collect();
         // A live aggregated role already holds the rules the controller filled in; the others are computed
         // from the roles their selectors pick, until nothing changes.
-        let aggregated: Vec<(&Object, Vec<&Value>)> = all
+        let aggregated: Vec<(&Object, Vec<&Json>)> = all
             .iter()
             .filter(|(role, builtin)| {
                 *builtin
@@ -260,7 +260,7 @@ impl<'a> Rbac<'a> {
                     || array(&role.body, &["rules"]).is_empty()
             })
             .filter_map(|(role, _)| {
-                let selectors: Vec<&Value> =
+                let selectors: Vec<&Json> =
                     array(&role.body, &["aggregationRule", "clusterRoleSelectors"])
                         .iter()
                         .collect();
@@ -279,14 +279,14 @@ impl<'a> Rbac<'a> {
                         .body
                         .get("metadata")
                         .and_then(|metadata| metadata.get("labels"))
-                        .unwrap_or(&Value::Null);
+                        .unwrap_or(&Json::Null);
                     if selectors.iter().any(|selector| selects(selector, labels))
-                        && let Some((rules, _)) = cluster_roles.get(&candidate.name)
+                        && let Some((rules, _)) = cluster_roles.get(candidate.name.as_str())
                     {
                         gathered.extend(rules.iter().cloned());
                     }
                 }
-                if let Some((rules, _)) = cluster_roles.get_mut(&role.name) {
+                if let Some((rules, _)) = cluster_roles.get_mut(role.name.as_str()) {
                     for rule in gathered {
                         if !rules.contains(&rule) {
                             rules.push(rule);
@@ -340,7 +340,7 @@ impl<'a> Rbac<'a> {
                                 || {
                                     // A RoleBinding's ServiceAccount subject defaults to the binding's namespace.
                                     (text(subject, &["kind"]) == Some("ServiceAccount"))
-                                        .then(|| object.namespace.clone())
+                                        .then(|| object.namespace().map(str::to_owned))
                                         .flatten()
                                 },
                             ),
@@ -380,11 +380,16 @@ fn absent(inventory: &Inventory, kind: &str) -> RoleRules {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
-    fn rule(value: Value) -> PolicyRule {
+    /// `serde_json::json!`, read into the checks' tree.
+    macro_rules! json {
+        ($($body:tt)+) => {
+            Json::from(serde_json::json!($($body)+))
+        };
+    }
+
+    fn rule(value: Json) -> PolicyRule {
         PolicyRule::from_value(&value)
     }
 

@@ -2,33 +2,32 @@
 //! required. An empty selector selects everything; a malformed one selects nothing (the API would have refused
 //! it, so counting it as coverage would be a false pass).
 
-use serde_json::Value;
-
+use super::json::{Json, Map};
 use super::objects::{array, field};
 
 /// Whether `selector` (a LabelSelector) selects an object with these labels.
-pub fn selects(selector: &Value, labels: &Value) -> bool {
-    let label = |key: &str| labels.get(key).and_then(Value::as_str);
+pub fn selects(selector: &Json, labels: &Json) -> bool {
+    let label = |key: &str| labels.get(key).and_then(Json::as_str);
     if let Some(match_labels) = selector.get("matchLabels") {
         let Some(map) = match_labels.as_object() else {
             return match_labels.is_null();
         };
-        for (key, wanted) in map {
+        for (key, wanted) in map.iter() {
             if wanted.as_str() != label(key) {
                 return false;
             }
         }
     }
     for expression in array(selector, &["matchExpressions"]) {
-        let Some(key) = field(expression, &["key"]).and_then(Value::as_str) else {
+        let Some(key) = field(expression, &["key"]).and_then(Json::as_str) else {
             return false;
         };
         let values: Vec<&str> = array(expression, &["values"])
             .iter()
-            .filter_map(Value::as_str)
+            .filter_map(Json::as_str)
             .collect();
         let present = label(key);
-        let matched = match field(expression, &["operator"]).and_then(Value::as_str) {
+        let matched = match field(expression, &["operator"]).and_then(Json::as_str) {
             Some("In") => present.is_some_and(|value| values.contains(&value)),
             Some("NotIn") => present.is_none_or(|value| !values.contains(&value)),
             Some("Exists") => present.is_some(),
@@ -43,10 +42,10 @@ pub fn selects(selector: &Value, labels: &Value) -> bool {
 }
 
 /// Whether a selector has no terms at all (`{}`), which selects every pod of its namespace.
-pub fn is_empty_selector(selector: &Value) -> bool {
+pub fn is_empty_selector(selector: &Json) -> bool {
     let no_labels = selector
         .get("matchLabels")
-        .is_none_or(|labels| labels.as_object().is_none_or(serde_json::Map::is_empty));
+        .is_none_or(|labels| labels.as_object().is_none_or(Map::is_empty));
     let no_expressions = array(selector, &["matchExpressions"]).is_empty();
     selector.is_null() || (selector.is_object() && no_labels && no_expressions)
 }
@@ -75,9 +74,14 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
+
+    /// `serde_json::json!`, read into the checks' tree.
+    macro_rules! json {
+        ($($body:tt)+) => {
+            Json::from(serde_json::json!($($body)+))
+        };
+    }
 
     #[test]
     fn match_expressions_count_as_well_as_match_labels() {

@@ -5,8 +5,7 @@
 //! Deployment's finding, judged from the Deployment's template. A live Pod is judged on its own only when no
 //! known controller owns it (a bare pod, or one made by an operator the inventory does not hold).
 
-use serde_json::Value;
-
+use super::json::Json;
 use super::objects::{Inventory, Object, array, field, flag, integer, text};
 
 /// The kinds that carry a pod spec, and where.
@@ -39,13 +38,13 @@ pub fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
 #[derive(Debug, Clone, Copy)]
 pub struct Workload<'a> {
     pub object: &'a Object,
-    pub spec: &'a Value,
+    pub spec: &'a Json,
     /// The path of the pod spec inside the object, as evidence paths are written (`spec.template.spec`).
     pub spec_path: &'static str,
     /// The labels pods get (the template's), for selectors.
-    pub pod_labels: &'a Value,
+    pub pod_labels: &'a Json,
     /// The annotations pods get (the template's).
-    pub pod_annotations: &'a Value,
+    pub pod_annotations: &'a Json,
     /// A live pod of a known controller judged only for its ephemeral containers (`kubectl debug`), which its
     /// template cannot show; everything else about it is its owner's finding.
     pub ephemeral_only: bool,
@@ -61,7 +60,7 @@ fn template_metadata(kind: &str) -> &'static [&'static str] {
     }
 }
 
-static EMPTY: Value = Value::Null;
+static EMPTY: Json = Json::Null;
 
 impl<'a> Workload<'a> {
     pub fn of(object: &'a Object) -> Option<Workload<'a>> {
@@ -173,8 +172,8 @@ impl ContainerKind {
 pub struct Container<'a> {
     pub kind: ContainerKind,
     pub name: &'a str,
-    pub body: &'a Value,
-    pub pod_spec: &'a Value,
+    pub body: &'a Json,
+    pub pod_spec: &'a Json,
     spec_path: &'static str,
     index: usize,
 }
@@ -201,13 +200,13 @@ impl<'a> Container<'a> {
     }
 
     /// A field only the container sets (`privileged`, `readOnlyRootFilesystem`, …).
-    pub fn own(&self, key: &str) -> Option<&'a Value> {
+    pub fn own(&self, key: &str) -> Option<&'a Json> {
         field(self.body, &["securityContext", key])
     }
 
     /// A field the container inherits from the pod: the container's value wins. Returns the value and the
     /// path it was read at.
-    pub fn inherited(&self, key: &str, pod_path: &str) -> Option<(&'a Value, String)> {
+    pub fn inherited(&self, key: &str, pod_path: &str) -> Option<(&'a Json, String)> {
         if let Some(value) = field(self.body, &["securityContext", key]).filter(|v| !v.is_null()) {
             return Some((value, self.context_path(key)));
         }
@@ -217,7 +216,7 @@ impl<'a> Container<'a> {
     }
 
     pub fn is_privileged(&self) -> bool {
-        self.own("privileged").and_then(Value::as_bool) == Some(true)
+        self.own("privileged").and_then(Json::as_bool) == Some(true)
     }
 
     /// Added capabilities, normalised: upper case, without the `CAP_` prefix.
@@ -232,16 +231,14 @@ impl<'a> Container<'a> {
     fn capabilities(&self, which: &str) -> Vec<String> {
         array(self.body, &["securityContext", "capabilities", which])
             .iter()
-            .filter_map(Value::as_str)
+            .filter_map(Json::as_str)
             .map(normalise_capability)
             .collect()
     }
 
     /// Whether privilege escalation is possible: unset means allowed, and privileged or SYS_ADMIN allow it.
     pub fn may_escalate(&self) -> bool {
-        self.own("allowPrivilegeEscalation")
-            .and_then(Value::as_bool)
-            != Some(false)
+        self.own("allowPrivilegeEscalation").and_then(Json::as_bool) != Some(false)
             || self.is_privileged()
             || self
                 .added_capabilities()
@@ -300,7 +297,9 @@ pub fn top_level_workloads(inventory: &Inventory) -> Vec<Workload<'_>> {
         .collect()
 }
 
-fn owned_by_known_controller(inventory: &Inventory, object: &Object) -> bool {
+/// Whether a controller the inventory holds answers for this object (a Deployment for its ReplicaSets, a
+/// ReplicaSet for its pods).
+pub fn owned_by_known_controller(inventory: &Inventory, object: &Object) -> bool {
     let Some(owner) = array(&object.body, &["metadata", "ownerReferences"])
         .iter()
         .find(|reference| flag(reference, &["controller"]) == Some(true))

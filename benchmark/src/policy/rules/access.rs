@@ -2,9 +2,8 @@
 //! (what it allows), so that it names an object an auditor can open and a ticket can follow; the subjects
 //! and the rule that decided are the evidence.
 
-use serde_json::Value;
-
 use crate::cluster_report::Source;
+use crate::policy::json::Json;
 use crate::policy::objects::{array, field, flag};
 use crate::policy::rbac::{Binding, Permission, PolicyRule, Reach, RoleRules};
 use crate::policy::workload::Workload;
@@ -347,7 +346,7 @@ pub fn default_service_account(scene: &Scene<'_>) -> Vec<Verdict> {
             let found = match sa
                 .body
                 .get("automountServiceAccountToken")
-                .and_then(Value::as_bool)
+                .and_then(Json::as_bool)
             {
                 Some(false) => Vec::new(),
                 other => vec![evidence(

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
 use crate::cluster_report::Source;
+use crate::policy::json::Json;
 use crate::policy::objects::{array, field, is_known_namespaced, text};
 use crate::policy::selectors::{is_empty_selector, selects};
+use crate::policy::workload::owned_by_known_controller;
 use crate::policy::{Object, Outcome, Scene, Target, Verdict, evidence};
 
 /// Namespaces holding at least one workload that is not platform-owned (computed once per scene).
@@ -68,7 +68,7 @@ pub fn pod_security(scene: &Scene<'_>, level_check: bool) -> Vec<Verdict> {
             let label = scene
                 .inventory
                 .namespace(&name)
-                .map(|namespace| namespace.labels.get(ENFORCE).cloned());
+                .map(|namespace| namespace.label(ENFORCE));
             match (label, engine) {
                 (_, Some(_)) => Verdict::pass(target),
                 (Some(Some(level)), None) if level == "baseline" || level == "restricted" => {
@@ -151,11 +151,11 @@ fn denies_ingress_by_default(policy: &Object) -> bool {
     if policy.kind != "NetworkPolicy" || !policy.api_version.starts_with("networking.k8s.io/") {
         return false;
     }
-    let spec = policy.body.get("spec").unwrap_or(&Value::Null);
-    let selector = spec.get("podSelector").unwrap_or(&Value::Null);
+    let spec = policy.body.get("spec").unwrap_or(&Json::Null);
+    let selector = spec.get("podSelector").unwrap_or(&Json::Null);
     let types: Vec<&str> = array(spec, &["policyTypes"])
         .iter()
-        .filter_map(Value::as_str)
+        .filter_map(Json::as_str)
         .collect();
     let covers_ingress = types.is_empty() || types.contains(&"Ingress");
     let no_ingress_rules = array(spec, &["ingress"]).is_empty();
@@ -236,13 +236,7 @@ pub fn network_policy_coverage(scene: &Scene<'_>) -> Vec<Verdict> {
 fn is_system_default_object(object: &Object) -> bool {
     match object.kind.as_str() {
         "Service" | "Endpoints" => object.name == "kubernetes",
-        "EndpointSlice" => {
-            object
-                .labels
-                .get("kubernetes.io/service-name")
-                .map(String::as_str)
-                == Some("kubernetes")
-        }
+        "EndpointSlice" => object.label("kubernetes.io/service-name") == Some("kubernetes"),
         "ConfigMap" => object.name == "kube-root-ca.crt",
         "ServiceAccount" => object.name == "default",
         "Event" | "Lease" => true,
@@ -256,6 +250,8 @@ pub fn default_namespace(scene: &Scene<'_>) -> Vec<Verdict> {
         .objects()
         .iter()
         .filter(|object| !is_system_default_object(object))
+        // A Deployment's ReplicaSets and pods are its own finding: they come and go with each rollout.
+        .filter(|object| !owned_by_known_controller(scene.inventory, object))
         .filter_map(|object| {
             let target = Target::of(object);
             match object.namespace() {
@@ -354,16 +350,16 @@ pub fn cni_network_policy(scene: &Scene<'_>) -> Vec<Verdict> {
     }
     vec![Verdict {
         target: Target {
-            kind: "Cluster".to_owned(),
+            kind: "Cluster".into(),
             namespace: None,
-            name: "(cluster)".to_owned(),
+            name: "(cluster)".into(),
             location: None,
         },
         outcome: Outcome::Unknown,
         evidence: Vec::new(),
         detail: Some(
             "no known CNI agent found among the DaemonSets: the node's /etc/cni/net.d decides"
-                .to_owned(),
+                .into(),
         ),
     }]
 }

@@ -2,9 +2,8 @@
 //! field that decided. Every container kind counts (init and ephemeral too), and the container's security
 //! context wins over the pod's where the API inherits.
 
-use serde_json::Value;
-
 use crate::cluster_report::ObjectEvidence;
+use crate::policy::json::Json;
 use crate::policy::objects::{array, field, integer, text};
 use crate::policy::sockets::reached_socket;
 use crate::policy::workload::{Container, ContainerKind, Workload};
@@ -89,7 +88,7 @@ pub fn privilege_escalation(scene: &Scene<'_>) -> Vec<Verdict> {
         }
         let observed = match container
             .own("allowPrivilegeEscalation")
-            .and_then(Value::as_bool)
+            .and_then(Json::as_bool)
         {
             _ if container.is_privileged() => "privileged (escalation implied)",
             Some(false) => "false, but SYS_ADMIN is added (escalation implied)",
@@ -248,7 +247,7 @@ pub fn windows_host_process(scene: &Scene<'_>) -> Vec<Verdict> {
             workload.spec,
             &["securityContext", "windowsOptions", "hostProcess"],
         )
-        .and_then(Value::as_bool)
+        .and_then(Json::as_bool)
             == Some(true)
         {
             found.push(evidence(
@@ -263,7 +262,7 @@ pub fn windows_host_process(scene: &Scene<'_>) -> Vec<Verdict> {
                 container.body,
                 &["securityContext", "windowsOptions", "hostProcess"],
             )
-            .and_then(Value::as_bool)
+            .and_then(Json::as_bool)
                 == Some(true)
             {
                 found.push(evidence(
@@ -300,7 +299,7 @@ fn mounts_of<'a>(workload: &Workload<'a>, volume: &str) -> Vec<(String, bool)> {
                 .filter(|mount| text(mount, &["name"]) == Some(volume))
                 .map(|mount| {
                     let read_only =
-                        field(mount, &["readOnly"]).and_then(Value::as_bool) == Some(true);
+                        field(mount, &["readOnly"]).and_then(Json::as_bool) == Some(true);
                     (container.subject(), !read_only)
                 })
                 .collect::<Vec<_>>()
@@ -479,7 +478,7 @@ pub fn readonly_root_filesystem(scene: &Scene<'_>) -> Vec<Verdict> {
     each_container(scene, true, |_, container| {
         let observed = match container
             .own("readOnlyRootFilesystem")
-            .and_then(Value::as_bool)
+            .and_then(Json::as_bool)
         {
             Some(true) => return None,
             Some(false) => "false",
@@ -538,7 +537,7 @@ pub fn image_pinning(scene: &Scene<'_>) -> Vec<Verdict> {
 pub fn resource_limits(scene: &Scene<'_>) -> Vec<Verdict> {
     each_pod(scene, false, |workload| {
         let namespace = workload.object.namespace();
-        let defaults: Vec<&Value> = scene
+        let defaults: Vec<&Json> = scene
             .inventory
             .in_namespace("LimitRange", namespace)
             .filter(|_| namespace.is_some())
@@ -577,7 +576,7 @@ pub fn resource_limits(scene: &Scene<'_>) -> Vec<Verdict> {
         if !found.is_empty() && namespace_unseen {
             Verdict {
                 outcome: Outcome::Unknown,
-                detail: Some("a LimitRange outside the manifest set may fill these in".to_owned()),
+                detail: Some("a LimitRange outside the manifest set may fill these in".into()),
                 target,
                 evidence: found,
             }
@@ -598,11 +597,11 @@ pub fn linux_hardening(scene: &Scene<'_>) -> Vec<Verdict> {
         // Before Kubernetes 1.30 AppArmor was an annotation of the pod, per container.
         let apparmor_annotation = workload
             .pod_annotations
-            .get(format!(
+            .get(&format!(
                 "container.apparmor.security.beta.kubernetes.io/{}",
                 container.name
             ))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .is_some_and(|value| value != "unconfined");
         let selinux = container
             .inherited("seLinuxOptions", workload.spec_path)
@@ -689,8 +688,8 @@ pub fn rolling_update(scene: &Scene<'_>) -> Vec<Verdict> {
             );
             let replicas = integer(&object.body, &["spec", "replicas"]);
             let everything = match unavailable {
-                Some(Value::String(percent)) => percent.trim() == "100%",
-                Some(Value::Number(number)) => {
+                Some(Json::Text(percent)) => percent.trim() == "100%",
+                Some(number) if number.is_number() => {
                     replicas.is_some_and(|replicas| number.as_i64() == Some(replicas))
                 }
                 _ => false,
@@ -702,7 +701,7 @@ pub fn rolling_update(scene: &Scene<'_>) -> Vec<Verdict> {
                     evidence: vec![evidence(
                         "update strategy",
                         Some(format!("{strategy_path}.rollingUpdate.maxUnavailable")),
-                        unavailable.map(Value::to_string).unwrap_or_default(),
+                        unavailable.map(Json::to_string).unwrap_or_default(),
                         "less than every replica at once",
                     )],
                     detail: None,

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
-use serde_json::Value;
 
+use crate::policy::json::Json;
 use crate::policy::objects::{array, text};
 use crate::policy::{Scene, Target, Verdict, evidence};
 
@@ -58,7 +58,7 @@ pub fn node_port(scene: &Scene<'_>) -> Vec<Verdict> {
             let found = if text(&service.body, &["spec", "type"]) == Some("NodePort") {
                 let ports: Vec<String> = array(&service.body, &["spec", "ports"])
                     .iter()
-                    .filter_map(|port| port.get("nodePort").map(Value::to_string))
+                    .filter_map(|port| port.get("nodePort").map(Json::to_string))
                     .collect();
                 vec![evidence(
                     "service",
@@ -79,7 +79,7 @@ pub fn node_port(scene: &Scene<'_>) -> Vec<Verdict> {
 }
 
 /// Why a LoadBalancer Service counts as internal, if it does.
-fn internal_reason(service: &Value) -> Option<String> {
+fn internal_reason(service: &Json) -> Option<String> {
     let annotations = service.get("metadata").and_then(|m| m.get("annotations"));
     if let Some(markers) = markers() {
         for marker in &markers.annotations {
@@ -100,7 +100,7 @@ fn internal_reason(service: &Value) -> Option<String> {
     }
     let ranges: Vec<&str> = array(service, &["spec", "loadBalancerSourceRanges"])
         .iter()
-        .filter_map(Value::as_str)
+        .filter_map(Json::as_str)
         .collect();
     if !ranges.is_empty()
         && !ranges
@@ -110,7 +110,7 @@ fn internal_reason(service: &Value) -> Option<String> {
         return Some(format!("source ranges {}", ranges.join(", ")));
     }
     let ingress = array(service, &["status", "loadBalancer", "ingress"]);
-    let private = |entry: &Value| {
+    let private = |entry: &Json| {
         let ip_private = text(entry, &["ip"])
             .and_then(|ip| ip.parse::<IpAddr>().ok())
             .is_some_and(|ip| match ip {
@@ -149,7 +149,7 @@ pub fn load_balancer(scene: &Scene<'_>) -> Vec<Verdict> {
                         .body
                         .get("spec")
                         .and_then(|spec| spec.get("allocateLoadBalancerNodePorts"))
-                        .and_then(Value::as_bool)
+                        .and_then(Json::as_bool)
                         != Some(false);
                     if allocates {
                         found.push(evidence(
@@ -173,7 +173,7 @@ pub fn external_ips(scene: &Scene<'_>) -> Vec<Verdict> {
         .map(|service| {
             let addresses: Vec<&str> = array(&service.body, &["spec", "externalIPs"])
                 .iter()
-                .filter_map(Value::as_str)
+                .filter_map(Json::as_str)
                 .collect();
             let found = if addresses.is_empty() {
                 Vec::new()
@@ -200,8 +200,8 @@ mod tests {
         let markers = markers().unwrap();
         assert!(markers.annotations.len() >= 5);
         assert!(
-            internal_reason(&serde_json::json!({"metadata": {"annotations":
-            {"networking.gke.io/load-balancer-type": "Internal"}}}))
+            internal_reason(&Json::from(serde_json::json!({"metadata": {"annotations":
+            {"networking.gke.io/load-balancer-type": "Internal"}}})))
             .is_some()
         );
     }
