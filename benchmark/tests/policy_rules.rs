@@ -266,6 +266,10 @@ fn a_deployment_in_default_is_one_finding_not_one_per_replica_set_and_pod() {
 }
 const SHOP_NAMESPACE: &str = "kind: Namespace\napiVersion: v1\nmetadata: {name: shop, labels: {pod-security.kubernetes.io/enforce: baseline}}\n---\n";
 
+/// The namespace of the fixtures, enforcing the strictest level: the policy part of the 5.2 checks passes, so
+/// what a test counts is the workloads.
+const SHOP_RESTRICTED: &str = "kind: Namespace\napiVersion: v1\nmetadata: {name: shop, labels: {pod-security.kubernetes.io/enforce: restricted}}\n---\n";
+
 #[test]
 fn trap_5_a_rule_less_default_deny_policy_isolates() {
     let policy = "kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {name: deny, namespace: shop}\nspec: {podSelector: {}, policyTypes: [Ingress]}\n---\n";
@@ -572,7 +576,7 @@ fn trap_18_secrets_encryption_is_never_failed_from_the_api_alone() {
 #[test]
 fn traps_19_and_20_a_rollout_is_one_finding_on_the_deployment_judged_by_its_template() {
     let template = "securityContext: {runAsNonRoot: true}\ncontainers:\n- {name: app, image: a:1, securityContext: {capabilities: {drop: [ALL]}}}\n";
-    let mut values = objects(&deployment("web", template));
+    let mut values = objects(&format!("{SHOP_RESTRICTED}{}", deployment("web", template)));
     for revision in ["web-1", "web-2", "web-3"] {
         values.push(json!({"kind": "ReplicaSet", "apiVersion": "apps/v1",
             "metadata": {"name": revision, "namespace": "shop", "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": true}]},
@@ -585,9 +589,10 @@ fn traps_19_and_20_a_rollout_is_one_finding_on_the_deployment_judged_by_its_temp
                  "containers": [{"name": "app", "image": "a:1"}]}}));
     let none = PlatformList::none();
     let result = evaluate(CIS, "5.2.9", Source::Api, values.clone(), &none);
+    // The Deployment, and the namespace for the policy part.
     assert_eq!(
         (result.evaluated, result.status),
-        (1, Status::Pass),
+        (2, Status::Pass),
         "{result:#?}"
     );
     // The same pod without a known owner is judged on its own.
@@ -783,18 +788,24 @@ fn host_ports_implied_by_host_network_are_not_a_second_finding() {
 
 #[test]
 fn windows_pods_are_outside_the_linux_only_rules() {
-    let yaml = deployment(
-        "win",
-        "os: {name: windows}\ncontainers:\n- {name: app, image: a:1}\n",
+    let yaml = format!(
+        "{SHOP_RESTRICTED}{}",
+        deployment(
+            "win",
+            "os: {name: windows}\ncontainers:\n- {name: app, image: a:1}\n",
+        )
     );
     let none = PlatformList::none();
-    for (catalog, check) in [
-        (CIS, "5.2.6"),
-        (CIS, "5.2.7"),
-        (CIS, "5.2.9"),
-        (CIS, "5.6.2"),
-        (KW, "KW-READONLY-ROOTFS"),
-    ] {
+    // The 5.2 checks judge the namespace's admission as well (it passes here); the pod is not evaluated.
+    for (catalog, check) in [(CIS, "5.2.6"), (CIS, "5.2.7"), (CIS, "5.2.9")] {
+        let result = evaluate(catalog, check, Source::Manifests, objects(&yaml), &none);
+        assert_eq!(
+            (result.evaluated, result.status),
+            (1, Status::Pass),
+            "{check}: {result:#?}"
+        );
+    }
+    for (catalog, check) in [(CIS, "5.6.2"), (KW, "KW-READONLY-ROOTFS")] {
         let result = evaluate(catalog, check, Source::Manifests, objects(&yaml), &none);
         assert_eq!(result.status, Status::NotApplicable, "{check}: {result:#?}");
     }
@@ -870,7 +881,7 @@ fn every_rule_of_both_catalogs_can_fail() {
 #[test]
 fn a_debug_container_in_a_deployments_pod_is_reported_on_that_pod_alone() {
     let template = "hostPID: true\ncontainers:\n- {name: app, image: a:1}\n";
-    let mut values = objects(&deployment("web", template));
+    let mut values = objects(&format!("{SHOP_RESTRICTED}{}", deployment("web", template)));
     values.push(json!({"kind": "ReplicaSet", "apiVersion": "apps/v1",
         "metadata": {"name": "web-1", "namespace": "shop", "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": true}]},
         "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "a:1"}]}}}}));
@@ -888,7 +899,8 @@ fn a_debug_container_in_a_deployments_pod_is_reported_on_that_pod_alone() {
     let host_pid = evaluate(CIS, "5.2.3", Source::Api, values, &none);
     assert_eq!(status_of(&host_pid, "web"), Status::Warn);
     assert!(object(&host_pid, "web-1-abcde").is_none(), "{host_pid:#?}");
-    assert_eq!(host_pid.evaluated, 1);
+    // The Deployment, and the namespace for the policy part.
+    assert_eq!(host_pid.evaluated, 2);
 }
 
 #[test]
@@ -905,4 +917,166 @@ fn an_apparmor_annotation_on_the_pod_template_counts_as_hardening() {
     let evidence = &object(&result, "aa").unwrap().evidence;
     assert_eq!(evidence.len(), 1, "{evidence:#?}");
     assert!(evidence[0].subject.contains("other"));
+}
+
+#[test]
+fn the_pod_security_checks_judge_each_namespace_by_the_level_its_admission_enforces() {
+    let workload = |namespace: &str| {
+        format!(
+            "kind: Deployment\napiVersion: apps/v1\nmetadata: {{name: app, namespace: {namespace}}}\nspec: {{template: {{spec: {{containers: [{{name: a, image: a:1}}]}}}}}}\n---\n"
+        )
+    };
+    let namespace = |name: &str, level: &str| {
+        format!(
+            "kind: Namespace\napiVersion: v1\nmetadata: {{name: {name}, labels: {{pod-security.kubernetes.io/enforce: {level}}}}}\n---\n"
+        )
+    };
+    let mut yaml = String::new();
+    for (name, level) in [
+        ("strict", "restricted"),
+        ("base", "baseline"),
+        ("open", "privileged"),
+        ("typo", "restrictd"),
+    ] {
+        yaml += &namespace(name, level);
+        yaml += &workload(name);
+    }
+    yaml += "kind: Namespace\napiVersion: v1\nmetadata: {name: unlabelled}\n---\n";
+    yaml += &workload("unlabelled");
+    // No Namespace object at all: its labels are outside the manifest set.
+    yaml += &workload("elsewhere");
+    // A Kyverno policy enforcing restricted in one namespace only.
+    yaml += &namespace("kyverno", "privileged");
+    yaml += &workload("kyverno");
+    yaml += "kind: Policy\napiVersion: kyverno.io/v1\nmetadata: {name: psa, namespace: kyverno}\nspec:\n  validationFailureAction: Enforce\n  rules: [{name: r, validate: {podSecurity: {level: restricted, version: latest}}}]\n";
+    let none = PlatformList::none();
+    let values = objects(&yaml);
+    let namespaces = |check: &str| {
+        let result = evaluate(CIS, check, Source::Manifests, values.clone(), &none);
+        [
+            "strict",
+            "base",
+            "open",
+            "typo",
+            "unlabelled",
+            "elsewhere",
+            "kyverno",
+        ]
+        .map(|name| {
+            result
+                .objects
+                .iter()
+                .find(|o| o.kind == "Namespace" && o.name == name)
+                .map_or(Status::Pass, |o| o.status)
+        })
+    };
+    let (pass, warn, manual) = (Status::Pass, Status::Warn, Status::Manual);
+    // 5.2.2 (privileged) is forbidden from baseline up; 5.2.6 (privilege escalation) only by restricted.
+    assert_eq!(
+        namespaces("5.2.2"),
+        [pass, pass, warn, warn, manual, manual, pass]
+    );
+    assert_eq!(
+        namespaces("5.2.6"),
+        [pass, warn, warn, warn, manual, manual, pass]
+    );
+    let result = evaluate(CIS, "5.2.6", Source::Manifests, values.clone(), &none);
+    let base = result.objects.iter().find(|o| o.name == "base").unwrap();
+    assert_eq!(base.evidence[0].observed, "enforce=baseline");
+    assert_eq!(base.evidence[0].expected, "enforce=restricted or stricter");
+    assert!(
+        result
+            .objects
+            .iter()
+            .find(|o| o.name == "unlabelled")
+            .unwrap()
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("admission-control-config-file")
+    );
+    // A Gatekeeper constraint enforces one control, which no level sums up: the namespaces it covers are
+    // manual, naming it, unless a label already forbids enough.
+    let mut gatekept = values.clone();
+    gatekept.push(json!({"kind": "K8sPSPPrivilegedContainer", "apiVersion": "constraints.gatekeeper.sh/v1beta1",
+        "metadata": {"name": "no-privileged"}, "spec": {"enforcementAction": "deny"}}));
+    let result = evaluate(CIS, "5.2.2", Source::Manifests, gatekept, &none);
+    let open = result.objects.iter().find(|o| o.name == "open").unwrap();
+    assert_eq!(open.status, Status::Manual);
+    assert!(open.detail.as_deref().unwrap().contains("no-privileged"));
+    assert!(!result.objects.iter().any(|o| o.name == "strict"));
+}
+
+#[test]
+fn subjects_that_create_pod_controllers_are_indirect_pod_creators() {
+    let role = |name: &str, resource: &str, group: &str| {
+        format!(
+            "kind: Role\napiVersion: rbac.authorization.k8s.io/v1\nmetadata: {{name: {name}, namespace: shop}}\nrules: [{{apiGroups: ['{group}'], resources: [{resource}], verbs: [create]}}]\n---\nkind: RoleBinding\napiVersion: rbac.authorization.k8s.io/v1\nmetadata: {{name: {name}, namespace: shop}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: {name}}}\nsubjects: [{{kind: User, name: {name}-user}}]\n---\n"
+        )
+    };
+    let yaml = role("direct", "pods", "")
+        + &role("deployer", "deployments", "apps")
+        + &role("batch", "cronjobs", "batch")
+        + &role("reader", "configmaps", "");
+    let none = PlatformList::none();
+    let result = evaluate(CIS, "5.1.4", Source::Manifests, objects(&yaml), &none);
+    let listed = |name: &str| {
+        result
+            .objects
+            .iter()
+            .find(|o| o.kind == "RoleBinding" && o.name == name)
+    };
+    let direct = listed("direct").unwrap();
+    assert_eq!(
+        (direct.status, direct.detail.as_deref()),
+        (Status::Warn, None)
+    );
+    for indirect in ["deployer", "batch"] {
+        let object = listed(indirect).unwrap();
+        assert_eq!(object.status, Status::Warn);
+        assert!(object.detail.as_deref().unwrap().contains("indirectly"));
+        assert!(object.evidence[0].expected.starts_with("no create on"));
+    }
+    assert!(listed("reader").is_none());
+}
+
+#[test]
+fn egress_default_deny_needs_egress_in_policy_types_and_no_egress_rules() {
+    let policy = |name: &str, spec: &str| {
+        format!(
+            "kind: NetworkPolicy\napiVersion: networking.k8s.io/v1\nmetadata: {{name: {name}, namespace: {name}}}\nspec: {spec}\n---\n{}",
+            deployment_in(name)
+        )
+    };
+    fn deployment_in(namespace: &str) -> String {
+        format!(
+            "kind: Deployment\napiVersion: apps/v1\nmetadata: {{name: app, namespace: {namespace}}}\nspec: {{template: {{spec: {{containers: [{{name: a, image: a:1}}]}}}}}}\n---\n"
+        )
+    }
+    let yaml = policy("both", "{podSelector: {}, policyTypes: [Ingress, Egress]}")
+        + &policy("untyped", "{podSelector: {}}")
+        + &policy(
+            "leaky",
+            "{podSelector: {}, policyTypes: [Egress], egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0}}]}]}",
+        );
+    let none = PlatformList::none();
+    let status = |check: &str, name: &str| {
+        let result = evaluate(KW, check, Source::Api, objects(&yaml), &none);
+        status_of(&result, name)
+    };
+    assert_eq!(status("KW-NETPOL-DEFAULT-DENY", "both"), Status::Pass);
+    assert_eq!(status("KW-NETPOL-DEFAULT-DENY", "untyped"), Status::Pass);
+    assert_eq!(
+        status("KW-NETPOL-DEFAULT-DENY-EGRESS", "both"),
+        Status::Pass
+    );
+    // Without policyTypes, a policy with no egress rules leaves egress open.
+    assert_eq!(
+        status("KW-NETPOL-DEFAULT-DENY-EGRESS", "untyped"),
+        Status::Warn
+    );
+    assert_eq!(
+        status("KW-NETPOL-DEFAULT-DENY-EGRESS", "leaky"),
+        Status::Warn
+    );
 }

@@ -54,9 +54,40 @@ pub struct PolicyCheck {
     pub rule: Option<RuleSpec>,
     #[serde(default)]
     pub guidance: Option<String>,
+    /// For the Pod Security Standards checks (CIS 5.2.x): the lowest level that forbids what the check finds.
+    /// Each user namespace is then judged too, by the level its admission enforces (the policy part).
+    #[serde(default)]
+    pub admission: Option<PssLevel>,
     pub remediation: String,
     #[serde(default)]
     pub equivalents: Equivalents,
+}
+
+/// A Pod Security Standards level that forbids something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PssLevel {
+    Baseline,
+    Restricted,
+}
+
+impl PssLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            PssLevel::Baseline => "baseline",
+            PssLevel::Restricted => "restricted",
+        }
+    }
+
+    /// The level a `pod-security.kubernetes.io/enforce` label or a Kyverno `podSecurity.level` names, when it
+    /// forbids anything (`privileged` and unknown values forbid nothing).
+    pub fn parse(text: &str) -> Option<PssLevel> {
+        match text {
+            "baseline" => Some(PssLevel::Baseline),
+            "restricted" => Some(PssLevel::Restricted),
+            _ => None,
+        }
+    }
 }
 
 /// How a check is evaluated.
@@ -65,8 +96,14 @@ pub struct PolicyCheck {
 pub enum RuleSpec {
     /// A rule written in code.
     Named(RuleName),
-    /// Bindings that grant any of these permissions to a subject that is not platform-owned.
-    Grants { grants: Vec<Permission> },
+    /// Bindings that grant any of these permissions to a subject that is not platform-owned fail; those that
+    /// grant only an `indirect` one (create on a Deployment, which then creates the pods) are a finding of
+    /// their own, shown as `warn`.
+    Grants {
+        grants: Vec<Permission>,
+        #[serde(default)]
+        indirect: Vec<Permission>,
+    },
 }
 
 /// The ids other tools and guides give the same check.
@@ -224,7 +261,7 @@ fn validate(raw: &RawFile) -> Result<(), String> {
             (None, Some(_)) if check.assessment == Assessment::Automated => {
                 return fail("an automated check needs a rule");
             }
-            (Some(RuleSpec::Grants { grants }), _) if grants.is_empty() => {
+            (Some(RuleSpec::Grants { grants, .. }), _) if grants.is_empty() => {
                 return fail("an empty list of grants");
             }
             _ => {}

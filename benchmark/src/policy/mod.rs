@@ -258,7 +258,10 @@ pub fn evaluate_policy_check(check: &PolicyCheck, scene: &Scene<'_>) -> ClusterC
             detail: Some(forbidden.join("; ")),
         };
     }
-    let verdicts = rules::run(rule, scene);
+    let mut verdicts = rules::run(rule, scene);
+    if let Some(level) = check.admission {
+        verdicts.extend(rules::admission_part(scene, level));
+    }
     let failed = match check.assessment {
         Assessment::Automated => Status::Fail,
         Assessment::Manual => Status::Warn,

@@ -2,12 +2,13 @@
 //! (what it allows), so that it names an object an auditor can open and a ticket can follow; the subjects
 //! and the rule that decided are the evidence.
 
-use crate::cluster_report::Source;
+use crate::cluster_report::{ObjectEvidence, Source};
 use crate::policy::json::Json;
 use crate::policy::objects::{array, field, flag};
 use crate::policy::rbac::{Binding, Permission, PolicyRule, Reach, RoleRules};
 use crate::policy::workload::Workload;
 use crate::policy::{Outcome, Scene, Target, Verdict, evidence};
+use crate::text::Text;
 
 fn subjects_text(binding: &Binding<'_>) -> String {
     binding
@@ -21,7 +22,7 @@ fn subjects_text(binding: &Binding<'_>) -> String {
 /// A verdict per binding from what its role's rules allow.
 fn judge_bindings(
     scene: &Scene<'_>,
-    judge: impl Fn(&Binding<'_>, &[PolicyRule]) -> Vec<crate::cluster_report::ObjectEvidence>,
+    judge: impl Fn(&Binding<'_>, &[PolicyRule]) -> Vec<ObjectEvidence>,
 ) -> Vec<Verdict> {
     scene
         .rbac
@@ -49,24 +50,67 @@ fn judge_bindings(
         .collect()
 }
 
-pub fn grants(scene: &Scene<'_>, permissions: &[Permission]) -> Vec<Verdict> {
-    judge_bindings(scene, |binding, rules| {
-        let mut found = Vec::new();
-        for permission in permissions {
-            for rule in rules {
-                if rule.reach(permission) == Reach::Full {
-                    found.push(evidence(
-                        format!("subjects {}", subjects_text(binding)),
-                        Some("roleRef".to_owned()),
-                        format!("{} allows {}", binding.role_display(), rule.describe()),
-                        format!("no {}", permission.describe()),
-                    ));
-                    break;
-                }
+/// What a binding's rules grant of these permissions, one piece of evidence per permission granted.
+fn granted(
+    binding: &Binding<'_>,
+    rules: &[PolicyRule],
+    permissions: &[Permission],
+) -> Vec<ObjectEvidence> {
+    permissions
+        .iter()
+        .filter_map(|permission| {
+            let rule = rules
+                .iter()
+                .find(|rule| rule.reach(permission) == Reach::Full)?;
+            Some(evidence(
+                format!("subjects {}", subjects_text(binding)),
+                Some("roleRef".to_owned()),
+                format!("{} allows {}", binding.role_display(), rule.describe()),
+                format!("no {}", permission.describe()),
+            ))
+        })
+        .collect()
+}
+
+pub fn grants(
+    scene: &Scene<'_>,
+    permissions: &[Permission],
+    indirect: &[Permission],
+) -> Vec<Verdict> {
+    let verdicts = judge_bindings(scene, |binding, rules| granted(binding, rules, permissions));
+    if indirect.is_empty() {
+        return verdicts;
+    }
+    // `judge_bindings` gives one verdict per binding, in order.
+    verdicts
+        .into_iter()
+        .zip(&scene.rbac.bindings)
+        .map(|(verdict, binding)| {
+            if verdict.outcome != Outcome::Pass {
+                return verdict;
             }
-        }
-        found
-    })
+            // A binding that passed the direct test may still start pods through a controller.
+            let RoleRules::Found { rules, .. } = &binding.rules else {
+                return verdict;
+            };
+            let found = if binding.subjects.is_empty() {
+                Vec::new()
+            } else {
+                granted(binding, rules, indirect)
+            };
+            if found.is_empty() {
+                return verdict;
+            }
+            Verdict {
+                outcome: Outcome::Advisory,
+                evidence: found,
+                detail: Some(Text::from(
+                    "creates pods indirectly, through the controllers it may create",
+                )),
+                ..verdict
+            }
+        })
+        .collect()
 }
 
 pub fn cluster_admin_bindings(scene: &Scene<'_>) -> Vec<Verdict> {

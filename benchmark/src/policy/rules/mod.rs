@@ -8,7 +8,7 @@ mod services;
 
 use serde::Deserialize;
 
-use super::catalog::RuleSpec;
+use super::catalog::{PssLevel, RuleSpec};
 use super::{Scene, Verdict};
 
 /// Every rule a catalog may name.
@@ -43,6 +43,7 @@ pub enum RuleName {
     PodSecurityLevel,
     NetworkPolicyPresent,
     NetworkDefaultDeny,
+    NetworkDefaultDenyEgress,
     NetworkPolicyCoverage,
     DefaultNamespace,
     LimitRange,
@@ -58,7 +59,7 @@ pub enum RuleName {
 
 pub fn run(rule: &RuleSpec, scene: &Scene<'_>) -> Vec<Verdict> {
     let name = match rule {
-        RuleSpec::Grants { grants } => return access::grants(scene, grants),
+        RuleSpec::Grants { grants, indirect } => return access::grants(scene, grants, indirect),
         RuleSpec::Named(name) => *name,
     };
     match name {
@@ -89,7 +90,12 @@ pub fn run(rule: &RuleSpec, scene: &Scene<'_>) -> Vec<Verdict> {
         RuleName::PodSecurityControl => namespaces::pod_security(scene, false),
         RuleName::PodSecurityLevel => namespaces::pod_security(scene, true),
         RuleName::NetworkPolicyPresent => namespaces::network_policy_present(scene),
-        RuleName::NetworkDefaultDeny => namespaces::network_default_deny(scene),
+        RuleName::NetworkDefaultDeny => {
+            namespaces::network_default_deny(scene, namespaces::Direction::Ingress)
+        }
+        RuleName::NetworkDefaultDenyEgress => {
+            namespaces::network_default_deny(scene, namespaces::Direction::Egress)
+        }
         RuleName::NetworkPolicyCoverage => namespaces::network_policy_coverage(scene),
         RuleName::DefaultNamespace => namespaces::default_namespace(scene),
         RuleName::LimitRange => namespaces::has_kind(scene, "LimitRange"),
@@ -114,4 +120,9 @@ pub fn run(rule: &RuleSpec, scene: &Scene<'_>) -> Vec<Verdict> {
             ],
         ),
     }
+}
+
+/// The policy part of a Pod Security Standards check: each user namespace, by the level its admission enforces.
+pub fn admission_part(scene: &Scene<'_>, forbidden_from: PssLevel) -> Vec<Verdict> {
+    namespaces::admission_forbids(scene, forbidden_from)
 }

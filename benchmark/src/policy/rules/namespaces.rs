@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use crate::cluster_report::Source;
+use crate::policy::catalog::PssLevel;
 use crate::policy::json::Json;
 use crate::policy::objects::{array, field, is_known_namespaced, text};
 use crate::policy::selectors::{is_empty_selector, selects};
@@ -97,6 +98,76 @@ pub fn pod_security(scene: &Scene<'_>, level_check: bool) -> Vec<Verdict> {
         .collect()
 }
 
+/// The level an engine policy enforces: a Kyverno policy's `podSecurity` rules name theirs; a Gatekeeper
+/// constraint enforces one control, which no level sums up (`None`).
+fn engine_level(object: &Object) -> Option<PssLevel> {
+    array(&object.body, &["spec", "rules"])
+        .iter()
+        .filter_map(|rule| text(rule, &["validate", "podSecurity", "level"]))
+        .filter_map(PssLevel::parse)
+        .max()
+}
+
+/// The policy part of the Pod Security Standards checks (5.2.x): per user namespace, whether the admission
+/// that applies to it (its enforce label, or an engine's policy) forbids what the check finds.
+pub fn admission_forbids(scene: &Scene<'_>, needed: PssLevel) -> Vec<Verdict> {
+    const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+    let engines: Vec<&Object> = scene
+        .inventory
+        .objects()
+        .iter()
+        .filter(|object| enforces_pod_security(object))
+        .collect();
+    user_namespaces(scene)
+        .into_iter()
+        .map(|name| {
+            let target = Target::namespace(scene.inventory, &name);
+            let namespace = scene.inventory.namespace(&name);
+            let label = namespace.and_then(|namespace| namespace.label(ENFORCE));
+            let applying: Vec<&Object> = engines
+                .iter()
+                .copied()
+                .filter(|engine| engine.namespace().is_none_or(|own| own == name))
+                .collect();
+            let engine_enough = applying
+                .iter()
+                .any(|engine| engine_level(engine).is_some_and(|level| level >= needed));
+            if engine_enough || label.and_then(PssLevel::parse).is_some_and(|level| level >= needed) {
+                return Verdict::pass(target);
+            }
+            if let Some(engine) = applying.iter().find(|engine| engine_level(engine).is_none()) {
+                return Verdict::unknown(
+                    target,
+                    format!(
+                        "{} {} enforces pod security; which controls it enforces is not evaluated",
+                        engine.kind, engine.name
+                    ),
+                );
+            }
+            match (namespace, label) {
+                (_, Some(level)) => Verdict::from_evidence(
+                    target,
+                    vec![evidence(
+                        "namespace",
+                        Some(format!("metadata.labels[{ENFORCE}]")),
+                        format!("enforce={level}"),
+                        format!("enforce={} or stricter", needed.name()),
+                    )],
+                ),
+                (Some(_), None) => Verdict::unknown(
+                    target,
+                    "no pod-security.kubernetes.io/enforce label: the API server's admission configuration \
+                     (--admission-control-config-file, a node fact) sets the default",
+                ),
+                (None, None) => Verdict::unknown(
+                    target,
+                    format!("namespace {name}'s labels are outside the manifest set"),
+                ),
+            }
+        })
+        .collect()
+}
+
 const CLUSTER_WIDE_POLICIES: &[&str] = &[
     "CiliumClusterwideNetworkPolicy",
     "GlobalNetworkPolicy",
@@ -146,8 +217,16 @@ pub fn network_policy_present(scene: &Scene<'_>) -> Vec<Verdict> {
         .collect()
 }
 
-/// A NetworkPolicy that selects every pod and allows no ingress: isolation, with or without rules elsewhere.
-fn denies_ingress_by_default(policy: &Object) -> bool {
+/// Which traffic a default-deny policy stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+/// A NetworkPolicy that selects every pod and allows no traffic in one direction: isolation, with or
+/// without rules elsewhere.
+fn denies_by_default(policy: &Object, direction: Direction) -> bool {
     if policy.kind != "NetworkPolicy" || !policy.api_version.starts_with("networking.k8s.io/") {
         return false;
     }
@@ -157,9 +236,13 @@ fn denies_ingress_by_default(policy: &Object) -> bool {
         .iter()
         .filter_map(Json::as_str)
         .collect();
-    let covers_ingress = types.is_empty() || types.contains(&"Ingress");
-    let no_ingress_rules = array(spec, &["ingress"]).is_empty();
-    is_empty_selector(selector) && covers_ingress && no_ingress_rules
+    let (covered, rules) = match direction {
+        // Without policyTypes a policy always covers ingress ...
+        Direction::Ingress => (types.is_empty() || types.contains(&"Ingress"), "ingress"),
+        // ... and covers egress only when it has egress rules, which then allow something.
+        Direction::Egress => (types.contains(&"Egress"), "egress"),
+    };
+    is_empty_selector(selector) && covered && array(spec, &[rules]).is_empty()
 }
 
 /// The first cluster-wide network policy of a CNI or of the AdminNetworkPolicy API, if any.
@@ -169,13 +252,23 @@ fn cluster_wide_policy<'a>(scene: &'a Scene<'_>) -> Option<&'a Object> {
         .find_map(|kind| scene.inventory.of_kind(kind).next())
 }
 
-pub fn network_default_deny(scene: &Scene<'_>) -> Vec<Verdict> {
+pub fn network_default_deny(scene: &Scene<'_>, direction: Direction) -> Vec<Verdict> {
     let cluster_wide = cluster_wide_policy(scene);
+    let (observed, expected) = match direction {
+        Direction::Ingress => (
+            "no policy selects every pod without allowing ingress",
+            "a NetworkPolicy with podSelector {} and no ingress rules",
+        ),
+        Direction::Egress => (
+            "no policy selects every pod without allowing egress",
+            "a NetworkPolicy with podSelector {}, Egress in policyTypes and no egress rules",
+        ),
+    };
     user_namespaces(scene)
         .into_iter()
         .map(|name| {
             let target = Target::namespace(scene.inventory, &name);
-            if namespace_policies(scene, &name).any(denies_ingress_by_default) {
+            if namespace_policies(scene, &name).any(|policy| denies_by_default(policy, direction)) {
                 return Verdict::pass(target);
             }
             if scene.inventory.source == Source::Manifests {
@@ -195,12 +288,7 @@ pub fn network_default_deny(scene: &Scene<'_>) -> Vec<Verdict> {
             }
             Verdict::from_evidence(
                 target,
-                vec![evidence(
-                    "namespace",
-                    None,
-                    "no policy selects every pod without allowing ingress",
-                    "a NetworkPolicy with podSelector {} and no ingress rules",
-                )],
+                vec![evidence("namespace", None, observed, expected)],
             )
         })
         .collect()
