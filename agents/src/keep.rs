@@ -10,13 +10,16 @@
 //!   environment values, commands, probes and the rest are dropped (they may even hold credentials);
 //! - an object whose controller was listed before it (a Deployment's ReplicaSets, a ReplicaSet's pods) is
 //!   judged through that controller. A controller keeps only its name, labels and owner, so that what it
-//!   owns finds its way to the top; a pod is dropped, unless it has ephemeral containers (`kubectl debug`),
-//!   which no template shows, and then keeps those too. The kinds are listed controllers first for this.
+//!   owns finds its way to the top. A pod is compared with its top-level owner's template and dropped when
+//!   nothing differs; otherwise it keeps the containers that differ: those the template does not have
+//!   (injected when the pod was admitted) and its ephemeral containers (`kubectl debug`), which no template
+//!   shows. The kinds are listed controllers first for this.
 //!
 //! What is kept is then read into the checks' compact tree at once, its strings shared with every object
 //! read before it, so that the listing never holds more than one page as `serde_json` values.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use kubeward_benchmark::policy::json::Interner;
 use kubeward_benchmark::policy::objects::{Object, ObjectError};
@@ -60,12 +63,35 @@ const CONTAINER_FIELDS: &[&str] = &[
     "resources",
 ];
 
-/// Remembers the controllers kept so far, to cut down what they own, and the strings read so far, to share
-/// them.
+/// The containers of a top-level owner's pod template, by list (`containers`, `initContainers`) and name.
+type TemplateContainers = Arc<Vec<(&'static str, String)>>;
+
+/// Remembers the controllers kept so far (kind, namespace, name), each with its top-level owner's template
+/// containers, to cut down what they own; and the strings read so far, to share them.
 #[derive(Debug, Default)]
 pub struct Keeper {
-    controllers: HashSet<(String, String, String)>,
+    controllers: HashMap<(String, String, String), TemplateContainers>,
     interner: Interner,
+}
+
+/// The regular and init containers of a pod spec, by list and name.
+fn template_containers(spec: &Value) -> Vec<(&'static str, String)> {
+    ["containers", "initContainers"]
+        .into_iter()
+        .flat_map(|list| {
+            spec.get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(move |container| Some((list, text(container, "name")?.to_owned())))
+        })
+        .collect()
+}
+
+fn pod_spec_of<'a>(item: &'a Value, kind: &str) -> Option<&'a Value> {
+    pod_spec_path(kind)?
+        .iter()
+        .try_fold(item, |value, key| value.get(*key))
 }
 
 fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
@@ -131,15 +157,21 @@ impl Keeper {
                     ))
                 });
         }
-        let owned_by_kept = owner.is_some_and(|(owner_kind, owner_name)| {
+        let owner_template = owner.and_then(|(owner_kind, owner_name)| {
             self.controllers
-                .contains(&(owner_kind, namespace.clone(), owner_name))
+                .get(&(owner_kind, namespace.clone(), owner_name))
+                .cloned()
         });
         if CONTROLLERS.contains(&kind) {
-            self.controllers.insert((kind.to_owned(), namespace, name));
+            // What it owns is compared with the top-level template: its owner's, or its own.
+            let template = owner_template.clone().unwrap_or_else(|| {
+                Arc::new(pod_spec_of(&item, kind).map_or_else(Vec::new, template_containers))
+            });
+            self.controllers
+                .insert((kind.to_owned(), namespace, name), template);
         }
-        if owned_by_kept {
-            return reduce_owned(item, kind);
+        if let Some(template) = owner_template {
+            return reduce_owned(item, kind, &template);
         }
         if let Some(path) = pod_spec_path(kind) {
             let mut spec = &mut item;
@@ -155,20 +187,40 @@ impl Keeper {
     }
 }
 
+/// Keeps, of a live pod's containers, those its top-level owner's template does not have, and its ephemeral
+/// ones; whether any is left.
+fn keep_drift(spec: &mut Value, template: &[(&'static str, String)]) -> bool {
+    let mut any = false;
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        if let Some(Value::Array(containers)) = spec.get_mut(list) {
+            containers.retain(|container| {
+                let name = text(container, "name").unwrap_or("");
+                list == "ephemeralContainers"
+                    || !template
+                        .iter()
+                        .any(|(own_list, own)| *own_list == list && own == name)
+            });
+            any |= !containers.is_empty();
+        }
+    }
+    any
+}
+
 /// What stays of an object its listed controller answers for.
-fn reduce_owned(item: Value, kind: &str) -> Option<Value> {
+fn reduce_owned(item: Value, kind: &str, template: &[(&'static str, String)]) -> Option<Value> {
     let Value::Object(mut map) = item else {
         return Some(item);
     };
-    let debugged = kind == "Pod"
-        && map
-            .get("spec")
-            .and_then(|spec| spec.get("ephemeralContainers"))
-            .and_then(Value::as_array)
-            .is_some_and(|containers| !containers.is_empty());
-    if kind == "Pod" && !debugged {
-        return None;
-    }
+    let drift = if kind == "Pod" {
+        let mut spec = map.remove("spec")?;
+        if !keep_drift(&mut spec, template) {
+            return None;
+        }
+        prune_pod_spec(&mut spec);
+        Some(spec)
+    } else {
+        None
+    };
     let mut kept = Map::new();
     for key in ["kind", "apiVersion"] {
         if let Some(value) = map.remove(key) {
@@ -205,12 +257,7 @@ fn reduce_owned(item: Value, kind: &str) -> Option<Value> {
         }
         kept.insert("metadata".to_owned(), Value::Object(small));
     }
-    if debugged && let Some(mut spec) = map.remove("spec") {
-        prune_pod_spec(&mut spec);
-        if let Value::Object(spec) = &mut spec {
-            spec.remove("containers");
-            spec.remove("initContainers");
-        }
+    if let Some(spec) = drift {
         kept.insert("spec".to_owned(), spec);
     }
     Some(Value::Object(kept))
@@ -262,27 +309,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_pod_of_a_kept_replica_set_keeps_its_owner_and_its_debug_containers_only() {
+    fn a_pod_of_a_kept_replica_set_keeps_its_owner_and_the_containers_its_template_lacks() {
         let mut keeper = Keeper::default();
         keeper.keep(
-            json!({"metadata": {"name": "web-1", "namespace": "shop"}, "spec": {"template": {"spec": {"containers": []}}}}),
+            json!({"metadata": {"name": "web-1", "namespace": "shop"},
+                   "spec": {"template": {"spec": {"containers": [{"name": "app"}], "initContainers": [{"name": "migrate"}]}}}}),
             "ReplicaSet",
             "apps/v1",
         );
         let pod = keeper.keep(
             json!({"metadata": {"name": "web-1-x", "namespace": "shop", "uid": "u",
                                 "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]},
-                   "spec": {"hostPID": true, "containers": [{"name": "app"}],
+                   "spec": {"hostPID": true,
+                            "containers": [{"name": "app", "image": "a:2"}, {"name": "istio-proxy", "image": "istio/proxyv2:1.22"}],
+                            "initContainers": [{"name": "migrate"}, {"name": "app"}],
                             "ephemeralContainers": [{"name": "debug", "command": ["sh"], "securityContext": {"privileged": true}}]},
                    "status": {"phase": "Running"}}),
             "Pod",
             "v1",
         );
+        // `app` as an init container is not the template's `app` container: lists are compared apart.
         assert_eq!(
             pod.unwrap(),
             json!({"kind": "Pod", "apiVersion": "v1",
                    "metadata": {"name": "web-1-x", "namespace": "shop", "ownerReferences": [{"kind": "ReplicaSet", "name": "web-1", "controller": true}]},
-                   "spec": {"hostPID": true, "ephemeralContainers": [{"name": "debug", "securityContext": {"privileged": true}}]}})
+                   "spec": {"hostPID": true,
+                            "containers": [{"name": "istio-proxy", "image": "istio/proxyv2:1.22"}],
+                            "initContainers": [{"name": "app"}],
+                            "ephemeralContainers": [{"name": "debug", "securityContext": {"privileged": true}}]}})
         );
         // In another namespace the same owner name is not the kept one.
         let stranger = keeper.keep(
@@ -295,11 +349,11 @@ mod tests {
             stranger.unwrap()["spec"]["containers"],
             json!([{"name": "app", "image": "a:1"}])
         );
-        // A pod of the kept ReplicaSet without debug containers is its owner's business alone.
+        // A pod of the kept ReplicaSet that its template describes is its owner's business alone.
         let plain = keeper.keep(
             json!({"metadata": {"name": "web-1-y", "namespace": "shop",
                                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "u", "controller": true}]},
-                   "spec": {"hostPID": true, "containers": [{"name": "app"}], "ephemeralContainers": []}}),
+                   "spec": {"hostPID": true, "containers": [{"name": "app"}], "initContainers": [{"name": "migrate"}], "ephemeralContainers": []}}),
             "Pod",
             "v1",
         );

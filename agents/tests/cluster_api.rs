@@ -106,14 +106,15 @@ fn a_live_scan_pages_through_every_list_restarts_on_410_and_names_what_it_may_no
         requests.iter().all(|r| !r.contains("secrets")),
         "{requests:#?}"
     );
-    // Every Deployment once (not twice after the restart); the ReplicaSet and its pod fold into theirs;
-    // the bare pod stands alone. The fifth is the one user namespace, judged by the level it enforces.
+    // Every Deployment once (not twice after the restart); the ReplicaSet folds into its Deployment; the bare
+    // pod stands alone; web's pod is evaluated for its injected init container only; and the one user
+    // namespace is judged by the level it enforces.
     let cis = reports
         .iter()
         .find(|r| r.benchmark.id == "cis-kubernetes")
         .unwrap();
     let privileged = cis.results.iter().find(|r| r.check == "5.2.2").unwrap();
-    assert_eq!(privileged.evaluated, 5, "{privileged:#?}");
+    assert_eq!(privileged.evaluated, 6, "{privileged:#?}");
     assert_eq!(
         object_status(&reports, "5.2.2", "legacy"),
         Some(Status::Warn)
@@ -122,8 +123,25 @@ fn a_live_scan_pages_through_every_list_restarts_on_410_and_names_what_it_may_no
         object_status(&reports, "5.2.2", "debug-shell"),
         Some(Status::Warn)
     );
-    // The injected istio-init of a pod made from web's template is not web's finding.
+    // The injected istio-init of a pod made from web's template is not web's finding: the pod is reported
+    // apart for it (the drift), with nothing else of the pod.
     assert_eq!(object_status(&reports, "5.2.9", "web"), None);
+    assert_eq!(
+        object_status(&reports, "5.2.9", "web-7d9f8c-x2k4p"),
+        Some(Status::Warn)
+    );
+    let drift = cis
+        .results
+        .iter()
+        .find(|r| r.check == "5.2.9")
+        .and_then(|r| r.objects.iter().find(|o| o.name == "web-7d9f8c-x2k4p"))
+        .unwrap();
+    assert!(
+        drift.evidence.iter().all(|e| e
+            .subject
+            .contains("istio-init (init, not in its owner's template")),
+        "{drift:#?}"
+    );
     // The checks that read ClusterRoleBindings are errors naming the permission; the others still run.
     let admin = cis.results.iter().find(|r| r.check == "5.1.1").unwrap();
     assert_eq!(admin.status, Status::Error);

@@ -574,7 +574,8 @@ fn trap_18_secrets_encryption_is_never_failed_from_the_api_alone() {
 }
 
 #[test]
-fn traps_19_and_20_a_rollout_is_one_finding_on_the_deployment_judged_by_its_template() {
+fn traps_19_and_20_a_rollout_is_one_finding_on_the_deployment_and_injected_drift_is_reported_apart()
+{
     let template = "securityContext: {runAsNonRoot: true}\ncontainers:\n- {name: app, image: a:1, securityContext: {capabilities: {drop: [ALL]}}}\n";
     let mut values = objects(&format!("{SHOP_RESTRICTED}{}", deployment("web", template)));
     for revision in ["web-1", "web-2", "web-3"] {
@@ -589,7 +590,32 @@ fn traps_19_and_20_a_rollout_is_one_finding_on_the_deployment_judged_by_its_temp
                  "containers": [{"name": "app", "image": "a:1"}]}}));
     let none = PlatformList::none();
     let result = evaluate(CIS, "5.2.9", Source::Api, values.clone(), &none);
-    // The Deployment, and the namespace for the policy part.
+    // The Deployment (judged by its template, and it passes), the namespace for the policy part, and the live
+    // pod for what its template does not have: the injected container, reported apart (the drift).
+    assert_eq!(result.evaluated, 3, "{result:#?}");
+    assert_eq!(status_of(&result, "web"), Status::Pass);
+    assert!(!result.objects.iter().any(|o| o.kind == "ReplicaSet"));
+    let pod = object(&result, "web-3-abcde").unwrap();
+    assert_eq!(pod.status, Status::Warn);
+    assert!(
+        pod.evidence.iter().all(|e| e
+            .subject
+            .contains("istio-init (init, not in its owner's template")),
+        "{pod:#?}"
+    );
+    assert!(
+        pod.evidence
+            .iter()
+            .any(|e| e.observed.contains("NET_ADMIN"))
+    );
+    // The containers the template has are the Deployment's alone, even when the live copy differs.
+    assert!(!pod.evidence.iter().any(|e| e.subject.contains("app")));
+    // A pod that matches its template is not evaluated apart.
+    let mut plain = values.clone();
+    if let Some(pod) = plain.iter_mut().find(|v| v["kind"] == "Pod") {
+        pod["spec"]["initContainers"] = json!([]);
+    }
+    let result = evaluate(CIS, "5.2.9", Source::Api, plain, &none);
     assert_eq!(
         (result.evaluated, result.status),
         (2, Status::Pass),

@@ -45,9 +45,11 @@ pub struct Workload<'a> {
     pub pod_labels: &'a Json,
     /// The annotations pods get (the template's).
     pub pod_annotations: &'a Json,
-    /// A live pod of a known controller judged only for its ephemeral containers (`kubectl debug`), which its
-    /// template cannot show; everything else about it is its owner's finding.
-    pub ephemeral_only: bool,
+    /// For a live pod of a known controller: its top-level owner's pod template. The pod is then judged only
+    /// for what differs from it, reported apart from the owner's finding: containers the template does not
+    /// have (injected by a mutating webhook when the pod was admitted) and ephemeral containers
+    /// (`kubectl debug`), which no template can show. Everything else is the owner's finding.
+    pub drift_from: Option<&'a Json>,
 }
 
 /// The path of the pod template's metadata for each kind, for the pods' labels.
@@ -90,14 +92,14 @@ impl<'a> Workload<'a> {
             spec_path,
             pod_labels,
             pod_annotations,
-            ephemeral_only: false,
+            drift_from: None,
         })
     }
 
     /// Whether the pod-wide settings (host namespaces, volumes, the service account) are this workload's to
-    /// judge; a pod judged for its ephemeral containers leaves them to its owner.
+    /// judge; a pod judged for what differs from its template leaves them to its owner.
     pub fn judges_pod(&self) -> bool {
-        !self.ephemeral_only
+        self.drift_from.is_none()
     }
 
     /// Whether the pod runs Windows containers, outside the Linux-only rules as PSS restricted has it.
@@ -105,27 +107,30 @@ impl<'a> Workload<'a> {
         text(self.spec, &["os", "name"]) == Some("windows")
     }
 
+    /// The containers this workload answers for: all of them, or for a pod judged by its drift only those
+    /// its owner's template does not have.
     pub fn containers(&self) -> impl Iterator<Item = Container<'a>> + 'a {
         let spec = self.spec;
         let spec_path = self.spec_path;
-        let ephemeral_only = self.ephemeral_only;
-        ContainerKind::ALL
-            .into_iter()
-            .filter(move |kind| !ephemeral_only || *kind == ContainerKind::Ephemeral)
-            .flat_map(move |kind| {
-                array(spec, &[kind.field()])
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, body)| body.is_object())
-                    .map(move |(index, body)| Container {
-                        kind,
-                        name: text(body, &["name"]).unwrap_or("(unnamed)"),
-                        body,
-                        pod_spec: spec,
-                        spec_path,
-                        index,
-                    })
-            })
+        let drift_from = self.drift_from;
+        ContainerKind::ALL.into_iter().flat_map(move |kind| {
+            array(spec, &[kind.field()])
+                .iter()
+                .enumerate()
+                .filter(|(_, body)| body.is_object())
+                .map(move |(index, body)| Container {
+                    kind,
+                    name: text(body, &["name"]).unwrap_or("(unnamed)"),
+                    body,
+                    pod_spec: spec,
+                    spec_path,
+                    index,
+                    injected: drift_from.is_some() && kind != ContainerKind::Ephemeral,
+                })
+                .filter(move |container| {
+                    drift_from.is_none_or(|template| !template_has(template, container))
+                })
+        })
     }
 
     pub fn pod_flag(&self, key: &str) -> Option<bool> {
@@ -168,6 +173,14 @@ impl ContainerKind {
     }
 }
 
+/// Whether a pod template has this container (of the same kind, by name). A template never has ephemeral
+/// containers.
+fn template_has(template: &Json, container: &Container<'_>) -> bool {
+    array(template, &[container.kind.field()])
+        .iter()
+        .any(|own| text(own, &["name"]) == Some(container.name))
+}
+
 #[derive(Debug, Clone)]
 pub struct Container<'a> {
     pub kind: ContainerKind,
@@ -176,11 +189,23 @@ pub struct Container<'a> {
     pub pod_spec: &'a Json,
     spec_path: &'static str,
     index: usize,
+    /// A container of a live pod that its owner's template does not have.
+    injected: bool,
 }
 
 impl<'a> Container<'a> {
     /// How evidence names the container.
     pub fn subject(&self) -> String {
+        if self.injected {
+            let kind = match self.kind {
+                ContainerKind::Init => "init, ",
+                _ => "",
+            };
+            return format!(
+                "container {} ({kind}not in its owner's template: injected at admission)",
+                self.name
+            );
+        }
         match self.kind {
             ContainerKind::Regular => format!("container {}", self.name),
             ContainerKind::Init => format!("container {} (init)", self.name),
@@ -284,31 +309,56 @@ pub fn top_level_workloads(inventory: &Inventory) -> Vec<Workload<'_>> {
             if !owned_by_known_controller(inventory, object) {
                 return Workload::of(object);
             }
-            let debugged = object.kind == "Pod"
-                && !array(&object.body, &["spec", "ephemeralContainers"]).is_empty();
-            debugged
-                .then(|| Workload::of(object))
-                .flatten()
-                .map(|workload| Workload {
-                    ephemeral_only: true,
-                    ..workload
-                })
+            if object.kind != "Pod" {
+                return None;
+            }
+            // A live pod of a known controller: judged apart only for what differs from its template. An
+            // owner whose template cannot be read leaves every container of the pod to the pod.
+            let template = top_level_owner(inventory, object)
+                .and_then(Workload::of)
+                .map_or(Json::null(), |owner| owner.spec);
+            let workload = Workload {
+                drift_from: Some(template),
+                ..Workload::of(object)?
+            };
+            workload.containers().next().is_some().then_some(workload)
         })
         .collect()
+}
+
+/// Most controller links followed up from a pod (Pod → ReplicaSet → Deployment is two; a cycle stops here).
+const OWNER_DEPTH: usize = 4;
+
+/// The controller at the top of an object's chain of known controllers.
+fn top_level_owner<'a>(inventory: &'a Inventory, object: &'a Object) -> Option<&'a Object> {
+    let mut current = object;
+    let mut owner = None;
+    for _ in 0..OWNER_DEPTH {
+        match controller_of(inventory, current) {
+            Some(next) => {
+                owner = Some(next);
+                current = next;
+            }
+            None => break,
+        }
+    }
+    owner
+}
+
+/// The known controller that owns an object, if the inventory holds it.
+fn controller_of<'a>(inventory: &'a Inventory, object: &Object) -> Option<&'a Object> {
+    let owner = array(&object.body, &["metadata", "ownerReferences"])
+        .iter()
+        .find(|reference| flag(reference, &["controller"]) == Some(true))?;
+    let (kind, name) = (text(owner, &["kind"])?, text(owner, &["name"])?);
+    if !POD_SPEC_PATHS.iter().any(|(known, _)| *known == kind) {
+        return None;
+    }
+    inventory.find(kind, object.namespace(), name)
 }
 
 /// Whether a controller the inventory holds answers for this object (a Deployment for its ReplicaSets, a
 /// ReplicaSet for its pods).
 pub fn owned_by_known_controller(inventory: &Inventory, object: &Object) -> bool {
-    let Some(owner) = array(&object.body, &["metadata", "ownerReferences"])
-        .iter()
-        .find(|reference| flag(reference, &["controller"]) == Some(true))
-    else {
-        return false;
-    };
-    let (Some(kind), Some(name)) = (text(owner, &["kind"]), text(owner, &["name"])) else {
-        return false;
-    };
-    POD_SPEC_PATHS.iter().any(|(known, _)| *known == kind)
-        && inventory.find(kind, object.namespace(), name).is_some()
+    controller_of(inventory, object).is_some()
 }
