@@ -300,4 +300,37 @@ mod tests {
         let error = PolicyCatalog::from_yaml("x", text).unwrap_err();
         assert!(error.message.contains("checks"), "{error}");
     }
+
+    #[test]
+    fn only_a_known_pod_security_level_is_taken_and_the_5_2_checks_name_theirs() {
+        let check = |admission: &str| {
+            format!(
+                "benchmark: {{id: x, version: '1', title: X}}\nsections: [{{id: a, title: A}}]\nchecks:\n- {{id: KW-X, key: x, section: a, title: T, assessment: automated, reads: [Pod], rule: privileged, admission: {admission}, remediation: R}}\n"
+            )
+        };
+        let loaded = PolicyCatalog::from_yaml("x", &check("baseline")).unwrap();
+        assert_eq!(loaded.checks[0].admission, Some(PssLevel::Baseline));
+        for bad in ["privileged", "Restricted", "1", "[baseline]"] {
+            assert!(
+                PolicyCatalog::from_yaml("x", &check(bad)).is_err(),
+                "{bad} was taken"
+            );
+        }
+        let cis = PolicyCatalog::builtin("cis-1.12").unwrap();
+        let levels: Vec<(&str, Option<PssLevel>)> = cis
+            .checks
+            .iter()
+            .filter(|c| c.id.starts_with("5.2."))
+            .map(|c| (c.id.as_str(), c.admission))
+            .collect();
+        let restricted = ["5.2.6", "5.2.7", "5.2.8", "5.2.9"];
+        for (id, level) in levels {
+            let expected = match id {
+                "5.2.1" => None,
+                id if restricted.contains(&id) => Some(PssLevel::Restricted),
+                _ => Some(PssLevel::Baseline),
+            };
+            assert_eq!(level, expected, "{id}");
+        }
+    }
 }
