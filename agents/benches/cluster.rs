@@ -491,23 +491,26 @@ fn run() -> Result<bool, String> {
         .map(|listed| (listed.path, listed.kind))
         .collect();
     let mut values = Vec::new();
+    let mut generated: BTreeMap<&str, usize> = BTreeMap::new();
     generate_into(|path, item| {
         let kind = kind_of.get(path).copied().unwrap_or("Unknown");
+        *generated.entry(kind).or_default() += 1;
         values.extend(keeper.object(item, kind, "v1").and_then(Result::ok));
     });
-    let counts = |kinds: &[&str]| {
-        values
+    let counts = |kinds: &[&str]| -> usize {
+        kinds
             .iter()
-            .filter(|object| kinds.contains(&object.kind.as_str()))
-            .count()
+            .map(|kind| generated.get(kind).copied().unwrap_or(0))
+            .sum()
     };
     println!(
-        "generated cluster: {} namespaces, {} workloads (+{} ReplicaSets), {} pods, {} RBAC objects, {} objects in all",
+        "generated cluster: {} namespaces, {} workloads (+{} ReplicaSets), {} pods, {} RBAC objects, {} objects in all; {} kept (pods that match their template are their owner's)",
         counts(&["Namespace"]),
         counts(&["Deployment", "StatefulSet", "DaemonSet", "CronJob"]),
         counts(&["ReplicaSet"]),
         counts(&["Pod"]),
         counts(&["Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"]),
+        generated.values().sum::<usize>(),
         values.len()
     );
     let mut evaluation = Vec::new();

@@ -32,12 +32,24 @@ pub enum Json {
     Map(Map),
 }
 
+/// Up to this many entries a map is searched from the start.
+const SCANNED_MAP_LEN: usize = 8;
+
 /// A JSON object: its entries sorted by key, each key once.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Map(Box<[(Text, Json)]>);
 
 impl Map {
     pub fn get(&self, key: &str) -> Option<&Json> {
+        // Most maps of an object have a handful of entries: a scan, whose comparisons mostly stop at a length
+        // that differs, costs less there than a binary search's string comparisons.
+        if self.0.len() <= SCANNED_MAP_LEN {
+            return self
+                .0
+                .iter()
+                .find(|(entry, _)| entry.as_str() == key)
+                .map(|(_, value)| value);
+        }
         self.0
             .binary_search_by(|(entry, _)| entry.as_str().cmp(key))
             .ok()
@@ -264,6 +276,20 @@ mod tests {
         assert_eq!(numbers[2].as_i64(), None, "above i64::MAX is not an i64");
         assert_eq!(numbers[3].as_i64(), None, "a float is not an integer");
         assert_eq!(numbers[6].as_bool(), None);
+    }
+
+    #[test]
+    fn small_and_large_maps_find_every_key_and_no_other() {
+        for size in [0, 1, 7, 8, 9, 40] {
+            let value: serde_json::Map<String, serde_json::Value> =
+                (0..size).map(|i| (format!("k{i}"), json!(i))).collect();
+            let tree = Json::from(serde_json::Value::Object(value));
+            for i in 0..size {
+                assert_eq!(tree.get(&format!("k{i}")).and_then(Json::as_i64), Some(i));
+            }
+            assert_eq!(tree.get("k"), None);
+            assert_eq!(tree.get(&format!("k{size}")), None);
+        }
     }
 
     #[test]
