@@ -14,6 +14,7 @@ use kubeward_benchmark::cluster_report::Source;
 use kubeward_benchmark::policy::{Inventory, Object};
 
 use crate::keep::Keeper;
+use crate::page::read_page;
 use serde_json::Value;
 
 /// A kind the cluster agent lists, and where.
@@ -353,8 +354,8 @@ async fn list_kind(
             .body(Vec::new())
             .map_err(|err| ListFailure::Other(err.to_string()))?;
         *requests += 1;
-        let mut page: Value = match client.request(request).await {
-            Ok(page) => page,
+        let text = match client.request_text(request).await {
+            Ok(text) => text,
             Err(kube::Error::Api(status)) if status.code == 410 && restarts < MAX_RESTARTS => {
                 restarts += 1;
                 tracing::info!(
@@ -374,34 +375,33 @@ async fn list_kind(
             }
             Err(err) => return Err(ListFailure::Other(err.to_string())),
         };
-        let api_version = page
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let next = page
-            .get("metadata")
-            .and_then(|metadata| metadata.get("continue"))
-            .and_then(Value::as_str)
-            .filter(|token| !token.is_empty())
-            .map(str::to_owned);
-        if let Some(Value::Array(items)) = page.get_mut("items").map(Value::take) {
-            for item in items {
-                match keeper.object(item, listed.kind, &api_version) {
-                    None => {}
-                    Some(Ok(object)) => objects.push(object),
-                    Some(Err(err)) => tracing::warn!(
-                        kind = listed.kind,
-                        "an item of the list is not an object: {err}"
-                    ),
-                }
-            }
-        }
+        let api_version = api_version_of(listed.path);
+        let mut sink = |item: Value| match keeper.object(item, listed.kind, &api_version) {
+            None => {}
+            Some(Ok(object)) => objects.push(object),
+            Some(Err(err)) => tracing::warn!(
+                kind = listed.kind,
+                "an item of the list is not an object: {err}"
+            ),
+        };
+        let next = read_page(&text, listed.kind == "Service", &mut sink)
+            .map_err(|err| ListFailure::Other(format!("the list is not valid JSON: {err}")))?
+            .next;
         match next {
             Some(next) => token = Some(next),
             None => return Ok(()),
         }
     }
+}
+
+/// The `apiVersion` of the objects of a collection path: `v1` for `/api/v1/pods`, `apps/v1` for
+/// `/apis/apps/v1/deployments` (list items carry none of their own).
+fn api_version_of(path: &str) -> String {
+    let (rest, segments) = match path.strip_prefix("/apis/") {
+        Some(rest) => (rest, 2),
+        None => (path.strip_prefix("/api/").unwrap_or(path), 1),
+    };
+    rest.split('/').take(segments).collect::<Vec<_>>().join("/")
 }
 
 /// Encodes a continue token for a query string (tokens are base64 and may hold `+`, `/` and `=`).
@@ -446,6 +446,24 @@ mod tests {
         assert_eq!(distribution_of(Some("v1.30.5-gke.1014001")), "gke");
         assert_eq!(distribution_of(Some("v1.33.2")), "kubernetes");
         assert_eq!(distribution_of(None), "kubernetes");
+    }
+
+    #[test]
+    fn every_listed_path_names_its_api_version() {
+        assert_eq!(api_version_of("/api/v1/pods"), "v1");
+        assert_eq!(api_version_of("/apis/apps/v1/deployments"), "apps/v1");
+        assert_eq!(
+            api_version_of("/api/v1/namespaces/default/configmaps"),
+            "v1"
+        );
+        for listed in LISTED_KINDS {
+            let version = api_version_of(listed.path);
+            assert!(
+                version == "v1" || version.starts_with(&format!("{}/", listed.group)),
+                "{} gives {version}",
+                listed.path
+            );
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod keep;
 pub mod manifests;
 pub mod metrics;
 pub mod output;
+pub mod page;
 pub mod policy_scan;
 pub mod processes;
 pub mod redact;
