@@ -556,31 +556,24 @@ fn print_policy_reports(
     catalogs: &[kubeward_benchmark::policy::PolicyCatalog],
     input_errors: &[manifests::InputError],
 ) -> ExitCode {
-    let encoded = match target.format {
+    // A large cluster's reports are tens of megabytes of JSON: they are written as they are encoded, never
+    // held whole as text.
+    let written = match target.format {
         PolicyFormat::Json => match reports {
-            [one] => serde_json::to_string_pretty(one),
-            many => serde_json::to_string_pretty(many),
-        }
-        .map(|json| json + "\n"),
+            [one] => write_json_stdout(one),
+            many => write_json_stdout(&many),
+        },
         PolicyFormat::Sarif => {
-            serde_json::to_string_pretty(&output::sarif::render(reports, catalogs, input_errors))
-                .map(|json| json + "\n")
+            write_json_stdout(&output::sarif::render(reports, catalogs, input_errors))
         }
-        PolicyFormat::Table => Ok(output::cluster_table::render(
+        PolicyFormat::Table => write_stdout(&output::cluster_table::render(
             reports,
             catalogs,
             std::io::stdout().is_terminal(),
         )),
-        PolicyFormat::Junit => Ok(output::cluster_junit::render(reports, catalogs)),
+        PolicyFormat::Junit => write_stdout(&output::cluster_junit::render(reports, catalogs)),
     };
-    let text = match encoded {
-        Ok(text) => text,
-        Err(err) => {
-            eprintln!("kubeward-agent: cannot encode the reports: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    if !write_stdout(&text) {
+    if !written {
         return ExitCode::from(2);
     }
     let tripped = target.fail_on.is_some_and(|level| {
@@ -601,6 +594,23 @@ fn write_stdout(text: &str) -> bool {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
     {
+        Ok(()) => true,
+        Err(err) => {
+            eprintln!("kubeward-agent: cannot write the output: {err}");
+            false
+        }
+    }
+}
+
+/// Writes a value as pretty JSON and a newline, encoding it straight into stdout; false (after saying why)
+/// when it cannot.
+fn write_json_stdout(value: &impl serde::Serialize) -> bool {
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut stdout, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match written {
         Ok(()) => true,
         Err(err) => {
             eprintln!("kubeward-agent: cannot write the output: {err}");

@@ -431,3 +431,27 @@ fn the_schema_refuses_malformed_cluster_reports() {
         assert!(!validator.is_valid(&broken), "{pointer}");
     }
 }
+
+#[test]
+fn output_that_cannot_be_written_is_a_setup_error_not_a_panic() {
+    let app = tree().join("app");
+    for format in ["json", "sarif", "table", "junit"] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = Command::new(AGENT)
+            .arg("manifests")
+            .arg(&app)
+            .args(["--format", format])
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{format}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("cannot write the output") && !stderr.contains("panicked"),
+            "{format}: {stderr}"
+        );
+    }
+}
