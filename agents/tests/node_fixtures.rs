@@ -427,6 +427,43 @@ fn the_kubelet_config_named_by_its_flag_wins_over_a_compliant_file_at_the_defaul
 }
 
 #[test]
+fn a_kubelet_config_with_yaml_1_1_booleans_is_read_as_the_kubelet_reads_it() {
+    let node = fixtures::yaml11_config();
+    let scan = run(&node);
+    assert_statuses(
+        &scan,
+        &[
+            ("4.1.5", P),
+            ("4.1.6", P),
+            ("4.1.7", P),
+            ("4.1.8", P),
+            ("4.1.9", P),
+            ("4.1.10", P),
+            ("4.2.1", P),
+            ("4.2.2", P),
+            ("4.2.3", P),
+            ("4.2.4", P),
+            ("4.2.5", P),
+            ("4.2.6", P),
+            ("4.2.7", P),
+            ("4.2.8", P),
+            ("4.2.9", W),
+            ("4.2.10", P),
+            ("4.2.11", P),
+            ("4.2.12", W),
+            ("4.2.13", W),
+            ("4.2.14", P),
+        ],
+        NA,
+    );
+    let observed = |id: &str| result(&scan, id).evidence[0].observed.clone();
+    assert_eq!(observed("4.2.1"), "false");
+    assert_eq!(observed("4.2.6"), "true");
+    assert_eq!(observed("4.2.10"), "true");
+    assert_eq!(observed("4.2.14"), "true");
+}
+
+#[test]
 fn kubelet_drop_ins_merge_in_name_order_under_the_command_line() {
     let node = fixtures::drop_ins();
     let scan = run(&node);

@@ -66,7 +66,11 @@ proptest! {
             node_name: None,
             benchmark: "cis-1.12".to_owned(),
         }).unwrap();
-        let is_mapping = serde_yaml_ng::from_str::<serde_json::Value>(&text).is_ok_and(|v| v.is_object());
+        // The kubelet's reader: YAML 1.1 scalars, one document, a mapping.
+        let stream = kubeward_benchmark::yaml11::read_stream(&text);
+        let is_mapping = stream.errors.is_empty()
+            && stream.documents.len() == 1
+            && stream.documents[0].value.is_object();
         let anonymous = scan.report.results.iter().find(|r| r.check == "4.2.1").unwrap();
         if !is_mapping {
             prop_assert_eq!(anonymous.status, Status::Error);
