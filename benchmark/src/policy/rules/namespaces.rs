@@ -14,6 +14,7 @@ use crate::policy::objects::{array, field, is_known_namespaced, text};
 use crate::policy::selectors::{is_empty_selector, selects};
 use crate::policy::workload::owned_by_known_controller;
 use crate::policy::{Object, Outcome, Scene, Target, Verdict, evidence};
+use crate::text::Text;
 
 /// Namespaces holding at least one workload that is not platform-owned (computed once per scene).
 fn user_namespaces(scene: &Scene<'_>) -> BTreeSet<String> {
@@ -36,36 +37,66 @@ fn enforces_pod_security(object: &Object) -> bool {
     kyverno || gatekeeper
 }
 
-/// The engines that enforce pod security: cluster-wide ones, and namespaced ones by namespace. Read once per
-/// check, not once per namespace.
-fn enforcing_engines(scene: &Scene<'_>) -> (bool, BTreeSet<String>) {
-    let mut cluster_wide = false;
-    let mut namespaced = BTreeSet::new();
-    for object in scene
+/// The engine policies that enforce pod security (read once per check, not once per namespace).
+fn enforcing_engines<'a>(scene: &'a Scene<'_>) -> Vec<&'a Object> {
+    scene
         .inventory
         .objects()
         .iter()
         .filter(|object| enforces_pod_security(object))
-    {
-        match (object.kind.as_str(), object.namespace()) {
-            ("Policy", Some(namespace)) => {
-                namespaced.insert(namespace.to_owned());
-            }
-            _ => cluster_wide = true,
-        }
+        .collect()
+}
+
+/// The engine policies that apply to a namespace: the cluster-wide ones and the namespace's own.
+fn engines_in<'a>(engines: &[&'a Object], namespace: &str) -> Vec<&'a Object> {
+    engines
+        .iter()
+        .copied()
+        .filter(|engine| engine.namespace().is_none_or(|own| own == namespace))
+        .collect()
+}
+
+/// The namespace label that sets the level Pod Security admission enforces.
+const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+
+/// A namespace whose enforce label names too weak a level.
+fn weak_label(target: Target, level: &str, expected: impl Into<Text>) -> Verdict {
+    Verdict::from_evidence(
+        target,
+        vec![evidence(
+            "namespace",
+            Some(format!("metadata.labels[{ENFORCE}]")),
+            format!("enforce={level}"),
+            expected,
+        )],
+    )
+}
+
+/// A namespace without an enforce label (`seen`), or whose Namespace object is not in the manifest set: what
+/// it enforces is a fact kubeward does not have.
+fn level_unknown(target: Target, name: &str, seen: bool) -> Verdict {
+    if seen {
+        Verdict::unknown(
+            target,
+            "no pod-security.kubernetes.io/enforce label: the API server's admission configuration \
+             (--admission-control-config-file, a node fact) sets the default",
+        )
+    } else {
+        Verdict::unknown(
+            target,
+            format!("namespace {name}'s labels are outside the manifest set"),
+        )
     }
-    (cluster_wide, namespaced)
 }
 
 /// `level_check` false: 5.2.1 (some control is active); true: KW-PSA-LEVEL (the level is baseline or stricter).
 pub fn pod_security(scene: &Scene<'_>, level_check: bool) -> Vec<Verdict> {
-    const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
-    let (cluster_engine, namespace_engines) = enforcing_engines(scene);
+    let engines = enforcing_engines(scene);
     user_namespaces(scene)
         .into_iter()
         .map(|name| {
             let target = Target::namespace(scene.inventory, &name);
-            let engine = (!level_check && (cluster_engine || namespace_engines.contains(&name))).then_some(());
+            let engine = (!level_check && !engines_in(&engines, &name).is_empty()).then_some(());
             let label = scene
                 .inventory
                 .namespace(&name)
@@ -75,24 +106,10 @@ pub fn pod_security(scene: &Scene<'_>, level_check: bool) -> Vec<Verdict> {
                 (Some(Some(level)), None) if level == "baseline" || level == "restricted" => {
                     Verdict::pass(target)
                 }
-                (Some(Some(level)), None) => Verdict::from_evidence(
-                    target,
-                    vec![evidence(
-                        "namespace",
-                        Some(format!("metadata.labels[{ENFORCE}]")),
-                        format!("enforce={level}"),
-                        "enforce=baseline or enforce=restricted",
-                    )],
-                ),
-                (Some(None), None) => Verdict::unknown(
-                    target,
-                    "no pod-security.kubernetes.io/enforce label: the API server's admission configuration \
-                     (--admission-control-config-file, a node fact) sets the default",
-                ),
-                (None, None) => Verdict::unknown(
-                    target,
-                    format!("namespace {name}'s labels are outside the manifest set"),
-                ),
+                (Some(Some(level)), None) => {
+                    weak_label(target, level, "enforce=baseline or enforce=restricted")
+                }
+                (seen, None) => level_unknown(target, &name, seen.is_some()),
             }
         })
         .collect()
@@ -111,31 +128,28 @@ fn engine_level(object: &Object) -> Option<PssLevel> {
 /// The policy part of the Pod Security Standards checks (5.2.x): per user namespace, whether the admission
 /// that applies to it (its enforce label, or an engine's policy) forbids what the check finds.
 pub fn admission_forbids(scene: &Scene<'_>, needed: PssLevel) -> Vec<Verdict> {
-    const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
-    let engines: Vec<&Object> = scene
-        .inventory
-        .objects()
-        .iter()
-        .filter(|object| enforces_pod_security(object))
-        .collect();
+    let engines = enforcing_engines(scene);
     user_namespaces(scene)
         .into_iter()
         .map(|name| {
             let target = Target::namespace(scene.inventory, &name);
             let namespace = scene.inventory.namespace(&name);
             let label = namespace.and_then(|namespace| namespace.label(ENFORCE));
-            let applying: Vec<&Object> = engines
-                .iter()
-                .copied()
-                .filter(|engine| engine.namespace().is_none_or(|own| own == name))
-                .collect();
+            let applying = engines_in(&engines, &name);
             let engine_enough = applying
                 .iter()
                 .any(|engine| engine_level(engine).is_some_and(|level| level >= needed));
-            if engine_enough || label.and_then(PssLevel::parse).is_some_and(|level| level >= needed) {
+            if engine_enough
+                || label
+                    .and_then(PssLevel::parse)
+                    .is_some_and(|level| level >= needed)
+            {
                 return Verdict::pass(target);
             }
-            if let Some(engine) = applying.iter().find(|engine| engine_level(engine).is_none()) {
+            if let Some(engine) = applying
+                .iter()
+                .find(|engine| engine_level(engine).is_none())
+            {
                 return Verdict::unknown(
                     target,
                     format!(
@@ -144,25 +158,13 @@ pub fn admission_forbids(scene: &Scene<'_>, needed: PssLevel) -> Vec<Verdict> {
                     ),
                 );
             }
-            match (namespace, label) {
-                (_, Some(level)) => Verdict::from_evidence(
+            match label {
+                Some(level) => weak_label(
                     target,
-                    vec![evidence(
-                        "namespace",
-                        Some(format!("metadata.labels[{ENFORCE}]")),
-                        format!("enforce={level}"),
-                        format!("enforce={} or stricter", needed.name()),
-                    )],
+                    level,
+                    format!("enforce={} or stricter", needed.name()),
                 ),
-                (Some(_), None) => Verdict::unknown(
-                    target,
-                    "no pod-security.kubernetes.io/enforce label: the API server's admission configuration \
-                     (--admission-control-config-file, a node fact) sets the default",
-                ),
-                (None, None) => Verdict::unknown(
-                    target,
-                    format!("namespace {name}'s labels are outside the manifest set"),
-                ),
+                None => level_unknown(target, &name, namespace.is_some()),
             }
         })
         .collect()
