@@ -7,8 +7,7 @@ use kubeward_benchmark::Status;
 use kubeward_benchmark::cluster_report::{ClusterReport, ObjectResult};
 use kubeward_benchmark::policy::PolicyCatalog;
 
-use super::table::{colour, label, printable, write_evidence};
-use super::totals;
+use super::table::{colour, label, printable, write_findings, write_total};
 
 fn object_line(object: &ObjectResult) -> String {
     let mut name = match &object.namespace {
@@ -72,28 +71,21 @@ pub fn render(reports: &[ClusterReport], catalogs: &[PolicyCatalog], colour_on: 
                     label(object.status),
                     object_line(object)
                 );
-                for evidence in &object.evidence {
-                    write_evidence(
-                        &mut out,
-                        "             ",
-                        [&evidence.subject, &evidence.observed, &evidence.expected],
-                    );
-                }
-                if let Some(detail) = &object.detail {
-                    let _ = writeln!(out, "             {}", printable(detail));
-                }
+                write_findings(
+                    &mut out,
+                    "             ",
+                    object.evidence.iter().map(|evidence| {
+                        [
+                            evidence.subject.as_str(),
+                            evidence.observed.as_str(),
+                            evidence.expected.as_str(),
+                        ]
+                    }),
+                    object.detail.as_deref(),
+                );
             }
         }
-        let totals: Vec<String> = totals(report.results.iter().map(|result| result.status))
-            .into_iter()
-            .map(|(status, count)| format!("{count} {}", label(status).to_lowercase()))
-            .collect();
-        let _ = writeln!(
-            out,
-            "\nTotal {}: {}",
-            report.results.len(),
-            totals.join(", ")
-        );
+        write_total(&mut out, report.results.iter().map(|result| result.status));
         if platform_owned > 0 {
             let _ = writeln!(
                 out,

@@ -42,6 +42,31 @@ pub(crate) fn write_evidence(
     );
 }
 
+/// The evidence lines of one result (or one object of it), then its detail.
+pub(crate) fn write_findings<'a>(
+    out: &mut String,
+    indent: &str,
+    evidence: impl IntoIterator<Item = [&'a str; 3]>,
+    detail: Option<&str>,
+) {
+    for line in evidence {
+        write_evidence(out, indent, line);
+    }
+    if let Some(detail) = detail {
+        let _ = writeln!(out, "{indent}{}", printable(detail));
+    }
+}
+
+/// The closing line: how many results, and how many of each status.
+pub(crate) fn write_total(out: &mut String, statuses: impl ExactSizeIterator<Item = Status>) {
+    let count = statuses.len();
+    let summary: Vec<String> = totals(statuses)
+        .into_iter()
+        .map(|(status, count)| format!("{count} {}", label(status).to_lowercase()))
+        .collect();
+    let _ = writeln!(out, "\nTotal {count}: {}", summary.join(", "));
+}
+
 /// Strips terminal control characters from text a node could influence, so evidence cannot drive the terminal.
 pub(crate) fn printable(text: &str) -> String {
     text.chars()
@@ -91,28 +116,21 @@ pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
             result.check
         );
         if matches!(result.status, Status::Fail | Status::Warn | Status::Error) {
-            for evidence in &result.evidence {
-                write_evidence(
-                    &mut out,
-                    "           ",
-                    [&evidence.subject, &evidence.observed, &evidence.expected],
-                );
-            }
-            if let Some(detail) = &result.detail {
-                let _ = writeln!(out, "           {}", printable(detail));
-            }
+            write_findings(
+                &mut out,
+                "           ",
+                result.evidence.iter().map(|evidence| {
+                    [
+                        evidence.subject.as_str(),
+                        evidence.observed.as_str(),
+                        evidence.expected.as_str(),
+                    ]
+                }),
+                result.detail.as_deref(),
+            );
         }
     }
-    let summary: Vec<String> = totals(report.results.iter().map(|result| result.status))
-        .into_iter()
-        .map(|(status, count)| format!("{count} {}", label(status).to_lowercase()))
-        .collect();
-    let _ = writeln!(
-        out,
-        "\nTotal {}: {}",
-        report.results.len(),
-        summary.join(", ")
-    );
+    write_total(&mut out, report.results.iter().map(|result| result.status));
     out
 }
 
