@@ -23,6 +23,17 @@ pub struct InputError {
     pub message: String,
 }
 
+impl InputError {
+    /// A problem with a whole file or directory, not one line of it.
+    fn of_path(path: &Path, message: String) -> InputError {
+        InputError {
+            file: path.display().to_string(),
+            line: None,
+            message,
+        }
+    }
+}
+
 impl std::fmt::Display for InputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.line {
@@ -102,11 +113,7 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<InputEr
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(err) => {
-            errors.push(InputError {
-                file: path.display().to_string(),
-                line: None,
-                message: format!("cannot read: {err}"),
-            });
+            errors.push(InputError::of_path(path, format!("cannot read: {err}")));
             return;
         }
     };
@@ -116,11 +123,7 @@ fn collect_files(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<InputEr
                 .filter_map(|entry| entry.ok().map(|e| e.path()))
                 .collect(),
             Err(err) => {
-                errors.push(InputError {
-                    file: path.display().to_string(),
-                    line: None,
-                    message: format!("cannot list: {err}"),
-                });
+                errors.push(InputError::of_path(path, format!("cannot list: {err}")));
                 return;
             }
         };

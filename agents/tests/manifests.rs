@@ -6,6 +6,8 @@
     reason = "a test should stop loudly at the first unexpected error"
 )]
 
+mod kustomize;
+
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -17,6 +19,16 @@ fn base() -> PathBuf {
 fn load(file: &str) -> Value {
     let text = std::fs::read_to_string(base().join(file)).unwrap();
     serde_yaml_ng::from_str(&text).unwrap()
+}
+
+/// A container's arguments, as strings.
+fn args(container: &Value) -> Vec<&str> {
+    container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
 }
 
 fn container(document: &Value) -> &Value {
@@ -77,12 +89,7 @@ fn the_agent_daemonset_reads_the_host_and_runs_everywhere() {
         "it must also run on control-plane nodes"
     );
     let agent = container(&daemonset);
-    let args: Vec<&str> = agent["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = args(agent);
     assert_eq!(args[0], "run");
     assert!(args.contains(&"--host-root=/host"));
     assert!(args.contains(&"--proc-root=/proc"));
@@ -187,12 +194,7 @@ fn the_server_takes_its_database_from_a_secret_and_runs_unprivileged() {
     assert!(database["value"].is_null(), "no database URL in plain text");
     // It listens beyond loopback, so it must be configured for OpenID Connect, with its secrets in files,
     // and serve TLS itself from its certificate Secret.
-    let args: Vec<&str> = server["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|arg| arg.as_str().unwrap())
-        .collect();
+    let args = args(server);
     assert!(args.contains(&"--bind=0.0.0.0:8443"), "{args:?}");
     assert!(!args.contains(&"--plain-http"), "{args:?}");
     let tls_mount = server["volumeMounts"]
@@ -440,12 +442,7 @@ fn the_cluster_agent_is_one_unprivileged_replica_with_a_read_only_root() {
             .all(|v| v["hostPath"].is_null())
     );
     let agent = container(&deployment);
-    let args: Vec<&str> = agent["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = args(agent);
     assert_eq!(&args[..2], ["run", "--cluster"]);
     let context = &agent["securityContext"];
     assert_eq!(context["readOnlyRootFilesystem"], true);
@@ -460,23 +457,14 @@ fn the_cluster_agent_is_one_unprivileged_replica_with_a_read_only_root() {
 
 #[test]
 fn kubewards_own_manifests_pass_its_hardening_checks_but_for_what_the_platform_list_names() {
-    let rendered = std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(base())
-        .output()
-        .unwrap();
-    assert!(
-        rendered.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rendered.stderr)
-    );
+    let rendered = kustomize::render(&base());
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kubeward-agent"))
         .args(["manifests", "-", "--format", "json", "--fail-on", "fail"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &rendered.stdout).unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &rendered).unwrap();
     let output = child.wait_with_output().unwrap();
     assert_eq!(
         output.status.code(),

@@ -6,6 +6,8 @@
     reason = "a test should stop loudly at the first unexpected error"
 )]
 
+mod kustomize;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -253,19 +255,10 @@ fn namespace_fills_in_objects_without_one() {
 
 #[test]
 fn kustomize_output_on_stdin_is_evaluated_with_locations_on_stdin() {
-    let rendered = Command::new("kubectl")
-        .args(["kustomize"])
-        .arg(tree().join("kustomize/base"))
-        .output()
-        .unwrap();
-    assert!(
-        rendered.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rendered.stderr)
-    );
+    let rendered = kustomize::render(&tree().join("kustomize/base"));
     let output = run(
         &["-", "--format", "json", "--benchmark", "kubeward-hardening"],
-        Some(&rendered.stdout),
+        Some(&rendered),
     );
     let reports = reports(&output);
     let checkout = find(&reports, "KW-ROLLING-UPDATE", "Deployment", "checkout").unwrap();
