@@ -3,7 +3,8 @@
 //! A large cluster holds tens of thousands of objects, and a parsed JSON object costs many times its text, so
 //! each item is cut down as its page arrives:
 //! - every item loses its managed fields, the last-applied annotation and (but for Services, whose load
-//!   balancer address counts) its status;
+//!   balancer address counts) its status. A live listing never parses them (`page.rs`); removing them here
+//!   too keeps any other source of items, such as the benchmark's generator, to the same shape;
 //! - pod specs keep what the pod checks read: host namespaces, the security contexts, the service account and
 //!   token settings, volumes (their names, host paths and projected tokens), and per container its name,
 //!   image, security context, ports, Secret references in the environment, mounts and resources. Literal
