@@ -11,6 +11,7 @@ pub mod policy;
 pub mod report;
 pub mod text;
 pub mod validate;
+pub mod validate_cluster;
 pub mod values;
 pub mod yaml11;
 
@@ -19,3 +20,4 @@ pub use evaluate::{evaluate, evaluate_check};
 pub use facts::NodeFacts;
 pub use report::{CheckResult, Evidence, Report, Status};
 pub use validate::{ReportError, parse_report};
+pub use validate_cluster::parse_cluster_report;

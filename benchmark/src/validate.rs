@@ -53,8 +53,18 @@ pub fn parse_report(body: &[u8]) -> Result<Report, ReportError> {
             limit: MAX_BODY_BYTES,
         });
     }
+    let report: Report = deserialize_body(body)?;
+    validate_report(&report)?;
+    Ok(report)
+}
+
+/// Reads one JSON document into `T`, naming the path of the first field that does not fit and refusing
+/// anything after the document.
+pub(crate) fn deserialize_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<T, ReportError> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let report: Report = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let field = if path == "." {
             "(report)".to_owned()
@@ -66,8 +76,7 @@ pub fn parse_report(body: &[u8]) -> Result<Report, ReportError> {
     deserializer
         .end()
         .map_err(|_| ReportError::invalid("(report)", "trailing characters after the report"))?;
-    validate_report(&report)?;
-    Ok(report)
+    Ok(value)
 }
 
 /// Checks the limits and rules that the types alone cannot express.
@@ -201,7 +210,7 @@ fn check_node_name(name: &str) -> Result<(), ReportError> {
     Ok(())
 }
 
-fn check_string(field: &str, value: &str, required: bool) -> Result<(), ReportError> {
+pub(crate) fn check_string(field: &str, value: &str, required: bool) -> Result<(), ReportError> {
     if required && value.trim().is_empty() {
         return Err(ReportError::invalid(field, "must not be empty"));
     }
