@@ -2,12 +2,35 @@
 
 use std::collections::HashMap;
 
+use kubeward_benchmark::cluster_report::ClusterReport;
+use kubeward_benchmark::policy::catalog::{PolicyCatalog, PolicyCheck};
 use kubeward_benchmark::report::{BenchmarkRef, Report};
 use kubeward_benchmark::{Catalog, CatalogError, ReportError};
 
 #[derive(Debug)]
 pub struct Catalogs {
     by_benchmark: HashMap<(String, String), Catalog>,
+    /// The cluster-scope catalogs (CIS section 5, kubeward's hardening checks), which cluster reports follow.
+    policies: HashMap<(String, String), PolicyCatalog>,
+}
+
+/// A check as pages and the API describe it, from whichever catalog holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckInfo<'a> {
+    pub title: &'a str,
+    pub section: &'a str,
+    /// CIS profile level; none for kubeward's own checks.
+    pub level: Option<u8>,
+    pub remediation: &'a str,
+}
+
+/// A catalog that cannot be loaded is a defect of the build, reported as the node catalogs' are.
+fn policy_error(err: kubeward_benchmark::policy::catalog::PolicyCatalogError) -> CatalogError {
+    CatalogError {
+        catalog: err.catalog,
+        file: "(policy catalog)".to_owned(),
+        message: err.message,
+    }
 }
 
 impl Catalogs {
@@ -24,7 +47,85 @@ impl Catalogs {
                 catalog,
             );
         }
-        Ok(Catalogs { by_benchmark })
+        let mut policies = HashMap::new();
+        for name in PolicyCatalog::builtin_names() {
+            let catalog = PolicyCatalog::builtin(name).map_err(policy_error)?;
+            policies.insert(
+                (
+                    catalog.benchmark.id.clone(),
+                    catalog.benchmark.version.clone(),
+                ),
+                catalog,
+            );
+        }
+        Ok(Catalogs {
+            by_benchmark,
+            policies,
+        })
+    }
+
+    /// What the catalogs say of a check of a benchmark, node or cluster-scope.
+    pub fn describe(&self, benchmark: &BenchmarkRef, check: &str) -> Option<CheckInfo<'_>> {
+        let key = (benchmark.id.clone(), benchmark.version.clone());
+        if let Some(found) = self
+            .by_benchmark
+            .get(&key)
+            .and_then(|catalog| catalog.check(check))
+        {
+            return Some(CheckInfo {
+                title: &found.title,
+                section: &found.section,
+                level: Some(found.level),
+                remediation: &found.remediation,
+            });
+        }
+        self.policies
+            .get(&key)
+            .and_then(|catalog| catalog.check(check))
+            .map(|found| CheckInfo {
+                title: &found.title,
+                section: &found.section,
+                level: found.level,
+                remediation: &found.remediation,
+            })
+    }
+
+    /// A cluster-scope check of a benchmark.
+    pub fn policy_check(&self, benchmark: &BenchmarkRef, check: &str) -> Option<&PolicyCheck> {
+        self.policies
+            .get(&(benchmark.id.clone(), benchmark.version.clone()))
+            .and_then(|catalog| catalog.check(check))
+    }
+
+    /// The cluster-scope catalog a cluster report was evaluated against, after checking that every result
+    /// names one of its checks.
+    pub fn for_cluster_report(
+        &self,
+        report: &ClusterReport,
+    ) -> Result<&PolicyCatalog, ReportError> {
+        let benchmark = &report.benchmark;
+        let catalog = self
+            .policies
+            .get(&(benchmark.id.clone(), benchmark.version.clone()))
+            .ok_or_else(|| ReportError::Invalid {
+                field: "benchmark".to_owned(),
+                problem: format!(
+                    "no cluster-scope catalog for benchmark {} version {}",
+                    benchmark.id, benchmark.version
+                ),
+            })?;
+        for (index, result) in report.results.iter().enumerate() {
+            if catalog.check(&result.check).is_none() {
+                return Err(ReportError::Invalid {
+                    field: format!("results[{index}].check"),
+                    problem: format!(
+                        "{} {} has no cluster-scope check \"{}\"",
+                        benchmark.id, benchmark.version, result.check
+                    ),
+                });
+            }
+        }
+        Ok(catalog)
     }
 
     /// A section's title in any known catalog.
@@ -52,12 +153,18 @@ impl Catalogs {
             .flat_map(|catalog| catalog.checks.iter())
     }
 
-    /// A check's title in any known catalog.
+    /// A check's title in any known catalog, node or cluster-scope.
     pub fn check_title(&self, check: &str) -> Option<&str> {
         self.by_benchmark
             .values()
             .find_map(|catalog| catalog.check(check))
             .map(|found| found.title.as_str())
+            .or_else(|| {
+                self.policies
+                    .values()
+                    .find_map(|catalog| catalog.check(check))
+                    .map(|found| found.title.as_str())
+            })
     }
 
     pub fn get(&self, benchmark: &BenchmarkRef) -> Option<&Catalog> {

@@ -10,7 +10,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{TestServer, api_token, at, problem, report};
+use common::{TestServer, api_token, at, cluster_report, problem, report};
 use hmac::{Hmac, Mac};
 use kubeward_benchmark::Status;
 use kubeward_server::app::webhooks::WebhookWorker;
@@ -255,6 +255,74 @@ async fn a_failed_delivery_is_retried_and_every_delivery_is_signed(pool: PgPool)
     let payload: Value = serde_json::from_slice(&last.1).unwrap();
     assert_eq!(payload["event"]["type"], "finding.resolved");
     assert_eq!(payload["finding"]["state"], "resolved");
+}
+
+/// A ticketing integration gets one ticket per failing object, named by kind, namespace and name with the
+/// evidence path, and the same finding's resolution when that object is fixed.
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn each_failing_object_is_delivered_as_its_own_finding_and_closed_when_fixed(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, admin) = api_token(&pool, Role::Admin, None).await;
+    let hook = receiver(vec![200]).await;
+    subscribe(
+        &server,
+        &admin,
+        &hook.url,
+        &["finding.opened", "finding.resolved"],
+    )
+    .await;
+    let cart = ("Deployment", "shop", "cart", Status::Warn);
+    let admin_binding = ("ClusterRoleBinding", "", "everyone-admin", Status::Warn);
+    let both = cluster_report(
+        at(0),
+        &[
+            ("5.2.2", Status::Warn, &[cart]),
+            ("5.1.1", Status::Warn, &[admin_binding]),
+        ],
+    );
+    assert_eq!(server.post_cluster(&agent, &both).await.status(), 201);
+    let worker = worker(&server);
+    assert_eq!(worker.deliver_due().await.unwrap(), 2);
+    let fixed = cluster_report(at(1), &[("5.1.1", Status::Warn, &[admin_binding])]);
+    assert_eq!(server.post_cluster(&agent, &fixed).await.status(), 201);
+    assert_eq!(worker.deliver_due().await.unwrap(), 1);
+
+    let received = hook.received.lock().unwrap().clone();
+    let payloads: Vec<Value> = received
+        .iter()
+        .map(|(head, body)| {
+            verify(head, body);
+            serde_json::from_slice(body).unwrap()
+        })
+        .collect();
+    for payload in &payloads {
+        assert_documented(payload, "FindingDelivery");
+        assert_eq!(payload["finding"]["subject"], "object");
+        assert_eq!(payload["finding"]["node"], Value::Null);
+    }
+    let opened_cart = payloads
+        .iter()
+        .find(|p| p["event"]["type"] == "finding.opened" && p["finding"]["check"] == "5.2.2")
+        .unwrap();
+    assert_eq!(
+        opened_cart["finding"]["object"],
+        serde_json::json!({"kind": "Deployment", "namespace": "shop", "name": "cart"})
+    );
+    assert_eq!(
+        opened_cart["finding"]["evidence"][0]["path"],
+        "spec.template.spec.initContainers[0].securityContext.privileged"
+    );
+    let binding = payloads
+        .iter()
+        .find(|p| p["finding"]["check"] == "5.1.1")
+        .unwrap();
+    assert_eq!(binding["finding"]["object"]["namespace"], Value::Null);
+    let resolved = payloads.last().unwrap();
+    assert_eq!(resolved["event"]["type"], "finding.resolved");
+    assert_eq!(resolved["finding"]["id"], opened_cart["finding"]["id"]);
+    assert_eq!(resolved["finding"]["state"], "resolved");
+    assert_eq!(resolved["finding"]["object"]["name"], "cart");
 }
 
 #[sqlx::test(migrator = "kubeward_server::MIGRATOR")]

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::catalogs::Catalogs;
-use crate::storage::findings::{FeedEvent, FindingDetail};
+use crate::storage::findings::{FeedEvent, FindingDetail, SubjectName};
 
 pub use crate::domain::time::{day_text, time_text};
 
@@ -128,12 +128,46 @@ pub struct Ticket {
     pub url: Option<String>,
 }
 
-/// A failing check on one node, followed from the day it opened; its `id` is stable for its whole life.
+/// A Kubernetes object a finding is about, as the cluster report named it (a workload by its top-level
+/// owner).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ObjectRef {
+    /// `Deployment`, `Service`, `ClusterRoleBinding`, ...
+    pub kind: String,
+    /// Null for cluster-scoped kinds.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    fn of(subject: &SubjectName<'_>) -> Option<ObjectRef> {
+        match subject {
+            SubjectName::Node(_) => None,
+            SubjectName::Object {
+                kind,
+                namespace,
+                name,
+            } => Some(ObjectRef {
+                kind: (*kind).to_owned(),
+                namespace: namespace.map(str::to_owned),
+                name: (*name).to_owned(),
+            }),
+        }
+    }
+}
+
+/// A failing check on one node or one Kubernetes object, followed from the day it opened; its `id` is stable
+/// for its whole life.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Finding {
     pub id: i64,
     pub cluster: String,
-    pub node: String,
+    /// `node` for a node check (sections 1 to 4), `object` for a cluster-scope check on an object.
+    pub subject: SubjectKind,
+    /// The node of a node finding; null for an object finding.
+    pub node: Option<String>,
+    /// The object of an object finding; null for a node finding.
+    pub object: Option<ObjectRef>,
     /// The check id, such as `1.2.15`.
     pub check: String,
     /// Title, section, level and remediation come from the benchmark; null for an unknown benchmark.
@@ -153,9 +187,15 @@ pub struct Finding {
     pub last_seen: Option<String>,
     /// How many times it came back after being resolved.
     pub reopened: i32,
-    /// The latest evidence, as the agent reported it (see the report wire format).
+    /// The latest evidence, as the agent reported it (see the report wire formats); an object's evidence
+    /// items carry the `path` of the field that decided.
     #[schema(value_type = Vec<Object>)]
     pub evidence: Vec<Value>,
+    /// An object result's own detail: the missing fact of a `manual` result, the reason of an `error`.
+    pub detail: Option<String>,
+    /// Set when the object is on a platform-owned list (`list`, `version`, `reason`): shown in its own bucket.
+    #[schema(value_type = Option<Object>)]
+    pub platform: Option<Value>,
     pub ticket: Option<Ticket>,
     /// The approved exception waiving this open finding (at `at` when given): it is still failing, and counts
     /// as a failure in scores, but the failure was accepted until the exception's end. Null when none.
@@ -167,13 +207,14 @@ pub struct Finding {
 impl Finding {
     pub fn from_row(row: &FindingDetail, catalogs: &Catalogs) -> Self {
         let benchmark = match (&row.benchmark_id, &row.benchmark_version) {
-            (Some(id), Some(version)) => catalogs.get(&BenchmarkRef {
+            (Some(id), Some(version)) => Some(BenchmarkRef {
                 id: id.clone(),
                 version: version.clone(),
             }),
             _ => None,
         };
-        let check = benchmark.and_then(|catalog| catalog.check(&row.check_id));
+        let subject = row.subject();
+        let check = benchmark.and_then(|benchmark| catalogs.describe(&benchmark, &row.check_id));
         let ticket = match (&row.ticket_key, &row.ticket_url) {
             (None, None) => None,
             (key, url) => Some(Ticket {
@@ -188,12 +229,14 @@ impl Finding {
         Finding {
             id: row.id,
             cluster: row.cluster.clone(),
+            subject: SubjectKind::of(&subject),
             node: row.node.clone(),
+            object: ObjectRef::of(&subject),
             check: row.check_id.clone(),
-            title: check.map(|check| check.title.clone()),
-            section: check.map(|check| check.section.clone()),
-            level: check.map(|check| check.level),
-            remediation: check.map(|check| check.remediation.clone()),
+            title: check.map(|check| check.title.to_owned()),
+            section: check.map(|check| check.section.to_owned()),
+            level: check.and_then(|check| check.level),
+            remediation: check.map(|check| check.remediation.to_owned()),
             state: if row.state == "open" {
                 FindingState::Open
             } else {
@@ -204,6 +247,8 @@ impl Finding {
             last_seen: row.last_seen.map(time_text),
             reopened: row.reopen_count,
             evidence,
+            detail: row.detail.clone(),
+            platform: row.platform.clone(),
             ticket,
             exception_id: row.exception_id,
             link: format!("/findings/{}", row.id),
@@ -249,12 +294,33 @@ impl EventKind {
     }
 }
 
+/// Whether a finding is about a node or a Kubernetes object.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    Node,
+    Object,
+}
+
+impl SubjectKind {
+    fn of(subject: &SubjectName<'_>) -> SubjectKind {
+        match subject {
+            SubjectName::Node(_) => SubjectKind::Node,
+            SubjectName::Object { .. } => SubjectKind::Object,
+        }
+    }
+}
+
 /// The finding an event is about, enough to find its ticket.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventFinding {
     pub id: i64,
     pub cluster: String,
-    pub node: String,
+    pub subject: SubjectKind,
+    /// The node of a node finding; null for an object finding.
+    pub node: Option<String>,
+    /// The object of an object finding; null for a node finding.
+    pub object: Option<ObjectRef>,
     pub check: String,
     pub link: String,
 }
@@ -291,7 +357,9 @@ impl Event {
             finding: EventFinding {
                 id: row.finding_id,
                 cluster: row.cluster.clone(),
+                subject: SubjectKind::of(&row.subject()),
                 node: row.node.clone(),
+                object: ObjectRef::of(&row.subject()),
                 check: row.check_id.clone(),
                 link: format!("/findings/{}", row.finding_id),
             },
@@ -429,7 +497,9 @@ pub struct CheckSeries {
 pub struct ReportReceipt {
     pub scan_id: Uuid,
     pub cluster: String,
-    pub node: String,
+    /// The node of a node report; absent for a cluster report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// `now` or `before`.
     pub stored: String,
     /// Whether a newer scan of the node had arrived first (only when stored now).
@@ -438,6 +508,9 @@ pub struct ReportReceipt {
     /// The transitions this scan caused (only when stored now).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub findings: Option<TransitionCounts>,
+    /// How many objects a cluster report named (only for a cluster report stored now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objects: Option<usize>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -445,6 +518,16 @@ pub struct TransitionCounts {
     pub opened: usize,
     pub resolved: usize,
     pub reopened: usize,
+}
+
+impl From<crate::app::ingest::Tally> for TransitionCounts {
+    fn from(tally: crate::app::ingest::Tally) -> Self {
+        TransitionCounts {
+            opened: tally.opened,
+            resolved: tally.resolved,
+            reopened: tally.reopened,
+        }
+    }
 }
 
 /// The body of `POST /api/v1/clusters`.

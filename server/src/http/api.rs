@@ -221,7 +221,10 @@ pub async fn list_findings(
     let filter = FindingFilter {
         cluster: text_param("cluster", query.cluster.as_deref(), 63)?,
         node: text_param("node", query.node.as_deref(), 253)?,
-        check: text_param("check", query.check.as_deref(), 32)?,
+        kind: text_param("kind", query.kind.as_deref(), 63)?,
+        namespace: text_param("namespace", query.namespace.as_deref(), 63)?,
+        object: text_param("object", query.object.as_deref(), 253)?,
+        check: text_param("check", query.check.as_deref(), 64)?,
         section,
         state: state_filter,
         since: time_param("since", query.since.as_deref())?,

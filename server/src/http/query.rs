@@ -99,7 +99,13 @@ list_query! {
         cluster,
         /// Node name
         node,
-        /// Check id, such as 1.2.15
+        /// Only findings on objects of this kind, such as Deployment
+        kind,
+        /// Only findings on objects in this namespace
+        namespace,
+        /// Only findings on objects of this name
+        object,
+        /// Check id, such as 1.2.15, 5.2.2 or KW-SVC-NODEPORT
         check,
         /// Benchmark section, such as 1.2
         section,

@@ -1,4 +1,5 @@
-//! `POST /api/v1/reports`: an agent delivers one report.
+//! `POST /api/v1/reports`: an agent delivers one report, a node's (`kubeward/report/v1`, at most 1 MiB) or a
+//! cluster's (`kubeward/cluster-report/v1`, at most 16 MiB); the `schema` field decides.
 //!
 //! Order of refusal: a `Content-Encoding` other than gzip (415, at the edge), no or bad token (401) before
 //! anything is read, a content type other than JSON (415), a body over the limit (413, from `Content-Length`
@@ -9,11 +10,15 @@
 
 use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
-use kubeward_benchmark::validate::MAX_BODY_BYTES;
+use kubeward_benchmark::cluster_report::{CLUSTER_SCHEMA_V1, Source};
+use kubeward_benchmark::report::SCHEMA_V1;
+use kubeward_benchmark::validate_cluster::MAX_CLUSTER_BODY_BYTES;
 use time::OffsetDateTime;
 
 use super::input::is_json;
 use super::problem::ApiError;
+use crate::app::ingest::cluster::ingest_cluster;
+use crate::app::ingest::prepare_cluster::prepare_cluster;
 use crate::app::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
 use crate::app::views::{ReportReceipt, TransitionCounts};
 use crate::domain::report_time;
@@ -37,7 +42,7 @@ fn bearer_token(request: &HttpRequest) -> Option<PresentedToken> {
 
 #[utoipa::path(
     post, path = "/api/v1/reports", tag = "reports",
-    request_body(content = Object, description = "A v1 report, as defined by the report wire format and its JSON Schema (benchmark/schema)"),
+    request_body(content = Object, description = "A node report (kubeward/report/v1, at most 1 MiB) or a cluster report (kubeward/cluster-report/v1, at most 16 MiB), as the wire formats and their JSON Schemas (benchmark/schema) define them; the schema field decides. Content-Encoding: gzip is accepted, the limit applying to the inflated body."),
     security(("agent_token" = [])),
     responses(
         (status = 201, description = "Stored now", body = ReportReceipt),
@@ -63,41 +68,86 @@ pub async fn post_report(
     if !is_json(&request) {
         return Err(ApiError::UnsupportedMediaType);
     }
-    // As sent (compressed or not), bounded in bytes here and in time by the edge's deadline.
+    // As sent (compressed or not), bounded in bytes here and in time by the edge's deadline. The larger
+    // limit, the cluster report's, applies until the schema is known.
     let declared = body::declared_length(request.headers());
-    let body = body::read_limited(&mut payload.into_inner(), declared, MAX_BODY_BYTES)
+    let body = body::read_limited(&mut payload.into_inner(), declared, MAX_CLUSTER_BODY_BYTES)
         .await
         .map_err(ApiError::Edge)?;
     let encoding = request.extensions().get::<Encoding>().copied();
     let inflated;
     let body: &[u8] = match encoding {
         Some(Encoding::Gzip) => {
-            inflated = body::inflate_gzip(&body, MAX_BODY_BYTES).map_err(|err| match err {
-                InflateError::TooLarge => ApiError::PayloadTooLarge {
-                    limit: MAX_BODY_BYTES,
-                },
-                InflateError::Corrupt => ApiError::InvalidReport {
-                    field: None,
-                    detail: "the body is not a whole gzip stream".to_owned(),
-                },
-            })?;
+            inflated =
+                body::inflate_gzip(&body, MAX_CLUSTER_BODY_BYTES).map_err(|err| match err {
+                    InflateError::TooLarge => ApiError::PayloadTooLarge {
+                        limit: MAX_CLUSTER_BODY_BYTES,
+                    },
+                    InflateError::Corrupt => ApiError::InvalidReport {
+                        field: None,
+                        detail: "the body is not a whole gzip stream".to_owned(),
+                    },
+                })?;
             &inflated
         }
         Some(Encoding::Identity) | None => &body,
     };
-    let report = kubeward_benchmark::parse_report(body)?;
-    report_time::check(
-        report.started_at,
-        report.finished_at,
-        OffsetDateTime::now_utc(),
-    )
-    .map_err(|err| {
-        tracing::warn!(cluster.name = %cluster_name, node.name = %report.node.name, error = %err, "refused a report dated outside the allowed window");
+    match schema_of(body)? {
+        ReportKind::Cluster => post_cluster_report(&state, cluster_id, &cluster_name, body).await,
+        ReportKind::Node => post_node_report(&state, cluster_id, &cluster_name, body).await,
+    }
+}
+
+enum ReportKind {
+    Node,
+    Cluster,
+}
+
+/// Which wire format a body claims. A body that is not a JSON object with a string `schema` is left to the
+/// node report's parser, whose errors name the field.
+fn schema_of(body: &[u8]) -> Result<ReportKind, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        schema: Option<serde_json::Value>,
+    }
+    let Ok(Envelope {
+        schema: Some(serde_json::Value::String(schema)),
+    }) = serde_json::from_slice::<Envelope>(body)
+    else {
+        return Ok(ReportKind::Node);
+    };
+    match schema.as_str() {
+        SCHEMA_V1 => Ok(ReportKind::Node),
+        CLUSTER_SCHEMA_V1 => Ok(ReportKind::Cluster),
+        _ => Err(ApiError::InvalidReport {
+            field: Some("schema".to_owned()),
+            detail: format!("schema: must be \"{SCHEMA_V1}\" or \"{CLUSTER_SCHEMA_V1}\""),
+        }),
+    }
+}
+
+fn refuse_dates(
+    started_at: OffsetDateTime,
+    finished_at: OffsetDateTime,
+    cluster_name: &str,
+) -> Result<(), ApiError> {
+    report_time::check(started_at, finished_at, OffsetDateTime::now_utc()).map_err(|err| {
+        tracing::warn!(cluster.name = %cluster_name, error = %err, "refused a report dated outside the allowed window");
         ApiError::InvalidReport {
             detail: err.to_string(),
             field: Some(err.field.to_owned()),
         }
-    })?;
+    })
+}
+
+async fn post_node_report(
+    state: &AppState,
+    cluster_id: i64,
+    cluster_name: &str,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    let report = kubeward_benchmark::parse_report(body)?;
+    refuse_dates(report.started_at, report.finished_at, cluster_name)?;
     let catalog = state.catalogs.for_report(&report)?;
     let prepared = prepare(&report, catalog, cluster_id);
 
@@ -113,11 +163,12 @@ pub async fn post_report(
             tracing::info!(cluster.name = %cluster_name, node.name = %report.node.name, scan.id = %report.scan_id, "scan {} of {} delivered again", report.scan_id, report.node.name);
             Ok(HttpResponse::Ok().json(ReportReceipt {
                 scan_id: report.scan_id,
-                cluster: cluster_name.to_string(),
-                node: report.node.name.clone(),
+                cluster: cluster_name.to_owned(),
+                node: Some(report.node.name.clone()),
                 stored: "before".to_owned(),
                 late: None,
                 findings: None,
+                objects: None,
             }))
         }
         IngestOutcome::Stored(stored) => {
@@ -126,23 +177,89 @@ pub async fn post_report(
                 cluster.name = %cluster_name,
                 node.name = %report.node.name,
                 scan.id = %report.scan_id,
-                opened = stored.opened,
-                resolved = stored.resolved,
-                reopened = stored.reopened,
+                opened = stored.findings.opened,
+                resolved = stored.findings.resolved,
+                reopened = stored.findings.reopened,
                 late = stored.late,
                 "stored scan {} of {}", report.scan_id, report.node.name
             );
             Ok(HttpResponse::Created().json(ReportReceipt {
                 scan_id: report.scan_id,
-                cluster: cluster_name.to_string(),
-                node: report.node.name.clone(),
+                cluster: cluster_name.to_owned(),
+                node: Some(report.node.name.clone()),
                 stored: "now".to_owned(),
                 late: Some(stored.late),
-                findings: Some(TransitionCounts {
-                    opened: stored.opened,
-                    resolved: stored.resolved,
-                    reopened: stored.reopened,
-                }),
+                findings: Some(TransitionCounts::from(stored.findings)),
+                objects: None,
+            }))
+        }
+    }
+}
+
+async fn post_cluster_report(
+    state: &AppState,
+    cluster_id: i64,
+    cluster_name: &str,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
+    let report = kubeward_benchmark::parse_cluster_report(body)?;
+    if report.source != Source::Api {
+        return Err(ApiError::InvalidReport {
+            field: Some("source".to_owned()),
+            detail: "source: the server follows live clusters (\"api\"); manifests are checked in CI, not stored".to_owned(),
+        });
+    }
+    refuse_dates(report.started_at, report.finished_at, cluster_name)?;
+    let catalog = state.catalogs.for_cluster_report(&report)?;
+    let catalog_checks: Vec<String> = catalog
+        .checks
+        .iter()
+        .map(|check| check.id.clone())
+        .collect();
+    let prepared = prepare_cluster(&report, cluster_id);
+
+    let mut tx = state.pool.begin().await?;
+    let outcome =
+        match ingest_cluster(&mut tx, cluster_id, &report, &prepared, &catalog_checks).await {
+            Ok(outcome) => outcome,
+            Err(IngestError::Conflict(scan_id)) => return Err(ApiError::Conflict(scan_id)),
+            Err(IngestError::Database(err)) => return Err(err.into()),
+        };
+    let benchmark = &report.benchmark.id;
+    match outcome {
+        IngestOutcome::Duplicate => {
+            tx.rollback().await?;
+            tracing::info!(cluster.name = %cluster_name, scan.id = %report.scan_id, "cluster scan {} ({benchmark}) delivered again", report.scan_id);
+            Ok(HttpResponse::Ok().json(ReportReceipt {
+                scan_id: report.scan_id,
+                cluster: cluster_name.to_owned(),
+                node: None,
+                stored: "before".to_owned(),
+                late: None,
+                findings: None,
+                objects: None,
+            }))
+        }
+        IngestOutcome::Stored(stored) => {
+            tx.commit().await?;
+            tracing::info!(
+                cluster.name = %cluster_name,
+                scan.id = %report.scan_id,
+                objects = stored.objects,
+                opened = stored.findings.opened,
+                resolved = stored.findings.resolved,
+                reopened = stored.findings.reopened,
+                late = stored.late,
+                "stored cluster scan {} ({benchmark}) of {cluster_name}", report.scan_id
+            );
+            Ok(HttpResponse::Created().json(ReportReceipt {
+                scan_id: report.scan_id,
+                cluster: cluster_name.to_owned(),
+                node: None,
+                stored: "now".to_owned(),
+                late: Some(stored.late),
+                findings: Some(TransitionCounts::from(stored.findings)),
+                objects: Some(stored.objects),
             }))
         }
     }

@@ -33,6 +33,49 @@ pub async fn for_node(
     .await
 }
 
+/// A finding on an object, with its object.
+#[derive(Debug, Clone)]
+pub struct ObjectFindingRow {
+    pub id: i64,
+    pub object_id: i64,
+    pub check_id: String,
+    pub state: String,
+    pub first_seen: OffsetDateTime,
+    pub state_since: OffsetDateTime,
+    pub reopen_count: i32,
+}
+
+impl ObjectFindingRow {
+    pub fn into_finding(self) -> FindingRow {
+        FindingRow {
+            id: self.id,
+            check_id: self.check_id,
+            state: self.state,
+            first_seen: self.first_seen,
+            state_since: self.state_since,
+            reopen_count: self.reopen_count,
+        }
+    }
+}
+
+/// The findings on a cluster's objects for the given checks (one benchmark's timeline).
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn for_objects(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    checks: &[String],
+) -> Result<Vec<ObjectFindingRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ObjectFindingRow,
+        r#"SELECT id, object_id AS "object_id!", check_id, state, first_seen, state_since, reopen_count
+           FROM findings WHERE cluster_id = $1 AND object_id IS NOT NULL AND check_id = ANY($2)"#,
+        cluster_id,
+        checks
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// The fields of a finding that transitions change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingFields {
@@ -42,19 +85,31 @@ pub struct FindingFields {
     pub reopen_count: i32,
 }
 
-#[tracing::instrument(skip_all, fields(node.id = node_id, check = check_id))]
+/// What a finding is about: a node, or a Kubernetes object of the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Node(i64),
+    Object(i64),
+}
+
+#[tracing::instrument(skip_all, fields(subject = ?subject, check = check_id))]
 pub async fn insert(
     conn: &mut PgConnection,
     cluster_id: i64,
-    node_id: i64,
+    subject: Subject,
     check_id: &str,
     fields: &FindingFields,
 ) -> Result<i64, sqlx::Error> {
+    let (node_id, object_id) = match subject {
+        Subject::Node(id) => (Some(id), None),
+        Subject::Object(id) => (None, Some(id)),
+    };
     let row = sqlx::query!(
-        r#"INSERT INTO findings (cluster_id, node_id, check_id, state, first_seen, state_since, reopen_count)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id"#,
+        r#"INSERT INTO findings (cluster_id, node_id, object_id, check_id, state, first_seen, state_since, reopen_count)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"#,
         cluster_id,
         node_id,
+        object_id,
         check_id,
         fields.state,
         fields.first_seen,
@@ -141,6 +196,27 @@ pub async fn events_for_node(
     .await
 }
 
+/// The transition events of a cluster's object findings for the given checks, in timeline order.
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn events_for_objects(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    checks: &[String],
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as!(
+        EventRow,
+        r#"SELECT e.id, e.finding_id, e.kind, e.at, e.scan_id AS "scan_id!"
+           FROM finding_events e JOIN findings f ON f.id = e.finding_id
+           WHERE f.cluster_id = $1 AND f.object_id IS NOT NULL AND f.check_id = ANY($2)
+             AND e.scan_id IS NOT NULL
+           ORDER BY e.at, e.scan_id, e.id"#,
+        cluster_id,
+        checks
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// Gives an existing event its corrected scan, time and kind (a late scan moved the transition).
 #[tracing::instrument(skip_all, fields(event.id = id))]
 pub async fn correct_event(
@@ -206,8 +282,24 @@ pub struct FeedEvent {
     pub exception_id: Option<i64>,
     pub recorded_at: OffsetDateTime,
     pub cluster: String,
-    pub node: String,
+    pub node: Option<String>,
+    pub object_kind: Option<String>,
+    pub object_namespace: Option<String>,
+    pub object_name: Option<String>,
     pub check_id: String,
+}
+
+impl FeedEvent {
+    pub fn subject(&self) -> SubjectName<'_> {
+        match (&self.object_kind, &self.object_name) {
+            (Some(kind), Some(name)) => SubjectName::Object {
+                kind,
+                namespace: self.object_namespace.as_deref().filter(|ns| !ns.is_empty()),
+                name,
+            },
+            _ => SubjectName::Node(self.node.as_deref().unwrap_or_default()),
+        }
+    }
 }
 
 /// Events after a cursor, in id order.
@@ -220,10 +312,11 @@ pub async fn events_after(
     sqlx::query_as!(
         FeedEvent,
         r#"SELECT e.id, e.finding_id, e.kind, e.at, e.scan_id, e.exception_id, e.recorded_at, c.name AS cluster,
-                  n.name AS node,
-                  f.check_id
+                  n.name AS "node?", o.kind AS "object_kind?", o.namespace AS "object_namespace?",
+                  o.name AS "object_name?", f.check_id
            FROM finding_events e JOIN findings f ON f.id = e.finding_id
-           JOIN nodes n ON n.id = f.node_id JOIN clusters c ON c.id = f.cluster_id
+           LEFT JOIN nodes n ON n.id = f.node_id LEFT JOIN objects o ON o.id = f.object_id
+           JOIN clusters c ON c.id = f.cluster_id
            WHERE e.id > $1 ORDER BY e.id LIMIT $2"#,
         after,
         limit
@@ -237,6 +330,10 @@ pub async fn events_after(
 pub struct FindingFilter {
     pub cluster: Option<String>,
     pub node: Option<String>,
+    /// Only findings on objects of this kind (`Deployment`), namespace or name.
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    pub object: Option<String>,
     pub check: Option<String>,
     pub section: Option<String>,
     pub state: Option<&'static str>,
@@ -251,7 +348,12 @@ pub struct FindingFilter {
 pub struct FindingDetail {
     pub id: i64,
     pub cluster: String,
-    pub node: String,
+    /// The node of a node finding.
+    pub node: Option<String>,
+    /// The object of an object finding (the namespace is empty for cluster-scoped kinds).
+    pub object_kind: Option<String>,
+    pub object_namespace: Option<String>,
+    pub object_name: Option<String>,
     pub check_id: String,
     pub state: String,
     pub first_seen: OffsetDateTime,
@@ -261,19 +363,72 @@ pub struct FindingDetail {
     pub ticket_key: Option<String>,
     pub ticket_url: Option<String>,
     pub evidence: Option<serde_json::Value>,
+    /// An object result's detail (the missing fact of a `manual` one) and platform-owned mark.
+    pub detail: Option<String>,
+    pub platform: Option<serde_json::Value>,
     pub benchmark_id: Option<String>,
     pub benchmark_version: Option<String>,
     /// The exception waiving this open finding at the moment read (the one in force that ends last).
     pub exception_id: Option<i64>,
 }
 
-/// The cluster id and node ids a filter names, or `None` when a named one does not exist (nothing matches).
-/// Names become ids first, so that a page is read from the findings table alone, in id order, and the
-/// planner can walk an index instead of joining the whole table before the limit.
+/// What a finding is about, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubjectName<'a> {
+    Node(&'a str),
+    Object {
+        kind: &'a str,
+        namespace: Option<&'a str>,
+        name: &'a str,
+    },
+}
+
+impl SubjectName<'_> {
+    /// `cp-1`, `Deployment shop/cart`, `ClusterRoleBinding admin-all`.
+    pub fn label(&self) -> String {
+        match self {
+            SubjectName::Node(name) => (*name).to_owned(),
+            SubjectName::Object {
+                kind,
+                namespace: Some(namespace),
+                name,
+            } => format!("{kind} {namespace}/{name}"),
+            SubjectName::Object {
+                kind,
+                namespace: None,
+                name,
+            } => format!("{kind} {name}"),
+        }
+    }
+}
+
+impl FindingDetail {
+    pub fn subject(&self) -> SubjectName<'_> {
+        match (&self.object_kind, &self.object_name) {
+            (Some(kind), Some(name)) => SubjectName::Object {
+                kind,
+                namespace: self.object_namespace.as_deref().filter(|ns| !ns.is_empty()),
+                name,
+            },
+            _ => SubjectName::Node(self.node.as_deref().unwrap_or_default()),
+        }
+    }
+}
+
+/// The ids a filter's names stand for; `None` in a field means the filter does not name it.
+struct ResolvedNames {
+    cluster_id: Option<i64>,
+    node_ids: Option<Vec<i64>>,
+    object_ids: Option<Vec<i64>>,
+}
+
+/// The cluster, node and object ids a filter names, or `None` when a named one does not exist (nothing
+/// matches). Names become ids first, so that a page is read from the findings table alone, in id order, and
+/// the planner can walk an index instead of joining the whole table before the limit.
 async fn resolve_names(
     conn: &mut PgConnection,
     filter: &FindingFilter,
-) -> Result<Option<(Option<i64>, Option<Vec<i64>>)>, sqlx::Error> {
+) -> Result<Option<ResolvedNames>, sqlx::Error> {
     let cluster_id = match &filter.cluster {
         None => None,
         Some(name) => match sqlx::query_scalar!("SELECT id FROM clusters WHERE name = $1", name)
@@ -300,7 +455,31 @@ async fn resolve_names(
             Some(ids)
         }
     };
-    Ok(Some((cluster_id, node_ids)))
+    let object_ids: Option<Vec<i64>> =
+        if filter.kind.is_none() && filter.namespace.is_none() && filter.object.is_none() {
+            None
+        } else {
+            let ids = sqlx::query_scalar!(
+                r#"SELECT id FROM objects
+                   WHERE ($1::bigint IS NULL OR cluster_id = $1) AND ($2::text IS NULL OR kind = $2)
+                     AND ($3::text IS NULL OR namespace = $3) AND ($4::text IS NULL OR name = $4)"#,
+                cluster_id,
+                filter.kind,
+                filter.namespace,
+                filter.object
+            )
+            .fetch_all(&mut *conn)
+            .await?;
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            Some(ids)
+        };
+    Ok(Some(ResolvedNames {
+        cluster_id,
+        node_ids,
+        object_ids,
+    }))
 }
 
 /// Findings as they stood at `at`, after the cursor `after` (an id), in id order, at most `limit`: only those
@@ -314,13 +493,13 @@ pub async fn page_as_of(
     after: i64,
     limit: i64,
 ) -> Result<Vec<FindingDetail>, sqlx::Error> {
-    let Some((cluster_id, node_ids)) = resolve_names(conn, filter).await? else {
+    let Some(names) = resolve_names(conn, filter).await? else {
         return Ok(Vec::new());
     };
     sqlx::query_as!(
         FindingDetail,
         r#"WITH page AS (
-               SELECT f.id, f.cluster_id, f.node_id, f.check_id, f.first_seen, f.ticket_key, f.ticket_url,
+               SELECT f.id, f.cluster_id, f.node_id, f.object_id, f.check_id, f.first_seen, f.ticket_key, f.ticket_url,
                       CASE WHEN last_event.kind = 'resolved' THEN 'resolved' ELSE 'open' END AS state,
                       last_event.at AS state_since,
                       (SELECT count(*) FROM finding_events r
@@ -335,6 +514,7 @@ pub async fn page_as_of(
                WHERE f.first_seen <= $10
                  AND ($1::bigint IS NULL OR f.cluster_id = $1)
                  AND ($2::bigint[] IS NULL OR f.node_id = ANY($2))
+                 AND ($12::bigint[] IS NULL OR f.object_id = ANY($12))
                  AND ($3::text IS NULL OR f.check_id = $3)
                  AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
                  AND ($5::text IS NULL OR (CASE WHEN last_event.kind = 'resolved' THEN 'resolved' ELSE 'open' END) = $5)
@@ -345,33 +525,49 @@ pub async fn page_as_of(
                ORDER BY f.id
                LIMIT $9
            )
-           SELECT p.id AS "id!", c.name AS "cluster!", n.name AS "node!", p.check_id AS "check_id!",
+           SELECT p.id AS "id!", c.name AS "cluster!", n.name AS "node?", o.kind AS "object_kind?",
+                  o.namespace AS "object_namespace?", o.name AS "object_name?", p.check_id AS "check_id!",
                   p.state AS "state!", p.first_seen AS "first_seen!", p.state_since AS "state_since!",
-                  latest.finished_at AS last_seen,
+                  coalesce(latest.finished_at, olatest.finished_at) AS last_seen,
                   p.reopen_count AS "reopen_count!", p.ticket_key, p.ticket_url,
-                  latest.evidence AS "evidence?", latest.benchmark_id AS "benchmark_id?",
-                  latest.benchmark_version AS "benchmark_version?",
+                  coalesce(latest.evidence, olatest.evidence) AS "evidence?", olatest.detail AS "detail?",
+                  olatest.platform AS "platform?",
+                  coalesce(latest.benchmark_id, olatest.benchmark_id) AS "benchmark_id?",
+                  coalesce(latest.benchmark_version, olatest.benchmark_version) AS "benchmark_version?",
                   (SELECT e.id FROM exceptions e
-                   WHERE p.state = 'open' AND e.check_id = p.check_id
+                   WHERE p.state = 'open' AND p.node_id IS NOT NULL AND e.check_id = p.check_id
                      AND exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, $10)
                      AND scope_covers(e.cluster_id, e.node_like, p.cluster_id, n.name)
                    ORDER BY e.expires_at DESC, e.id LIMIT 1) AS exception_id
            FROM page p
-           JOIN nodes n ON n.id = p.node_id
+           LEFT JOIN nodes n ON n.id = p.node_id
+           LEFT JOIN objects o ON o.id = p.object_id
            JOIN clusters c ON c.id = p.cluster_id
            LEFT JOIN LATERAL (
                SELECT s.finished_at, r.evidence, rs.benchmark_id, rs.benchmark_version
                FROM scans s
                JOIN result_sets rs ON rs.id = s.result_set_id
                JOIN check_results r ON r.id = (rs.result_map ->> p.check_id)::bigint
-               WHERE s.node_id = p.node_id AND s.finished_at <= $10
+               WHERE p.node_id IS NOT NULL AND s.node_id = p.node_id AND s.finished_at <= $10
                  AND (p.state = 'open' OR s.finished_at < p.state_since)
                ORDER BY s.finished_at DESC, s.scan_id DESC
                LIMIT 1
            ) latest ON true
+           LEFT JOIN LATERAL (
+               SELECT s.finished_at, r.evidence, r.detail, r.platform, rs.benchmark_id, rs.benchmark_version
+               FROM cluster_scans s
+               JOIN cluster_result_sets rs ON rs.id = s.result_set_id
+               JOIN cluster_check_results cr ON cr.id = (rs.result_map ->> p.check_id)::bigint
+               JOIN object_results r ON r.object_id = p.object_id AND r.check_id = p.check_id
+                                    AND r.id = ANY(cr.object_result_ids)
+               WHERE p.object_id IS NOT NULL AND s.cluster_id = p.cluster_id AND s.finished_at <= $10
+                 AND (p.state = 'open' OR s.finished_at < p.state_since)
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) olatest ON true
            ORDER BY p.id"#,
-        cluster_id,
-        node_ids.as_deref(),
+        names.cluster_id,
+        names.node_ids.as_deref(),
         filter.check,
         filter.section,
         filter.state,
@@ -380,7 +576,8 @@ pub async fn page_as_of(
         after,
         limit,
         at,
-        filter.before
+        filter.before,
+        names.object_ids.as_deref()
     )
     .fetch_all(conn)
     .await
@@ -394,7 +591,7 @@ pub async fn page(
     after: i64,
     limit: i64,
 ) -> Result<Vec<FindingDetail>, sqlx::Error> {
-    let Some((cluster_id, node_ids)) = resolve_names(conn, filter).await? else {
+    let Some(names) = resolve_names(conn, filter).await? else {
         return Ok(Vec::new());
     };
     // The evidence is the check's result in the node's newest scan while the finding is open, and in the
@@ -402,11 +599,12 @@ pub async fn page(
     sqlx::query_as!(
         FindingDetail,
         r#"WITH page AS (
-               SELECT f.id, f.cluster_id, f.node_id, f.check_id, f.state, f.first_seen, f.state_since,
-                      f.reopen_count, f.ticket_key, f.ticket_url
+               SELECT f.id, f.cluster_id, f.node_id, f.object_id, f.check_id, f.state, f.first_seen,
+                      f.state_since, f.reopen_count, f.ticket_key, f.ticket_url
                FROM findings f
                WHERE ($1::bigint IS NULL OR f.cluster_id = $1)
                  AND ($2::bigint[] IS NULL OR f.node_id = ANY($2))
+                 AND ($11::bigint[] IS NULL OR f.object_id = ANY($11))
                  AND ($3::text IS NULL OR f.check_id = $3)
                  AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
                  AND ($5::text IS NULL OR f.state = $5)
@@ -417,32 +615,50 @@ pub async fn page(
                ORDER BY f.id
                LIMIT $9
            )
-           SELECT p.id AS "id!", c.name AS "cluster!", n.name AS "node!", p.check_id AS "check_id!",
+           SELECT p.id AS "id!", c.name AS "cluster!", n.name AS "node?", o.kind AS "object_kind?",
+                  o.namespace AS "object_namespace?", o.name AS "object_name?", p.check_id AS "check_id!",
                   p.state AS "state!", p.first_seen AS "first_seen!", p.state_since AS "state_since!",
-                  CASE WHEN p.state = 'open' THEN n.last_seen ELSE latest.finished_at END AS last_seen,
+                  CASE WHEN p.state = 'open' AND p.node_id IS NOT NULL THEN n.last_seen
+                       ELSE coalesce(latest.finished_at, olatest.finished_at) END AS last_seen,
                   p.reopen_count AS "reopen_count!", p.ticket_key, p.ticket_url,
-                  latest.evidence AS "evidence?", latest.benchmark_id AS "benchmark_id?",
-                  latest.benchmark_version AS "benchmark_version?",
+                  coalesce(latest.evidence, olatest.evidence) AS "evidence?", olatest.detail AS "detail?",
+                  olatest.platform AS "platform?",
+                  coalesce(latest.benchmark_id, olatest.benchmark_id) AS "benchmark_id?",
+                  coalesce(latest.benchmark_version, olatest.benchmark_version) AS "benchmark_version?",
                   (SELECT e.id FROM exceptions e
-                   WHERE p.state = 'open' AND e.check_id = p.check_id
+                   WHERE p.state = 'open' AND p.node_id IS NOT NULL AND e.check_id = p.check_id
                      AND exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, now())
                      AND scope_covers(e.cluster_id, e.node_like, p.cluster_id, n.name)
                    ORDER BY e.expires_at DESC, e.id LIMIT 1) AS exception_id
            FROM page p
-           JOIN nodes n ON n.id = p.node_id
+           LEFT JOIN nodes n ON n.id = p.node_id
+           LEFT JOIN objects o ON o.id = p.object_id
            JOIN clusters c ON c.id = p.cluster_id
            LEFT JOIN LATERAL (
                SELECT s.finished_at, r.evidence, rs.benchmark_id, rs.benchmark_version
                FROM scans s
                JOIN result_sets rs ON rs.id = s.result_set_id
                JOIN check_results r ON r.id = (rs.result_map ->> p.check_id)::bigint
-               WHERE s.node_id = p.node_id AND (p.state = 'open' OR s.finished_at < p.state_since)
+               WHERE p.node_id IS NOT NULL AND s.node_id = p.node_id
+                 AND (p.state = 'open' OR s.finished_at < p.state_since)
                ORDER BY s.finished_at DESC, s.scan_id DESC
                LIMIT 1
            ) latest ON true
+           LEFT JOIN LATERAL (
+               SELECT s.finished_at, r.evidence, r.detail, r.platform, rs.benchmark_id, rs.benchmark_version
+               FROM cluster_scans s
+               JOIN cluster_result_sets rs ON rs.id = s.result_set_id
+               JOIN cluster_check_results cr ON cr.id = (rs.result_map ->> p.check_id)::bigint
+               JOIN object_results r ON r.object_id = p.object_id AND r.check_id = p.check_id
+                                    AND r.id = ANY(cr.object_result_ids)
+               WHERE p.object_id IS NOT NULL AND s.cluster_id = p.cluster_id
+                 AND (p.state = 'open' OR s.finished_at < p.state_since)
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) olatest ON true
            ORDER BY p.id"#,
-        cluster_id,
-        node_ids.as_deref(),
+        names.cluster_id,
+        names.node_ids.as_deref(),
         filter.check,
         filter.section,
         filter.state,
@@ -450,7 +666,8 @@ pub async fn page(
         filter.id,
         after,
         limit,
-        filter.before
+        filter.before,
+        names.object_ids.as_deref()
     )
     .fetch_all(conn)
     .await

@@ -4,6 +4,7 @@
 pub mod api_tokens;
 pub mod attestations;
 pub mod audit;
+pub mod cluster_scans;
 pub mod clusters;
 pub mod exceptions;
 pub mod findings;

@@ -15,12 +15,14 @@ pub struct NewScan {
     pub agent_version: String,
 }
 
-/// Inserts a scan; `false` when a scan with that id already exists (then nothing is written).
+/// Inserts a scan; `false` when a scan with that id already exists, as a node scan or a cluster scan (then
+/// nothing is written).
 #[tracing::instrument(skip_all, fields(scan.id = %scan.scan_id))]
 pub async fn insert(conn: &mut PgConnection, scan: &NewScan) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query!(
         r#"INSERT INTO scans (scan_id, node_id, result_set_id, started_at, finished_at, content_hash, agent_version)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           SELECT $1, $2, $3, $4, $5, $6, $7
+           WHERE NOT EXISTS (SELECT 1 FROM cluster_scans WHERE scan_id = $1)
            ON CONFLICT (scan_id) DO NOTHING"#,
         scan.scan_id,
         scan.node_id,
@@ -33,21 +35,6 @@ pub async fn insert(conn: &mut PgConnection, scan: &NewScan) -> Result<bool, sql
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
-}
-
-/// The content hash of a stored scan and the cluster it was stored for.
-#[tracing::instrument(skip_all, fields(scan.id = %scan_id))]
-pub async fn stored_hash(
-    conn: &mut PgConnection,
-    scan_id: Uuid,
-) -> Result<Option<(Vec<u8>, i64)>, sqlx::Error> {
-    let row = sqlx::query!(
-        "SELECT s.content_hash, n.cluster_id FROM scans s JOIN nodes n ON n.id = s.node_id WHERE s.scan_id = $1",
-        scan_id
-    )
-    .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|row| (row.content_hash, row.cluster_id)))
 }
 
 /// A scan's place in its node's timeline.

@@ -18,6 +18,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use kubeward_benchmark::cluster_report::{
+    CLUSTER_SCHEMA_V1, ClusterCheckResult, ClusterInfo, ClusterReport, ObjectEvidence,
+    ObjectResult, Source,
+};
+use kubeward_benchmark::policy::catalog::PolicyCatalog;
 use kubeward_benchmark::report::{
     AgentInfo, BenchmarkRef, CheckResult, Evidence, NodeInfo, NodeRole, Report, SCHEMA_V1,
 };
@@ -135,6 +140,15 @@ impl TestServer {
         .await
     }
 
+    pub async fn post_cluster(&self, token: &str, report: &ClusterReport) -> reqwest::Response {
+        self.post_bytes(
+            token,
+            serde_json::to_vec(report).unwrap(),
+            "application/json",
+        )
+        .await
+    }
+
     pub async fn post_bytes(
         &self,
         token: &str,
@@ -201,6 +215,82 @@ pub fn report(node: &str, finished_at: OffsetDateTime, statuses: &[(&str, Status
             version: "1.12".to_owned(),
         },
         started_at: finished_at - time::Duration::seconds(1),
+        finished_at,
+        results,
+    }
+}
+
+/// One listed object: kind, namespace (empty for cluster-scoped), name, status.
+pub type Listed<'a> = (&'a str, &'a str, &'a str, Status);
+
+pub fn object(kind: &str, namespace: &str, name: &str, status: Status) -> ObjectResult {
+    ObjectResult {
+        kind: kind.into(),
+        namespace: (!namespace.is_empty()).then(|| namespace.into()),
+        name: name.into(),
+        status,
+        evidence: vec![ObjectEvidence {
+            subject: "container app (init)".into(),
+            path: Some("spec.template.spec.initContainers[0].securityContext.privileged".into()),
+            observed: "true".into(),
+            expected: "false or unset".into(),
+        }],
+        detail: (status == Status::Manual).then(|| "the image's USER is not visible".into()),
+        location: None,
+        platform: None,
+    }
+}
+
+/// A CIS section 5 cluster report finished at `finished_at`: every check of the catalog ran over 40 objects
+/// (or as many as it lists) and passed, except those given, which list their objects (the check's status is the worst of them, or
+/// the one given when it lists none).
+pub fn cluster_report(
+    finished_at: OffsetDateTime,
+    checks: &[(&str, Status, &[Listed])],
+) -> ClusterReport {
+    let catalog = PolicyCatalog::builtin("cis-1.12").unwrap();
+    let results = catalog
+        .checks
+        .iter()
+        .map(|check| {
+            let given = checks.iter().find(|(id, _, _)| *id == check.id);
+            let (status, objects) = match given {
+                None => (Status::Pass, Vec::new()),
+                Some((_, status, listed)) => (
+                    *status,
+                    listed
+                        .iter()
+                        .map(|(kind, namespace, name, status)| {
+                            object(kind, namespace, name, *status)
+                        })
+                        .collect(),
+                ),
+            };
+            ClusterCheckResult {
+                check: check.id.clone(),
+                status,
+                evaluated: 40.max(objects.len() as u64),
+                objects,
+                detail: None,
+            }
+        })
+        .collect();
+    ClusterReport {
+        schema: CLUSTER_SCHEMA_V1.to_owned(),
+        scan_id: Uuid::now_v7(),
+        agent: AgentInfo {
+            version: "0.2.0".to_owned(),
+        },
+        source: Source::Api,
+        cluster: ClusterInfo {
+            kubernetes_version: Some("v1.33.2".to_owned()),
+            distribution: Some("kubernetes".to_owned()),
+        },
+        benchmark: BenchmarkRef {
+            id: "cis-kubernetes".to_owned(),
+            version: "1.12".to_owned(),
+        },
+        started_at: finished_at - time::Duration::seconds(5),
         finished_at,
         results,
     }

@@ -5,7 +5,9 @@
 //! scan, older than one already stored, is placed in the node's timeline and the node's findings are
 //! recomputed over it; events a feed reader may have seen are corrected, never deleted.
 
+pub mod cluster;
 pub mod prepare;
+pub mod prepare_cluster;
 pub mod transitions;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,22 +21,38 @@ use self::transitions::{
     Class, EventKind, FindingState, ScanPoint, StoredEvent, Transition, classify,
     latest_transition, reconcile, transitions,
 };
-use crate::storage::findings::{self, FindingFields};
-use crate::storage::{nodes, results, scans, webhooks};
+use crate::storage::findings::{self, FindingFields, Subject};
+use crate::storage::{cluster_scans, nodes, results, scans, webhooks};
+
+/// How many findings a scan moved, by transition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub opened: usize,
+    pub resolved: usize,
+    pub reopened: usize,
+}
+
+impl Tally {
+    fn count(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::Opened => self.opened += 1,
+            EventKind::Resolved => self.resolved += 1,
+            EventKind::Reopened => self.reopened += 1,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {
     pub node_id: i64,
-    pub opened: usize,
-    pub resolved: usize,
-    pub reopened: usize,
+    pub findings: Tally,
     /// The scan is older than one already stored for its node.
     pub late: bool,
 }
 
 #[derive(Debug)]
-pub enum IngestOutcome {
-    Stored(Stored),
+pub enum IngestOutcome<T = Stored> {
+    Stored(T),
     /// The same scan, with the same content, was stored before: nothing was written.
     Duplicate,
 }
@@ -92,7 +110,7 @@ pub async fn ingest(
     )
     .await?;
     if !inserted {
-        return match scans::stored_hash(conn, report.scan_id).await? {
+        return match cluster_scans::stored_hash(conn, report.scan_id).await? {
             Some((hash, _)) if hash == prepared.content_hash => Ok(IngestOutcome::Duplicate),
             // Another cluster's scan id: a token can learn nothing of other clusters, not even that an id
             // is taken there. It is answered as a re-delivery and nothing is stored; only a client that
@@ -142,14 +160,6 @@ pub fn event_topic(kind: EventKind) -> String {
     format!("finding.{}", kind.as_str())
 }
 
-fn count(stored: &mut Stored, kind: EventKind) {
-    match kind {
-        EventKind::Opened => stored.opened += 1,
-        EventKind::Resolved => stored.resolved += 1,
-        EventKind::Reopened => stored.reopened += 1,
-    }
-}
-
 /// The newest scan of a node: each check's class against its finding's current state.
 async fn apply_latest(
     conn: &mut PgConnection,
@@ -178,34 +188,73 @@ async fn apply_latest(
     }
     findings::lock_event_feed(conn).await?;
     for (check, kind) in changes {
-        let finding_id = match current.get(check) {
-            None => {
-                let fields = FindingFields {
-                    state: FindingState::Open.as_str(),
-                    first_seen: point.at,
-                    state_since: point.at,
-                    reopen_count: 0,
-                };
-                findings::insert(conn, cluster_id, node_id, check, &fields).await?
-            }
-            Some(row) => {
-                let fields = FindingFields {
-                    state: kind.state_after().as_str(),
-                    first_seen: row.first_seen,
-                    state_since: point.at,
-                    reopen_count: row.reopen_count + i32::from(kind == EventKind::Reopened),
-                };
-                findings::update(conn, row.id, &fields).await?;
-                row.id
-            }
-        };
-        let event_id =
-            findings::insert_event(conn, finding_id, kind.as_str(), point.at, point.scan_id)
-                .await?;
-        webhooks::enqueue(conn, event_id, &event_topic(kind)).await?;
-        count(stored, kind);
+        let subject = Subject::Node(node_id);
+        record_latest(
+            conn,
+            cluster_id,
+            subject,
+            check,
+            current.get(check),
+            kind,
+            point,
+        )
+        .await?;
+        stored.findings.count(kind);
     }
     Ok(())
+}
+
+/// One finding's transition at the newest scan of its timeline: a new finding with its opening, or one more
+/// event on an existing one. The caller holds the event feed's lock.
+async fn record_latest(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    subject: Subject,
+    check: &str,
+    current: Option<&findings::FindingRow>,
+    kind: EventKind,
+    point: ScanPoint,
+) -> Result<(), sqlx::Error> {
+    let finding_id = match current {
+        None => {
+            let fields = FindingFields {
+                state: FindingState::Open.as_str(),
+                first_seen: point.at,
+                state_since: point.at,
+                reopen_count: 0,
+            };
+            findings::insert(conn, cluster_id, subject, check, &fields).await?
+        }
+        Some(row) => {
+            let fields = FindingFields {
+                state: kind.state_after().as_str(),
+                first_seen: row.first_seen,
+                state_since: point.at,
+                reopen_count: row.reopen_count + i32::from(kind == EventKind::Reopened),
+            };
+            findings::update(conn, row.id, &fields).await?;
+            row.id
+        }
+    };
+    let event_id =
+        findings::insert_event(conn, finding_id, kind.as_str(), point.at, point.scan_id).await?;
+    webhooks::enqueue(conn, event_id, &event_topic(kind)).await?;
+    Ok(())
+}
+
+/// Runs of equal results: consecutive scans with the same set change nothing, so only the first of each run
+/// counts.
+fn first_of_runs(scans: Vec<scans::ScanRef>) -> Vec<scans::ScanRef> {
+    let mut runs: Vec<scans::ScanRef> = Vec::new();
+    for scan in scans {
+        if runs
+            .last()
+            .is_none_or(|last| last.result_set_id != scan.result_set_id)
+        {
+            runs.push(scan);
+        }
+    }
+    runs
 }
 
 /// A late scan: recompute every check's transitions over the node's whole timeline and reconcile them with
@@ -216,16 +265,7 @@ async fn recompute_node(
     node_id: i64,
     stored: &mut Stored,
 ) -> Result<(), sqlx::Error> {
-    // Consecutive scans with the same results change nothing: keep the first scan of each run.
-    let mut runs: Vec<scans::ScanRef> = Vec::new();
-    for scan in scans::timeline(conn, node_id).await? {
-        if runs
-            .last()
-            .is_none_or(|last| last.result_set_id != scan.result_set_id)
-        {
-            runs.push(scan);
-        }
-    }
+    let runs = first_of_runs(scans::timeline(conn, node_id).await?);
     let mut classes_by_set: HashMap<i64, HashMap<String, Class>> = HashMap::new();
     for set_id in runs
         .iter()
@@ -249,22 +289,7 @@ async fn recompute_node(
         .into_iter()
         .map(|row| (row.check_id.clone(), row))
         .collect();
-    let mut events_by_finding: BTreeMap<i64, Vec<StoredEvent>> = BTreeMap::new();
-    for event in findings::events_for_node(conn, node_id).await? {
-        if let Some(kind) = EventKind::parse(&event.kind) {
-            events_by_finding
-                .entry(event.finding_id)
-                .or_default()
-                .push(StoredEvent {
-                    id: event.id,
-                    point: ScanPoint {
-                        at: event.at,
-                        scan_id: event.scan_id,
-                    },
-                    kind,
-                });
-        }
-    }
+    let events_by_finding = events_by_finding(findings::events_for_node(conn, node_id).await?);
 
     let mut locked = false;
     for check in checks {
@@ -286,46 +311,80 @@ async fn recompute_node(
             })
             .collect();
         let computed = transitions(&timeline);
-        let (Some(first), Some(last)) = (computed.first(), computed.last()) else {
-            continue;
+        let finding = existing.get(check);
+        let stored_events = finding
+            .and_then(|row| events_by_finding.get(&row.id))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let subject = Subject::Node(node_id);
+        let change = Recomputed {
+            subject,
+            check,
+            finding,
+            stored_events,
+            computed: &computed,
+        };
+        change
+            .write(conn, cluster_id, &mut locked, &mut stored.findings)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One finding's transitions recomputed over its whole timeline, with what is stored of it.
+struct Recomputed<'a> {
+    subject: Subject,
+    check: &'a str,
+    finding: Option<&'a findings::FindingRow>,
+    stored_events: &'a [StoredEvent],
+    computed: &'a [Transition],
+}
+
+impl Recomputed<'_> {
+    /// Brings the stored finding and its events in line with the recomputed transitions, taking the event
+    /// feed's lock before the first write (`locked` says whether it is held).
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        cluster_id: i64,
+        locked: &mut bool,
+        tally: &mut Tally,
+    ) -> Result<(), sqlx::Error> {
+        let (Some(first), Some(last)) = (self.computed.first(), self.computed.last()) else {
+            return Ok(());
         };
         let fields = FindingFields {
             state: last.kind.state_after().as_str(),
             first_seen: first.point.at,
             state_since: last.point.at,
             reopen_count: i32::try_from(
-                computed
+                self.computed
                     .iter()
                     .filter(|t| t.kind == EventKind::Reopened)
                     .count(),
             )
             .unwrap_or(i32::MAX),
         };
-        let finding = existing.get(check);
-        let stored_events = finding
-            .and_then(|row| events_by_finding.get(&row.id))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let plan = reconcile(stored_events, &computed);
+        let plan = reconcile(self.stored_events, self.computed);
         let unchanged = plan.updates.is_empty()
             && plan.inserts.is_empty()
-            && finding.is_some_and(|row| same_fields(row, &fields));
+            && self.finding.is_some_and(|row| same_fields(row, &fields));
         if unchanged {
-            continue;
+            return Ok(());
         }
         if !plan.orphans.is_empty() {
-            tracing::warn!(node.id = node_id, check = %check, orphans = ?plan.orphans, "stored events match no transition; kept as they are");
+            tracing::warn!(subject = ?self.subject, check = %self.check, orphans = ?plan.orphans, "stored events match no transition; kept as they are");
         }
-        if !locked {
+        if !*locked {
             findings::lock_event_feed(conn).await?;
-            locked = true;
+            *locked = true;
         }
-        let finding_id = match finding {
+        let finding_id = match self.finding {
             Some(row) => {
                 findings::update(conn, row.id, &fields).await?;
                 row.id
             }
-            None => findings::insert(conn, cluster_id, node_id, check, &fields).await?,
+            None => findings::insert(conn, cluster_id, self.subject, self.check, &fields).await?,
         };
         for (event_id, transition) in &plan.updates {
             findings::correct_event(
@@ -342,10 +401,31 @@ async fn recompute_node(
                 findings::insert_event(conn, finding_id, kind.as_str(), point.at, point.scan_id)
                     .await?;
             webhooks::enqueue(conn, event_id, &event_topic(*kind)).await?;
-            count(stored, *kind);
+            tally.count(*kind);
+        }
+        Ok(())
+    }
+}
+
+/// Stored transition events grouped by their finding, in timeline order.
+fn events_by_finding(rows: Vec<findings::EventRow>) -> BTreeMap<i64, Vec<StoredEvent>> {
+    let mut grouped: BTreeMap<i64, Vec<StoredEvent>> = BTreeMap::new();
+    for event in rows {
+        if let Some(kind) = EventKind::parse(&event.kind) {
+            grouped
+                .entry(event.finding_id)
+                .or_default()
+                .push(StoredEvent {
+                    id: event.id,
+                    point: ScanPoint {
+                        at: event.at,
+                        scan_id: event.scan_id,
+                    },
+                    kind,
+                });
         }
     }
-    Ok(())
+    grouped
 }
 
 fn same_fields(row: &findings::FindingRow, fields: &FindingFields) -> bool {

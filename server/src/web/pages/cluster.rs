@@ -12,7 +12,7 @@ use crate::app::standing::{self, ClusterDetail};
 use crate::domain::cluster::ClusterName;
 use crate::domain::score::Counts;
 use crate::shared::AppState;
-use crate::storage::findings::{self, FindingFilter};
+use crate::storage::findings::{self, FindingFilter, SubjectName};
 use crate::storage::standing as stored_standing;
 use crate::web::charts::{self, ScoreChart};
 use crate::web::error::PageError;
@@ -214,8 +214,12 @@ pub async fn show(
         .iter()
         .take(usize::try_from(FINDINGS_SHOWN).unwrap_or(0))
         .map(|finding| FindingRow {
-            node_link: node_link(&finding.node),
-            node: finding.node.clone(),
+            // An object has no page of its own yet: its finding's page shows it with its evidence.
+            node_link: match finding.subject() {
+                SubjectName::Node(node) => node_link(node),
+                SubjectName::Object { .. } => layout.link(&format!("/findings/{}", finding.id)),
+            },
+            node: finding.subject().label(),
             title: title_of(&finding.check_id),
             check: finding.check_id.clone(),
             opened: time_text(finding.state_since),

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::{AsOf, Layout, day_text, encode, time_text};
 use crate::catalogs::Catalogs;
 use crate::shared::AppState;
-use crate::storage::findings::{self, FindingDetail, FindingFilter};
+use crate::storage::findings::{self, FindingDetail, FindingFilter, SubjectName};
 use crate::web::error::PageError;
 use crate::web::form::PageContext;
 use crate::web::security;
@@ -203,12 +203,13 @@ impl FindingLine {
         moment: OffsetDateTime,
         layout: &Layout,
     ) -> Self {
-        let check = catalogs
-            .get(&kubeward_benchmark::report::BenchmarkRef {
+        let check = catalogs.describe(
+            &kubeward_benchmark::report::BenchmarkRef {
                 id: row.benchmark_id.clone().unwrap_or_default(),
                 version: row.benchmark_version.clone().unwrap_or_default(),
-            })
-            .and_then(|catalog| catalog.check(&row.check_id));
+            },
+            &row.check_id,
+        );
         let evidence = row
             .evidence
             .as_ref()
@@ -230,17 +231,25 @@ impl FindingLine {
             .unwrap_or_default();
         FindingLine {
             id: row.id,
-            node_link: layout.link(&format!(
-                "/clusters/{}/nodes/{}",
-                encode(&row.cluster),
-                encode(&row.node)
-            )),
+            node_link: match row.subject() {
+                SubjectName::Node(node) => layout.link(&format!(
+                    "/clusters/{}/nodes/{}",
+                    encode(&row.cluster),
+                    encode(node)
+                )),
+                SubjectName::Object { .. } => layout.link(&format!("/findings/{}", row.id)),
+            },
             cluster: row.cluster.clone(),
-            node: row.node.clone(),
+            node: row.subject().label(),
             check: row.check_id.clone(),
-            title: check.map_or_else(|| "(unknown check)".to_owned(), |check| check.title.clone()),
-            section: check.map_or_else(String::new, |check| check.section.clone()),
-            level: check.map_or_else(String::new, |check| format!("L{}", check.level)),
+            title: check.map_or_else(
+                || "(unknown check)".to_owned(),
+                |check| check.title.to_owned(),
+            ),
+            section: check.map_or_else(String::new, |check| check.section.to_owned()),
+            level: check
+                .and_then(|check| check.level)
+                .map_or_else(String::new, |level| format!("L{level}")),
             state: row.state.clone(),
             state_since: time_text(row.state_since),
             age_days: (moment - row.state_since).whole_days().max(0),

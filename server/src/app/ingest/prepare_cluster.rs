@@ -1,0 +1,165 @@
+//! Turning a validated cluster report into what storage needs: the objects it names, each object's result,
+//! each check's list and the set, with the digests that let unchanged content be stored once.
+
+use std::collections::HashMap;
+
+use kubeward_benchmark::Status;
+use kubeward_benchmark::cluster_report::ClusterReport;
+use sha2::{Digest, Sha256};
+
+use crate::storage::cluster_scans::{NewCheckResult, NewObjectResult, NewSet, ObjectKey};
+
+/// A cluster report ready for the ingest transaction.
+#[derive(Debug, Clone)]
+pub struct PreparedClusterReport {
+    /// Every object the report lists, once.
+    pub objects: Vec<ObjectKey>,
+    pub object_results: Vec<NewObjectResult>,
+    pub check_results: Vec<NewCheckResult>,
+    pub set: NewSet,
+    /// Identifies the report's content for idempotency: the same scan id with another hash is a conflict.
+    pub content_hash: Vec<u8>,
+}
+
+fn status_index(status: Status) -> usize {
+    match status {
+        Status::Pass => 0,
+        Status::Fail => 1,
+        Status::Warn => 2,
+        Status::Manual => 3,
+        Status::NotApplicable => 4,
+        Status::Error => 5,
+    }
+}
+
+/// Hashes length-prefixed parts, so that no two different lists of parts hash alike.
+fn digest_of<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().to_vec()
+}
+
+pub fn prepare_cluster(report: &ClusterReport, cluster_id: i64) -> PreparedClusterReport {
+    let cluster = cluster_id.to_be_bytes();
+    let mut objects: Vec<ObjectKey> = Vec::new();
+    let mut object_index: HashMap<ObjectKey, usize> = HashMap::new();
+    let mut object_results = Vec::new();
+    let mut check_results = Vec::with_capacity(report.results.len());
+    let mut evaluated = Vec::with_capacity(report.results.len());
+    let mut counts = [0i32; 6];
+    let mut failing_objects = 0i32;
+    let mut platform_objects = 0i32;
+
+    for result in &report.results {
+        counts[status_index(result.status)] += 1;
+        evaluated.push(i64::try_from(result.evaluated).unwrap_or(i64::MAX));
+        let mut members = Vec::with_capacity(result.objects.len());
+        for object in &result.objects {
+            let key = ObjectKey {
+                kind: object.kind.to_string(),
+                namespace: object.namespace.as_deref().unwrap_or_default().to_owned(),
+                name: object.name.to_string(),
+            };
+            let index = *object_index.entry(key.clone()).or_insert_with(|| {
+                objects.push(key);
+                objects.len() - 1
+            });
+            if object.platform.is_some() {
+                platform_objects += 1;
+            } else if matches!(object.status, Status::Fail | Status::Warn) {
+                failing_objects += 1;
+            }
+            let evidence = serde_json::to_value(&object.evidence).unwrap_or_default();
+            let platform = object
+                .platform
+                .as_ref()
+                .and_then(|mark| serde_json::to_value(mark).ok());
+            // The object's result as the agent wrote it (serde writes fields in declaration order), in its
+            // cluster: the same result in two clusters is two rows, as their objects are.
+            let canonical = serde_json::to_vec(object).unwrap_or_default();
+            let digest = digest_of([
+                cluster.as_slice(),
+                result.check.as_bytes(),
+                canonical.as_slice(),
+            ]);
+            members.push(object_results.len());
+            object_results.push(NewObjectResult {
+                digest,
+                object: index,
+                check_id: result.check.clone(),
+                status: object.status.as_str().to_owned(),
+                evidence,
+                detail: object.detail.as_ref().map(ToString::to_string),
+                platform,
+            });
+        }
+        // The list does not depend on the order the agent wrote its objects in.
+        let mut member_digests: Vec<&[u8]> = members
+            .iter()
+            .map(|index| object_results[*index].digest.as_slice())
+            .collect();
+        member_digests.sort_unstable();
+        let detail = result.detail.as_deref().unwrap_or_default();
+        let digest = digest_of(
+            [
+                result.check.as_bytes(),
+                result.status.as_str().as_bytes(),
+                detail.as_bytes(),
+                &[u8::from(result.detail.is_some())],
+            ]
+            .into_iter()
+            .chain(member_digests),
+        );
+        check_results.push(NewCheckResult {
+            digest,
+            check_id: result.check.clone(),
+            status: result.status.as_str().to_owned(),
+            detail: result.detail.clone(),
+            object_results: members,
+        });
+    }
+
+    let mut by_check: Vec<(&str, &[u8], i64)> = check_results
+        .iter()
+        .zip(&evaluated)
+        .map(|(result, count)| (result.check_id.as_str(), result.digest.as_slice(), *count))
+        .collect();
+    by_check.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let counts_bytes: Vec<[u8; 8]> = by_check.iter().map(|(_, _, n)| n.to_be_bytes()).collect();
+    let set_digest = digest_of(
+        [
+            report.benchmark.id.as_bytes(),
+            report.benchmark.version.as_bytes(),
+        ]
+        .into_iter()
+        .chain(
+            by_check
+                .iter()
+                .zip(&counts_bytes)
+                .flat_map(|((_, digest, _), count)| [*digest, count.as_slice()]),
+        ),
+    );
+
+    let mut content = Sha256::new();
+    content.update(cluster);
+    content.update(serde_json::to_vec(report).unwrap_or_default());
+
+    PreparedClusterReport {
+        objects,
+        object_results,
+        check_results,
+        set: NewSet {
+            digest: set_digest,
+            benchmark_id: report.benchmark.id.clone(),
+            benchmark_version: report.benchmark.version.clone(),
+            evaluated,
+            counts,
+            failing_objects,
+            platform_objects,
+        },
+        content_hash: content.finalize()[..16].to_vec(),
+    }
+}
