@@ -12,6 +12,10 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The most of the server's answer kept for the log.
 const MAX_ANSWER_BYTES: u64 = 8 * 1024;
+/// Reports larger than this travel gzipped. A cluster report of many objects repeats the same kinds,
+/// namespaces, paths and expectations and shrinks about tenfold; a node report is far smaller and goes as is.
+/// The server applies its size limit to the inflated report either way.
+const GZIP_ABOVE_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -126,12 +130,15 @@ impl Deliverer {
 
     /// One attempt to deliver one report.
     pub fn deliver(&self, token: &str, report: &[u8]) -> Outcome {
-        let response = self
+        let request = self
             .agent
             .post(&self.url)
             .header("Authorization", &format!("Bearer {token}"))
-            .header("Content-Type", "application/json")
-            .send(report);
+            .header("Content-Type", "application/json");
+        let response = match gzipped(report) {
+            Some(packed) => request.header("Content-Encoding", "gzip").send(&packed[..]),
+            None => request.send(report),
+        };
         let mut response = match response {
             Ok(response) => response,
             Err(err) => {
@@ -156,6 +163,21 @@ impl Deliverer {
             .unwrap_or_default();
         classify(status, &answer, retry_after)
     }
+}
+
+/// The report gzipped, when it is large enough for that to pay.
+fn gzipped(report: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    if report.len() <= GZIP_ABOVE_BYTES {
+        return None;
+    }
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(report.len() / 4),
+        flate2::Compression::fast(),
+    );
+    // Writing into memory cannot fail short of allocation failure; sent as is if it somehow does.
+    encoder.write_all(report).ok()?;
+    encoder.finish().ok()
 }
 
 fn describe(err: &ureq::Error) -> String {
@@ -200,6 +222,27 @@ fn server_message(answer: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_reports_travel_gzipped_and_inflate_to_the_same_bytes() {
+        use std::io::Read as _;
+        assert!(gzipped(b"{}").is_none());
+        let report: Vec<u8> = (0..GZIP_ABOVE_BYTES / 4)
+            .flat_map(|n| format!("{{\"n\":{n}}}").into_bytes())
+            .collect();
+        let packed = gzipped(&report).expect("large enough to pack");
+        assert!(
+            packed.len() * 4 < report.len(),
+            "{} of {}",
+            packed.len(),
+            report.len()
+        );
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&packed[..])
+            .read_to_end(&mut inflated)
+            .expect("a whole gzip stream");
+        assert_eq!(inflated, report);
+    }
 
     #[test]
     fn plain_http_is_for_loopback_only() {

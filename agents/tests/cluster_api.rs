@@ -7,6 +7,7 @@
 )]
 
 mod stub_api;
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -19,7 +20,7 @@ use kubeward_benchmark::cluster_report::{ClusterReport, Source};
 use serde_json::Value;
 use stub_api::{Behaviour, kubeconfig, start};
 
-const AGENT: &str = env!("CARGO_BIN_EXE_kubeward-agent");
+use support::AGENT;
 
 fn fixture_objects() -> BTreeMap<String, Vec<Value>> {
     serde_json::from_str(include_str!("fixtures/cluster/api-objects.json")).unwrap()
@@ -326,5 +327,79 @@ fn run_cluster_spools_one_report_per_catalog_and_delivers_each_exactly_once() {
             .filter(|e| e.as_ref().unwrap().path().is_file())
             .count(),
         0
+    );
+}
+
+/// The whole path: the agent reads the stub cluster, and the real server stores both reports and opens one
+/// finding per failing object, each named by its top-level owner; a second round changes nothing.
+#[test]
+fn run_cluster_delivers_to_the_real_server_which_follows_each_failing_object() {
+    let stub = start(fixture_objects(), Behaviour::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &stub.address);
+    let database = support::Database::new();
+    let token = dir.path().join("token");
+    database.enroll("prod", &token);
+    let port = support::free_port();
+    let _server = support::Server::start(&database, port);
+    let server = format!("http://127.0.0.1:{port}");
+    let spool = dir.path().join("spool");
+    let round = || {
+        Command::new(AGENT)
+            .args([
+                "run",
+                "--cluster",
+                "--once",
+                "--retry-for",
+                "20s",
+                "--server",
+                &server,
+            ])
+            .arg("--token-file")
+            .arg(&token)
+            .arg("--spool-dir")
+            .arg(&spool)
+            .arg("--kubeconfig")
+            .arg(&config)
+            .args(["--context", "stub"])
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap()
+    };
+    let output = round();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(database.scalar("SELECT count(*) FROM cluster_scans"), "2");
+    let opened: u64 = database
+        .scalar("SELECT count(*) FROM findings WHERE object_id IS NOT NULL AND state = 'open'")
+        .parse()
+        .unwrap();
+    // What the agent itself reports as failing is what the server opened.
+    let reports: Vec<ClusterReport> =
+        serde_json::from_slice(&run_agent(&config, &["--format", "json"]).stdout).unwrap();
+    let failing: usize = reports
+        .iter()
+        .flat_map(|report| &report.results)
+        .flat_map(|result| &result.objects)
+        .filter(|object| matches!(object.status, Status::Fail | Status::Warn))
+        .count();
+    assert!(failing > 0);
+    assert_eq!(opened as usize, failing);
+    // Pods of a Deployment are reported as the Deployment: no finding names a ReplicaSet or an owned Pod.
+    assert_eq!(
+        database.scalar("SELECT count(*) FROM objects WHERE kind = 'ReplicaSet'"),
+        "0"
+    );
+    let output = round();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(database.scalar("SELECT count(*) FROM cluster_scans"), "4");
+    assert_eq!(
+        database.scalar("SELECT count(*) FROM finding_events"),
+        opened.to_string(),
+        "an unchanged cluster moves no finding"
     );
 }
