@@ -90,6 +90,23 @@ impl Catalogs {
             })
     }
 
+    /// The benchmark ids of the cluster-scope catalogs: one timeline of cluster scans each.
+    pub fn policy_benchmarks(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.policies.keys().map(|(id, _)| id.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// A cluster-scope check in any known catalog, with its catalog's title.
+    pub fn find_policy_check(&self, check: &str) -> Option<(&PolicyCheck, &str)> {
+        self.policies.values().find_map(|catalog| {
+            catalog
+                .check(check)
+                .map(|found| (found, catalog.title.as_str()))
+        })
+    }
+
     /// A cluster-scope check of a benchmark.
     pub fn policy_check(&self, benchmark: &BenchmarkRef, check: &str) -> Option<&PolicyCheck> {
         self.policies

@@ -1,7 +1,8 @@
 //! End to end in a real browser: headless Chromium driven over WebDriver (chromedriver) against the real
 //! server and a real OpenID provider. An auditor logs in, walks from the fleet to a node's evidence and on to
 //! one check across the fleet, exports the findings as CSV, looks at a past day, signs out (here and at the
-//! provider); a person with no group gets the 403 page. Screenshots of
+//! provider); a person with no group gets the 403 page; and walks to one Deployment's failing init container
+//! the same way. Screenshots of
 //! the pages are kept in `target/e2e-screenshots/`.
 
 #![allow(
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::cookie::Key;
 use common::provider::server_with_login;
-use common::report;
+use common::{cluster_report, report};
 use fantoccini::{Client, ClientBuilder, Locator};
 use kubeward_benchmark::Status;
 use sqlx::PgPool;
@@ -372,6 +373,127 @@ async fn an_auditor_walks_from_the_fleet_to_a_nodes_evidence_today_and_in_the_pa
                 .contains("nobody@example.com")
         );
         screenshot(&browser, "forbidden").await;
+    }
+    .await;
+    browser.close().await.unwrap();
+    drop(driver);
+    drop(provider);
+    outcome
+}
+
+/// An auditor walks from the fleet to one Deployment's privileged init container: the cluster's policies, the
+/// object's page with the field that decided, the same object as of the day it failed (it is fixed today),
+/// and the findings of that kind exported as CSV.
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn an_auditor_walks_from_the_fleet_to_a_deployments_privileged_init_container(pool: PgPool) {
+    let (server, provider) = server_with_login(pool, Key::generate()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let now = OffsetDateTime::now_utc();
+    let cart = ("Deployment", "shop", "cart", Status::Warn);
+    let failing = cluster_report(
+        now - time::Duration::days(3),
+        &[("5.2.2", Status::Warn, &[cart])],
+    );
+    assert_eq!(server.post_cluster(&agent, &failing).await.status(), 201);
+    // Today the init container is no longer privileged, but another workload is.
+    let web = ("Deployment", "shop", "web", Status::Warn);
+    let today = cluster_report(now, &[("5.2.2", Status::Warn, &[web])]);
+    assert_eq!(server.post_cluster(&agent, &today).await.status(), 201);
+    let past_day = {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        (now - time::Duration::days(3))
+            .date()
+            .format(&format)
+            .unwrap()
+    };
+
+    let driver = start_driver();
+    let browser = browser(&driver).await;
+    let outcome = async {
+        browser.goto(&server.url("/")).await.unwrap();
+        sign_in_at_provider(&browser, "auditor", &server.base).await;
+        wait_for_path(&browser, "/").await;
+        assert!(text_of(&browser, "main").await.contains("Policy score"));
+        browser
+            .find(Locator::LinkText("prod"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_path(&browser, "/clusters/prod").await;
+        let policies = text_of(&browser, "table.policies").await;
+        assert!(policies.contains("5.2.2"), "{policies}");
+        screenshot(&browser, "cluster-policies").await;
+        // Today's failing object, from the cluster's open findings.
+        browser
+            .find(Locator::LinkText("Deployment shop/web"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_path(&browser, "/clusters/prod/objects/Deployment/shop/web").await;
+        assert_eq!(text_of(&browser, "h1").await, "Deployment shop/web");
+        let evidence = text_of(&browser, "table.evidence").await;
+        assert!(
+            evidence.contains("spec.template.spec.initContainers[0].securityContext.privileged"),
+            "{evidence}"
+        );
+        screenshot(&browser, "object").await;
+
+        // The day cart failed: the cluster page of that day links to it, and its page shows the evidence.
+        browser
+            .goto(&server.url(&format!("/clusters/prod?at={past_day}")))
+            .await
+            .unwrap();
+        browser
+            .find(Locator::LinkText("Deployment shop/cart"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_path(&browser, "/clusters/prod/objects/Deployment/shop/cart").await;
+        let url = browser.current_url().await.unwrap();
+        assert_eq!(url.query(), Some(format!("at={past_day}").as_str()));
+        assert!(text_of(&browser, ".banner.as-of").await.contains(&past_day));
+        assert!(text_of(&browser, "section.finding").await.contains("open"));
+        screenshot(&browser, "object-as-of").await;
+
+        // Findings of that kind, exported with the browser's session.
+        browser
+            .goto(&server.url("/findings?kind=Deployment&state=all"))
+            .await
+            .unwrap();
+        let listed = text_of(&browser, "table.findings").await;
+        assert!(listed.contains("Deployment shop/cart") && listed.contains("Deployment shop/web"));
+        let href = browser
+            .find(Locator::LinkText("CSV"))
+            .await
+            .unwrap()
+            .attr("href")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(href.contains("kind=Deployment"), "{href}");
+        let session = browser.get_named_cookie("kubeward_session").await.unwrap();
+        let csv = reqwest::Client::new()
+            .get(server.url(&href))
+            .header("cookie", format!("kubeward_session={}", session.value()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(csv.lines().count(), 3, "{csv}");
+        assert!(
+            csv.lines()
+                .skip(1)
+                .all(|line| line.contains(",Deployment,shop,")),
+            "{csv}"
+        );
     }
     .await;
     browser.close().await.unwrap();

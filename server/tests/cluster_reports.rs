@@ -14,6 +14,7 @@ use std::io::Write;
 use common::{Listed, TestServer, api_token, at, cluster_report, count, problem, report};
 use kubeward_benchmark::Status;
 use kubeward_benchmark::cluster_report::{ClusterReport, PlatformMark};
+use kubeward_benchmark::policy::catalog::PolicyCatalog;
 use kubeward_server::domain::role::Role;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -784,4 +785,112 @@ async fn an_object_first_seen_follows_the_earliest_scan_that_named_it(pool: PgPo
     assert_eq!((first, last), (at(2), at(5)));
     let finding = &object_findings(&pool, "prod").await[0];
     assert_eq!((finding.5, finding.6), (at(2), at(2)));
+}
+
+async fn page(server: &TestServer, path: &str) -> String {
+    let response = server.client.get(server.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
+/// The pages follow objects as they follow nodes: the fleet's and the cluster's policy scores, the cluster's
+/// checks and namespaces, the object's page with the field that decided, the check across the fleet, the
+/// findings list filtered by kind and namespace and its export, today and as of a past day.
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn pages_show_policies_objects_and_their_history_today_and_on_a_past_day(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let binding = ("ClusterRoleBinding", "", "everyone-admin", Status::Warn);
+    let now = OffsetDateTime::now_utc();
+    let yesterday = now - time::Duration::days(1);
+    deliver(
+        &server,
+        &agent,
+        &cluster_report(
+            yesterday,
+            &[
+                ("5.2.2", Status::Warn, &[CART]),
+                ("5.1.1", Status::Warn, &[binding]),
+            ],
+        ),
+    )
+    .await;
+    // Today cart is fixed.
+    deliver(
+        &server,
+        &agent,
+        &cluster_report(now, &[("5.1.1", Status::Warn, &[binding])]),
+    )
+    .await;
+    let checks = PolicyCatalog::builtin("cis-1.12").unwrap().checks.len();
+
+    let fleet = page(&server, "/").await;
+    assert!(fleet.contains("Policy score"), "{fleet}");
+    let today_score = format!("{:.1}%", 100.0 * (checks - 1) as f64 / checks as f64);
+    let cluster = page(&server, "/clusters/prod").await;
+    assert!(
+        cluster.contains(&today_score) || cluster.contains(&today_score.replace(".0%", "%")),
+        "{today_score} in {cluster}"
+    );
+    assert!(
+        cluster.contains("(cluster-scoped)"),
+        "the namespace table names cluster-scoped objects"
+    );
+    assert!(cluster.contains("/clusters/prod/objects/ClusterRoleBinding/_/everyone-admin"));
+    assert!(
+        !cluster.contains("/clusters/prod/objects/Deployment/shop/cart"),
+        "cart is fixed today"
+    );
+
+    let day = (yesterday.date()).to_string();
+    let past = page(&server, &format!("/clusters/prod?at={day}")).await;
+    assert!(
+        past.contains(&format!(
+            "/clusters/prod/objects/Deployment/shop/cart?at={day}"
+        )),
+        "{past}"
+    );
+
+    let object = page(
+        &server,
+        &format!("/clusters/prod/objects/Deployment/shop/cart?at={day}"),
+    )
+    .await;
+    assert!(object.contains("spec.template.spec.initContainers[0].securityContext.privileged"));
+    assert!(object.contains("status open"), "open on that day");
+    let object_today = page(&server, "/clusters/prod/objects/Deployment/shop/cart").await;
+    assert!(object_today.contains("status resolved"), "resolved today");
+    assert!(object_today.contains("opened") && object_today.contains("resolved"));
+    let missing = server
+        .client
+        .get(server.url("/clusters/prod/objects/Deployment/shop/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let check = page(&server, "/checks/5.1.1").await;
+    assert!(
+        check.contains("everyone-admin") && check.contains("prod"),
+        "{check}"
+    );
+    let check_past = page(&server, &format!("/checks/5.2.2?at={day}")).await;
+    assert!(check_past.contains("Deployment shop/cart"));
+
+    let filtered = page(&server, "/findings?kind=ClusterRoleBinding&state=all").await;
+    assert!(filtered.contains("everyone-admin") && !filtered.contains("shop/cart"));
+    let scoped = page(&server, "/findings?namespace=_&state=all").await;
+    assert!(scoped.contains("everyone-admin") && !scoped.contains("shop/cart"));
+    let csv = page(&server, "/findings/export.csv?state=all").await;
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("id,cluster,node,check,"), "{header}");
+    assert!(
+        header.ends_with(",evidence,kind,namespace,object"),
+        "{header}"
+    );
+    let cart = csv.lines().find(|line| line.contains(",5.2.2,")).unwrap();
+    assert!(
+        cart.contains(",prod,,5.2.2,") && cart.ends_with(",Deployment,shop,cart"),
+        "{cart}"
+    );
 }

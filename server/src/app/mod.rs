@@ -6,6 +6,7 @@ pub mod admin;
 pub mod demo;
 pub mod governance;
 pub mod ingest;
+pub mod policies;
 pub mod staleness;
 pub mod standing;
 pub mod views;

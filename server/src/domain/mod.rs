@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cluster;
 pub mod exception;
 pub mod network;
+pub mod object;
 pub mod report_time;
 pub mod role;
 pub mod scope;

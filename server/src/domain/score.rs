@@ -101,6 +101,19 @@ impl Counts {
     }
 }
 
+/// What the policy score means, shown beside it: it is defined and shown apart from the node score.
+pub const POLICY_DEFINITION: &str = "Policy score: the passing share of the cluster-scope checks that decided \
+     (passes ÷ (passes + checks with a failing object)) in the cluster's newest scan of each catalog. A check \
+     fails when any object that is not platform-owned fails it; platform-owned objects, checks left to a person \
+     (manual), checks with nothing to evaluate and checks that could not run are counted apart and do not move \
+     the score.";
+
+/// The policy score of `passed` and `failed` checks: `None` when no check decided.
+pub fn policy_score(passed: i64, failed: i64) -> Option<f64> {
+    let decided = passed + failed;
+    (decided > 0).then(|| passed as f64 / decided as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +151,12 @@ mod tests {
         counts.waive("fail");
         assert_eq!(counts.score(), Some(0.5));
         assert_eq!(counts.unwaived_fail(), 0);
+    }
+
+    #[test]
+    fn the_policy_score_counts_only_checks_that_decided() {
+        assert_eq!(policy_score(3, 1), Some(0.75));
+        assert_eq!(policy_score(0, 0), None);
+        assert_eq!(policy_score(0, 2), Some(0.0));
     }
 }

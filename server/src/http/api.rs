@@ -222,7 +222,8 @@ pub async fn list_findings(
         cluster: text_param("cluster", query.cluster.as_deref(), 63)?,
         node: text_param("node", query.node.as_deref(), 253)?,
         kind: text_param("kind", query.kind.as_deref(), 63)?,
-        namespace: text_param("namespace", query.namespace.as_deref(), 63)?,
+        namespace: text_param("namespace", query.namespace.as_deref(), 63)?
+            .map(|ns| crate::domain::object::stored_namespace(&ns).to_owned()),
         object: text_param("object", query.object.as_deref(), 253)?,
         check: text_param("check", query.check.as_deref(), 64)?,
         section,

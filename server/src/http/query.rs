@@ -101,7 +101,7 @@ list_query! {
         node,
         /// Only findings on objects of this kind, such as Deployment
         kind,
-        /// Only findings on objects in this namespace
+        /// Only findings on objects in this namespace (`_` for cluster-scoped objects)
         namespace,
         /// Only findings on objects of this name
         object,

@@ -11,6 +11,7 @@ pub mod findings;
 pub mod node_events;
 pub mod nodes;
 pub mod overlays;
+pub mod policies;
 pub mod results;
 pub mod scans;
 pub mod standing;

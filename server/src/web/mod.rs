@@ -74,6 +74,10 @@ pub const PAGE_RULES: &[(&str, Role)] = &[
     ("/clusters/{cluster}", Role::Viewer),
     ("/clusters/{cluster}/nodes/{node}", Role::Viewer),
     ("/clusters/{cluster}/nodes/{node}/diff", Role::Viewer),
+    (
+        "/clusters/{cluster}/objects/{kind}/{namespace}/{name}",
+        Role::Viewer,
+    ),
     ("/findings", Role::Viewer),
     ("/checks/{check}", Role::Viewer),
     // Exports are the auditor's: they leave kubeward with the evidence.
@@ -129,6 +133,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             access::page("/clusters/{cluster}/nodes/{node}")
                 .route(web::get().to(pages::node::show)),
+        )
+        .service(
+            access::page("/clusters/{cluster}/objects/{kind}/{namespace}/{name}")
+                .route(web::get().to(pages::object::show)),
         )
         .service(
             access::page("/clusters/{cluster}/nodes/{node}/diff")

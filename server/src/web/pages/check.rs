@@ -11,7 +11,7 @@ use super::findings::FindingLine;
 use super::{Layout, day_text, encode};
 use crate::shared::AppState;
 use crate::storage::findings::{self, FindingFilter};
-use crate::storage::trends;
+use crate::storage::{policies, trends};
 use crate::web::charts::{self, ScoreChart, Sparkline};
 use crate::web::error::PageError;
 use crate::web::form::PageContext;
@@ -51,11 +51,9 @@ pub async fn show(
     context: PageContext,
 ) -> Result<HttpResponse, PageError> {
     let id = path.into_inner();
-    let check = state
-        .catalogs
-        .find_check(&id)
-        .ok_or_else(|| PageError::NotFound(format!("check {id}")))?
-        .clone();
+    let Some(check) = state.catalogs.find_check(&id).cloned() else {
+        return policy_check(&id, &state, context).await;
+    };
     let as_of = context.as_of.clone();
     let layout = context.layout(format!("Check {}", check.id));
     let moment = layout.moment();
@@ -144,6 +142,121 @@ pub async fn show(
         clusters,
         failing,
         days: DAYS,
+        layout,
+    };
+    Ok(security::page(StatusCode::OK, page.render()?))
+}
+
+#[derive(Debug)]
+pub struct PolicyClusterRow {
+    pub cluster: String,
+    pub link: String,
+    pub status: String,
+    pub evaluated: i64,
+    pub failing: i64,
+    pub unknown: i64,
+    pub platform: i64,
+    pub scanned_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "policy_check.html")]
+struct PolicyCheckPage {
+    layout: Layout,
+    id: String,
+    title: String,
+    catalog: String,
+    section: String,
+    level: String,
+    assessment: &'static str,
+    guidance: String,
+    remediation: String,
+    equivalents: Vec<String>,
+    clusters: Vec<PolicyClusterRow>,
+    failing: Vec<FindingLine>,
+}
+
+/// A cluster-scope check across the fleet: each cluster's newest result and every object failing it.
+async fn policy_check(
+    id: &str,
+    state: &AppState,
+    context: PageContext,
+) -> Result<HttpResponse, PageError> {
+    let (check, catalog) = state
+        .catalogs
+        .find_policy_check(id)
+        .ok_or_else(|| PageError::NotFound(format!("check {id}")))?;
+    let layout = context.layout(format!("Check {}", check.id));
+    let moment = layout.moment();
+    let mut conn = state.pool.acquire().await?;
+    let by_cluster = policies::check_by_cluster(&mut conn, &check.id, moment).await?;
+    let filter = FindingFilter {
+        check: Some(check.id.clone()),
+        state: Some("open"),
+        ..FindingFilter::default()
+    };
+    let open = match &context.as_of {
+        None => findings::page(&mut conn, &filter, 0, FAILING_SHOWN).await?,
+        Some(as_of) => {
+            findings::page_as_of(&mut conn, &filter, as_of.end, 0, FAILING_SHOWN).await?
+        }
+    };
+    drop(conn);
+    let equivalents = &check.equivalents;
+    let page = PolicyCheckPage {
+        id: check.id.clone(),
+        title: check.title.clone(),
+        catalog: catalog.to_owned(),
+        section: format!(
+            "{} {}",
+            check.section,
+            state
+                .catalogs
+                .section_title(&check.section)
+                .unwrap_or_default()
+        ),
+        level: check
+            .level
+            .map(|level| format!("level {level}"))
+            .unwrap_or_default(),
+        assessment: match check.assessment {
+            kubeward_benchmark::catalog::Assessment::Automated => "Automated",
+            kubeward_benchmark::catalog::Assessment::Manual => "Manual",
+        },
+        guidance: check.guidance.clone().unwrap_or_default(),
+        remediation: check.remediation.clone(),
+        equivalents: equivalents
+            .cis
+            .iter()
+            .map(|id| format!("CIS {id}"))
+            .chain(equivalents.nsa.iter().map(|id| format!("NSA/CISA {id}")))
+            .chain(
+                equivalents
+                    .kubescape
+                    .iter()
+                    .map(|id| format!("Kubescape {id}")),
+            )
+            .chain(equivalents.checkov.iter().map(|id| format!("Checkov {id}")))
+            .chain(equivalents.polaris.iter().map(|id| format!("Polaris {id}")))
+            .chain(equivalents.trivy.iter().map(|id| format!("Trivy {id}")))
+            .collect(),
+        clusters: by_cluster
+            .into_iter()
+            .map(|row| PolicyClusterRow {
+                link: layout.link(&format!("/clusters/{}#policies", encode(&row.cluster))),
+                cluster: row.cluster,
+                status: row.status,
+                evaluated: row.evaluated,
+                failing: row.failing,
+                unknown: row.unknown,
+                platform: row.platform,
+                scanned_at: super::time_text(row.scanned_at),
+            })
+            .collect(),
+        failing: open
+            .iter()
+            .map(|row| FindingLine::for_page(row, &state.catalogs, moment, &layout))
+            .collect(),
         layout,
     };
     Ok(security::page(StatusCode::OK, page.render()?))

@@ -7,12 +7,16 @@ use askama::Template;
 use kubeward_benchmark::catalog::compare_ids;
 use serde::Deserialize;
 
+use super::findings::subject_path;
 use super::{Layout, SCORE_DEFINITION, age, day_text, encode, percent, time_text};
+use crate::app::policies::{self, PolicyStanding};
 use crate::app::standing::{self, ClusterDetail};
 use crate::domain::cluster::ClusterName;
+use crate::domain::object::written_namespace;
 use crate::domain::score::Counts;
+use crate::domain::score::POLICY_DEFINITION;
 use crate::shared::AppState;
-use crate::storage::findings::{self, FindingFilter, SubjectName};
+use crate::storage::findings::{self, FindingFilter};
 use crate::storage::standing as stored_standing;
 use crate::web::charts::{self, ScoreChart};
 use crate::web::error::PageError;
@@ -78,6 +82,32 @@ pub struct TransitionRow {
     pub title: String,
 }
 
+/// A cluster-scope check in the cluster's newest scan of its catalog.
+#[derive(Debug)]
+pub struct PolicyRow {
+    pub check: String,
+    pub link: String,
+    pub title: String,
+    pub status: String,
+    pub evaluated: i64,
+    pub failing: i64,
+    pub unknown: i64,
+    pub platform: i64,
+    /// The findings list of this check in this cluster.
+    pub findings_link: String,
+}
+
+/// The objects of one namespace that the newest scans listed.
+#[derive(Debug)]
+pub struct NamespaceLine {
+    pub name: String,
+    pub failing: i64,
+    pub unknown: i64,
+    pub platform: i64,
+    pub objects: i64,
+    pub findings_link: String,
+}
+
 #[derive(Template)]
 #[template(path = "cluster.html")]
 struct ClusterPage {
@@ -102,6 +132,14 @@ struct ClusterPage {
     opened: Vec<TransitionRow>,
     resolved: Vec<TransitionRow>,
     recent_days: i64,
+    policy_score: String,
+    policy_definition: &'static str,
+    /// When the newest cluster scan read finished; empty when none had arrived by then.
+    policies_scanned: String,
+    policy_passed: i64,
+    policy_failed: i64,
+    policy_checks: Vec<PolicyRow>,
+    namespaces: Vec<NamespaceLine>,
 }
 
 pub async fn show(
@@ -145,6 +183,7 @@ pub async fn show(
         .await?
         .remove(&cluster.id)
         .unwrap_or_else(|| vec![None; usize::try_from(range_days).unwrap_or(0)]);
+    let standing = policies::cluster(&state.pool, &state.catalogs, cluster.id, moment).await?;
     let mut conn = state.pool.acquire().await?;
     let filter = FindingFilter {
         cluster: Some(name.clone()),
@@ -214,11 +253,7 @@ pub async fn show(
         .iter()
         .take(usize::try_from(FINDINGS_SHOWN).unwrap_or(0))
         .map(|finding| FindingRow {
-            // An object has no page of its own yet: its finding's page shows it with its evidence.
-            node_link: match finding.subject() {
-                SubjectName::Node(node) => node_link(node),
-                SubjectName::Object { .. } => layout.link(&format!("/findings/{}", finding.id)),
-            },
+            node_link: layout.link(&subject_path(&name, &finding.subject())),
             node: finding.subject().label(),
             title: title_of(&finding.check_id),
             check: finding.check_id.clone(),
@@ -288,8 +323,64 @@ pub async fn show(
         opened,
         resolved,
         recent_days: RECENT_DAYS,
+        policy_score: percent(standing.score()),
+        policy_definition: POLICY_DEFINITION,
+        policies_scanned: standing.scanned_at.map(time_text).unwrap_or_default(),
+        policy_passed: standing.passed,
+        policy_failed: standing.failed,
+        policy_checks: policy_rows(&standing, &name, &layout),
+        namespaces: namespace_lines(&standing, &name, &layout),
         name,
         layout,
     };
     Ok(security::page(StatusCode::OK, page.render()?))
+}
+
+fn policy_rows(standing: &PolicyStanding, cluster: &str, layout: &Layout) -> Vec<PolicyRow> {
+    standing
+        .checks
+        .iter()
+        .map(|check| PolicyRow {
+            link: layout.link(&format!("/checks/{}", encode(&check.check_id))),
+            findings_link: layout.link(&format!(
+                "/findings?cluster={}&check={}&state=open",
+                encode(cluster),
+                encode(&check.check_id)
+            )),
+            check: check.check_id.clone(),
+            title: check.title.clone(),
+            status: check.status.clone(),
+            evaluated: check.evaluated,
+            failing: check.failing,
+            unknown: check.unknown,
+            platform: check.platform,
+        })
+        .collect()
+}
+
+fn namespace_lines(
+    standing: &PolicyStanding,
+    cluster: &str,
+    layout: &Layout,
+) -> Vec<NamespaceLine> {
+    standing
+        .namespaces
+        .iter()
+        .map(|namespace| NamespaceLine {
+            name: if namespace.namespace.is_empty() {
+                "(cluster-scoped)".to_owned()
+            } else {
+                namespace.namespace.clone()
+            },
+            findings_link: layout.link(&format!(
+                "/findings?cluster={}&namespace={}&state=open",
+                encode(cluster),
+                encode(written_namespace(&namespace.namespace))
+            )),
+            failing: namespace.failing,
+            unknown: namespace.unknown,
+            platform: namespace.platform,
+            objects: namespace.objects,
+        })
+        .collect()
 }

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::{AsOf, Layout, day_text, encode, time_text};
 use crate::catalogs::Catalogs;
+use crate::domain::object;
 use crate::shared::AppState;
 use crate::storage::findings::{self, FindingDetail, FindingFilter, SubjectName};
 use crate::web::error::PageError;
@@ -28,6 +29,9 @@ pub struct FindingsQuery {
     at: Option<String>,
     cluster: Option<String>,
     node: Option<String>,
+    kind: Option<String>,
+    namespace: Option<String>,
+    object: Option<String>,
     section: Option<String>,
     state: Option<String>,
     min_age: Option<String>,
@@ -40,6 +44,10 @@ struct Filters {
     as_of: Option<AsOf>,
     cluster: String,
     node: String,
+    /// An object's kind, namespace and name: only findings on matching objects.
+    kind: String,
+    namespace: String,
+    object: String,
     section: String,
     /// `open`, `resolved` or `all`.
     state: String,
@@ -100,6 +108,9 @@ impl Filters {
             as_of: AsOf::parse(query.at.as_deref())?,
             cluster: text_filter("cluster", query.cluster.as_deref(), 63)?,
             node: text_filter("node", query.node.as_deref(), 253)?,
+            kind: text_filter("kind", query.kind.as_deref(), 63)?,
+            namespace: text_filter("namespace", query.namespace.as_deref(), 63)?,
+            object: text_filter("object", query.object.as_deref(), 253)?,
             section,
             state,
             min_age,
@@ -118,6 +129,9 @@ impl Filters {
         FindingFilter {
             cluster: some(&self.cluster),
             node: some(&self.node),
+            kind: some(&self.kind),
+            namespace: some(&self.namespace).map(|ns| object::stored_namespace(&ns).to_owned()),
+            object: some(&self.object),
             section: some(&self.section),
             state: match self.state.as_str() {
                 "open" => Some("open"),
@@ -137,6 +151,9 @@ impl Filters {
         for (name, value) in [
             ("cluster", &self.cluster),
             ("node", &self.node),
+            ("kind", &self.kind),
+            ("namespace", &self.namespace),
+            ("object", &self.object),
             ("section", &self.section),
         ] {
             if !value.is_empty() {
@@ -175,7 +192,12 @@ impl Filters {
 pub struct FindingLine {
     pub id: i64,
     pub cluster: String,
+    /// The node of a node finding; empty for an object finding.
     pub node: String,
+    /// The object of an object finding (its namespace empty when cluster-scoped); empty for a node finding.
+    pub kind: String,
+    pub namespace: String,
+    pub object: String,
     pub check: String,
     pub title: String,
     pub section: String,
@@ -191,6 +213,9 @@ pub struct FindingLine {
     pub exception: String,
     /// The latest evidence, one `subject: observed (expected …)` per line.
     pub evidence: String,
+    /// The node's name or `Kind namespace/name`, as the page shows it.
+    #[serde(skip)]
+    pub subject: String,
     #[serde(skip)]
     pub node_link: String,
 }
@@ -218,8 +243,12 @@ impl FindingLine {
                 items
                     .iter()
                     .map(|item| {
+                        let at = item["path"]
+                            .as_str()
+                            .map(|path| format!(" at {path}"))
+                            .unwrap_or_default();
                         format!(
-                            "{}: {} (expected {})",
+                            "{}: {} (expected {}){at}",
                             item["subject"].as_str().unwrap_or_default(),
                             item["observed"].as_str().unwrap_or_default(),
                             item["expected"].as_str().unwrap_or_default()
@@ -229,18 +258,16 @@ impl FindingLine {
                     .join("\n")
             })
             .unwrap_or_default();
+        let subject = row.subject();
         FindingLine {
             id: row.id,
-            node_link: match row.subject() {
-                SubjectName::Node(node) => layout.link(&format!(
-                    "/clusters/{}/nodes/{}",
-                    encode(&row.cluster),
-                    encode(node)
-                )),
-                SubjectName::Object { .. } => layout.link(&format!("/findings/{}", row.id)),
-            },
+            node_link: layout.link(&subject_path(&row.cluster, &subject)),
             cluster: row.cluster.clone(),
-            node: row.subject().label(),
+            node: row.node.clone().unwrap_or_default(),
+            kind: row.object_kind.clone().unwrap_or_default(),
+            namespace: row.object_namespace.clone().unwrap_or_default(),
+            object: row.object_name.clone().unwrap_or_default(),
+            subject: subject.label(),
             check: row.check_id.clone(),
             title: check.map_or_else(
                 || "(unknown check)".to_owned(),
@@ -273,6 +300,8 @@ struct FindingsPage {
     lines: Vec<FindingLine>,
     filters_cluster: String,
     filters_node: String,
+    filters_kind: String,
+    filters_namespace: String,
     filters_section: String,
     filters_state: String,
     filters_min_age: String,
@@ -311,6 +340,8 @@ pub async fn show(
     let page = FindingsPage {
         filters_cluster: filters.cluster.clone(),
         filters_node: filters.node.clone(),
+        filters_kind: filters.kind.clone(),
+        filters_namespace: filters.namespace.clone(),
         filters_section: filters.section.clone(),
         filters_state: filters.state.clone(),
         filters_min_age: filters
@@ -409,7 +440,7 @@ pub async fn export_csv(
     let visitor = &context.visitor;
     let (filters, lines) = exported(&request, &query, &state, visitor, "csv").await?;
     let mut csv = String::from(
-        "id,cluster,node,check,title,section,level,state,state_since,age_days,first_seen,reopened,ticket_key,ticket_url,exception,evidence\r\n",
+        "id,cluster,node,check,title,section,level,state,state_since,age_days,first_seen,reopened,ticket_key,ticket_url,exception,evidence,kind,namespace,object\r\n",
     );
     for line in &lines {
         let cells = [
@@ -429,6 +460,10 @@ pub async fn export_csv(
             line.ticket_url.clone(),
             line.exception.clone(),
             line.evidence.clone(),
+            // Object columns come last, so that the columns exports had before keep their places.
+            line.kind.clone(),
+            line.namespace.clone(),
+            line.object.clone(),
         ];
         let row: Vec<String> = cells.iter().map(|cell| csv_cell(cell)).collect();
         csv.push_str(&row.join(","));
@@ -457,6 +492,24 @@ pub async fn export_json(
         export_name(&filters, "json"),
         body,
     ))
+}
+
+/// The page of a finding's subject: its node's, or its object's.
+pub fn subject_path(cluster: &str, subject: &SubjectName<'_>) -> String {
+    match subject {
+        SubjectName::Node(node) => format!("/clusters/{}/nodes/{}", encode(cluster), encode(node)),
+        SubjectName::Object {
+            kind,
+            namespace,
+            name,
+        } => format!(
+            "/clusters/{}/objects/{}/{}/{}",
+            encode(cluster),
+            encode(kind),
+            encode(namespace.unwrap_or(object::CLUSTER_SCOPED)),
+            encode(name)
+        ),
+    }
 }
 
 /// One CSV cell (RFC 4180): quoted when it holds a comma, quote or line break; and a cell a spreadsheet would

@@ -7,8 +7,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{Layout, SCORE_DEFINITION, percent, time_text};
+use crate::app::policies;
 use crate::app::standing;
-use crate::domain::score::Counts;
+use crate::domain::score::{Counts, POLICY_DEFINITION, policy_score};
 use crate::shared::AppState;
 use crate::web::charts::{self, Sparkline};
 use crate::web::error::PageError;
@@ -31,6 +32,10 @@ pub struct ClusterRow {
     pub labels: Vec<String>,
     pub score: Option<f64>,
     pub score_text: String,
+    /// The policy score of the cluster's newest cluster scans; empty when none had arrived.
+    pub policy_score: String,
+    /// Its cluster-scope checks passed and failed.
+    pub policy: Option<(i64, i64)>,
     pub trend: Sparkline,
     pub counts: Counts,
     pub nodes: i64,
@@ -55,7 +60,9 @@ struct FleetPage {
     sorts: Vec<SortLink>,
     label: String,
     definition: &'static str,
+    policy_definition: &'static str,
     fleet_score: String,
+    fleet_policy_score: String,
     totals: Counts,
     total_nodes: i64,
     total_stale: i64,
@@ -89,7 +96,7 @@ pub async fn show(
     let moment = layout.moment();
     let day = moment.date();
     let first_day = day - time::Duration::days(TREND_DAYS - 1);
-    let (clusters, mut series) = tokio::try_join!(
+    let (clusters, mut series, policy) = tokio::try_join!(
         standing::clusters(
             &state.pool,
             layout.standing_moment(),
@@ -97,6 +104,7 @@ pub async fn show(
             None
         ),
         standing::daily_series(&state.pool, first_day, day, None),
+        policies::fleet(&state.pool, &state.catalogs, moment),
     )?;
     let (key, value) = match label.split_once('=') {
         Some((key, value)) => (key.trim(), Some(value.trim())),
@@ -114,6 +122,10 @@ pub async fn show(
         .map(|cluster| {
             let score = cluster.counts.score();
             let trend = series.remove(&cluster.id).unwrap_or_default();
+            let policy = policy.get(&cluster.id).copied();
+            let policy_score = policy
+                .map(|(passed, failed)| percent(policy_score(passed, failed)))
+                .unwrap_or_default();
             ClusterRow {
                 link: layout.link(&format!("/clusters/{}", super::encode(&cluster.name))),
                 labels: cluster
@@ -123,6 +135,8 @@ pub async fn show(
                     .collect(),
                 score,
                 score_text: percent(score),
+                policy_score,
+                policy,
                 trend: charts::sparkline(&trend),
                 counts: cluster.counts,
                 nodes: cluster.nodes,
@@ -163,8 +177,14 @@ pub async fn show(
             active: *key == sort,
         })
         .collect();
+    let (passed, failed) = rows
+        .iter()
+        .filter_map(|row| row.policy)
+        .fold((0, 0), |(p, f), (passed, failed)| (p + passed, f + failed));
     let page = FleetPage {
         fleet_score: percent(totals.score()),
+        fleet_policy_score: percent(policy_score(passed, failed)),
+        policy_definition: POLICY_DEFINITION,
         total_nodes: rows.iter().map(|row| row.nodes).sum(),
         total_stale: rows.iter().map(|row| row.stale_nodes).sum(),
         totals,

@@ -10,6 +10,7 @@ pub mod findings;
 pub mod fleet;
 pub mod governance;
 pub mod node;
+pub mod object;
 
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};

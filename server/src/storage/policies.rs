@@ -1,0 +1,257 @@
+//! Where a cluster stands on its cluster-scope (policy) checks at a moment: the newest cluster scan of each
+//! benchmark by then (found per benchmark by walking the timeline index backwards), read per check and per
+//! namespace, and the objects the scans named.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+/// One check of a cluster's newest scan (of its benchmark) at a moment.
+#[derive(Debug, Clone)]
+pub struct PolicyCheckRow {
+    pub benchmark_id: String,
+    pub benchmark_version: String,
+    pub scanned_at: OffsetDateTime,
+    pub check_id: String,
+    pub status: String,
+    pub evaluated: i64,
+    /// Objects failing (fail or warn) and not platform-owned.
+    pub failing: i64,
+    /// Objects whose result is unknown (manual or error) and not platform-owned.
+    pub unknown: i64,
+    /// Objects on a platform-owned list, whatever their status.
+    pub platform: i64,
+}
+
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn checks(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    benchmarks: &[String],
+    at: OffsetDateTime,
+) -> Result<Vec<PolicyCheckRow>, sqlx::Error> {
+    sqlx::query_as!(
+        PolicyCheckRow,
+        r#"WITH latest AS (
+               SELECT b.benchmark_id, l.result_set_id, l.finished_at
+               FROM unnest($3::text[]) AS b(benchmark_id)
+               CROSS JOIN LATERAL (
+                   SELECT s.result_set_id, s.finished_at FROM cluster_scans s
+                   WHERE s.cluster_id = $1 AND s.benchmark_id = b.benchmark_id AND s.finished_at <= $2
+                   ORDER BY s.finished_at DESC, s.scan_id DESC
+                   LIMIT 1
+               ) l
+           )
+           SELECT l.benchmark_id AS "benchmark_id!", rs.benchmark_version AS "benchmark_version!",
+                  l.finished_at AS "scanned_at!", m.check_id AS "check_id!", c.status AS "status!",
+                  coalesce((rs.evaluated ->> m.check_id)::bigint, 0) AS "evaluated!",
+                  count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
+                  count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL) AS "platform!"
+           FROM latest l
+           JOIN cluster_result_sets rs ON rs.id = l.result_set_id
+           CROSS JOIN LATERAL jsonb_each_text(rs.result_map) AS m(check_id, result_id)
+           JOIN cluster_check_results c ON c.id = m.result_id::bigint
+           LEFT JOIN LATERAL unnest(c.object_result_ids) AS u(object_result_id) ON true
+           LEFT JOIN object_results r ON r.id = u.object_result_id
+           GROUP BY l.benchmark_id, rs.benchmark_version, l.finished_at, m.check_id, c.status, rs.evaluated"#,
+        cluster_id,
+        at,
+        benchmarks
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A namespace's objects in a cluster's newest scans at a moment (cluster-scoped objects under the empty
+/// namespace), counted per object and check.
+#[derive(Debug, Clone)]
+pub struct NamespaceRow {
+    pub namespace: String,
+    pub failing: i64,
+    pub unknown: i64,
+    pub platform: i64,
+    /// Distinct objects listed in the namespace.
+    pub objects: i64,
+}
+
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn namespaces(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    benchmarks: &[String],
+    at: OffsetDateTime,
+) -> Result<Vec<NamespaceRow>, sqlx::Error> {
+    sqlx::query_as!(
+        NamespaceRow,
+        r#"WITH latest AS (
+               SELECT b.benchmark_id, l.result_set_id, l.finished_at
+               FROM unnest($3::text[]) AS b(benchmark_id)
+               CROSS JOIN LATERAL (
+                   SELECT s.result_set_id, s.finished_at FROM cluster_scans s
+                   WHERE s.cluster_id = $1 AND s.benchmark_id = b.benchmark_id AND s.finished_at <= $2
+                   ORDER BY s.finished_at DESC, s.scan_id DESC
+                   LIMIT 1
+               ) l
+           )
+           SELECT o.namespace AS "namespace!",
+                  count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
+                  count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
+                  count(*) FILTER (WHERE r.platform IS NOT NULL) AS "platform!",
+                  count(DISTINCT o.id) AS "objects!"
+           FROM latest l
+           JOIN cluster_result_sets rs ON rs.id = l.result_set_id
+           CROSS JOIN LATERAL jsonb_each_text(rs.result_map) AS m(check_id, result_id)
+           JOIN cluster_check_results c ON c.id = m.result_id::bigint
+           CROSS JOIN LATERAL unnest(c.object_result_ids) AS u(object_result_id)
+           JOIN object_results r ON r.id = u.object_result_id
+           JOIN objects o ON o.id = r.object_id
+           GROUP BY o.namespace
+           ORDER BY o.namespace"#,
+        cluster_id,
+        at,
+        benchmarks
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// An object a cluster report named.
+#[derive(Debug, Clone)]
+pub struct ObjectRow {
+    pub id: i64,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub first_seen: OffsetDateTime,
+    pub last_seen: OffsetDateTime,
+}
+
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn object(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<ObjectRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ObjectRow,
+        r#"SELECT id, kind, namespace, name, first_seen, last_seen FROM objects
+           WHERE cluster_id = $1 AND kind = $2 AND namespace = $3 AND name = $4"#,
+        cluster_id,
+        kind,
+        namespace,
+        name
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// A transition of one of an object's findings.
+#[derive(Debug, Clone)]
+pub struct ObjectEvent {
+    pub finding_id: i64,
+    pub check_id: String,
+    pub kind: String,
+    pub at: OffsetDateTime,
+}
+
+/// Every event of an object's findings up to a moment, newest first.
+#[tracing::instrument(skip_all, fields(object.id = object_id))]
+pub async fn object_events(
+    conn: &mut PgConnection,
+    object_id: i64,
+    at: OffsetDateTime,
+) -> Result<Vec<ObjectEvent>, sqlx::Error> {
+    sqlx::query_as!(
+        ObjectEvent,
+        r#"SELECT e.finding_id, f.check_id, e.kind, e.at
+           FROM finding_events e JOIN findings f ON f.id = e.finding_id
+           WHERE f.object_id = $1 AND e.at <= $2
+           ORDER BY e.at DESC, e.id DESC"#,
+        object_id,
+        at
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// One cluster's newest result of one cluster-scope check at a moment.
+#[derive(Debug, Clone)]
+pub struct ClusterCheckRow {
+    pub cluster: String,
+    pub scanned_at: OffsetDateTime,
+    pub status: String,
+    pub evaluated: i64,
+    pub failing: i64,
+    pub unknown: i64,
+    pub platform: i64,
+}
+
+/// Every cluster's newest result of a check at a moment, by cluster name.
+#[tracing::instrument(skip_all, fields(check = check_id))]
+pub async fn check_by_cluster(
+    conn: &mut PgConnection,
+    check_id: &str,
+    at: OffsetDateTime,
+) -> Result<Vec<ClusterCheckRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ClusterCheckRow,
+        r#"SELECT k.name AS "cluster!", l.finished_at AS "scanned_at!", c.status AS "status!",
+                  coalesce((rs.evaluated ->> $1)::bigint, 0) AS "evaluated!",
+                  count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
+                  count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL) AS "platform!"
+           FROM clusters k
+           CROSS JOIN LATERAL (
+               SELECT s.result_set_id, s.finished_at FROM cluster_scans s
+               JOIN cluster_result_sets sets ON sets.id = s.result_set_id
+               WHERE s.cluster_id = k.id AND s.finished_at <= $2 AND sets.result_map ? $1
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) l
+           JOIN cluster_result_sets rs ON rs.id = l.result_set_id
+           JOIN cluster_check_results c ON c.id = (rs.result_map ->> $1)::bigint
+           LEFT JOIN LATERAL unnest(c.object_result_ids) AS u(object_result_id) ON true
+           LEFT JOIN object_results r ON r.id = u.object_result_id
+           GROUP BY k.name, l.finished_at, c.status, rs.evaluated
+           ORDER BY k.name"#,
+        check_id,
+        at
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Each cluster's passing and failing cluster-scope checks over its newest scan of each benchmark at a
+/// moment, by cluster id. The newest scan is found per benchmark by walking the timeline index backwards,
+/// so the cost grows with clusters, not with their history.
+#[tracing::instrument(skip_all)]
+pub async fn fleet_counts(
+    conn: &mut PgConnection,
+    benchmarks: &[String],
+    at: OffsetDateTime,
+) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT k.id AS "cluster_id!", sum(rs.pass_count)::bigint AS "passed!",
+                  sum(rs.fail_count + rs.warn_count)::bigint AS "failed!"
+           FROM clusters k
+           CROSS JOIN unnest($1::text[]) AS b(benchmark_id)
+           CROSS JOIN LATERAL (
+               SELECT s.result_set_id FROM cluster_scans s
+               WHERE s.cluster_id = k.id AND s.benchmark_id = b.benchmark_id AND s.finished_at <= $2
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) l
+           JOIN cluster_result_sets rs ON rs.id = l.result_set_id
+           GROUP BY k.id"#,
+        benchmarks,
+        at
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.cluster_id, row.passed, row.failed))
+        .collect())
+}
