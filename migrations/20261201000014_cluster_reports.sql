@@ -5,7 +5,9 @@
 -- cluster scan is one cluster_scans row.
 
 -- Every object a cluster report has named (listed as failing, unknown or platform-owned). Cluster-scoped kinds
--- have the empty namespace. first_seen and last_seen follow the scans' finished_at, like nodes.
+-- have the empty namespace. first_seen is the earliest scan that named it (late scans move it earlier);
+-- last_seen is the newest scan that stored a change and named it: an unchanged scan is one cluster_scans row
+-- and touches no object, so how long an object has kept failing is read from its findings and the timeline.
 CREATE TABLE objects (
     id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     cluster_id BIGINT NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,

@@ -177,15 +177,15 @@ fn check_object(prefix: &str, object: &ObjectResult) -> Result<(), ReportError> 
             ),
         ));
     }
-    if let Some(namespace) = &object.namespace {
-        if !is_dns_label(namespace, MAX_NAMESPACE_BYTES) {
-            return Err(invalid(
-                format!("{prefix}.namespace"),
-                format!(
-                    "must be a DNS label: 1 to {MAX_NAMESPACE_BYTES} lower-case letters, digits or dashes"
-                ),
-            ));
-        }
+    if let Some(namespace) = &object.namespace
+        && !is_dns_label(namespace, MAX_NAMESPACE_BYTES)
+    {
+        return Err(invalid(
+            format!("{prefix}.namespace"),
+            format!(
+                "must be a DNS label: 1 to {MAX_NAMESPACE_BYTES} lower-case letters, digits or dashes"
+            ),
+        ));
     }
     check_object_name(&format!("{prefix}.name"), &object.name)?;
     if let Some(detail) = &object.detail {

@@ -556,7 +556,7 @@ async fn malformed_and_hostile_cluster_reports_are_refused_naming_the_field_and_
     let (_, agent) = server.enroll("prod").await;
     let good =
         serde_json::to_value(cluster_report(at(0), &[("5.2.2", Status::Warn, &[CART])])).unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<Breakage> = vec![
         (
             "schema",
             Box::new(|r| r["schema"] = "kubeward/cluster-report/v9".into()),
@@ -596,7 +596,7 @@ async fn malformed_and_hostile_cluster_reports_are_refused_naming_the_field_and_
         .iter()
         .position(|result| result["check"] == "5.2.2")
         .unwrap();
-    let object_cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let object_cases: Vec<Breakage> = vec![
         (
             "kind",
             Box::new(|o| o["kind"] = "<script>alert(1)</script>".into()),
@@ -786,6 +786,9 @@ async fn an_object_first_seen_follows_the_earliest_scan_that_named_it(pool: PgPo
     let finding = &object_findings(&pool, "prod").await[0];
     assert_eq!((finding.5, finding.6), (at(2), at(2)));
 }
+
+/// The field a change breaks, and the change.
+type Breakage = (&'static str, Box<dyn Fn(&mut Value)>);
 
 async fn page(server: &TestServer, path: &str) -> String {
     let response = server.client.get(server.url(path)).send().await.unwrap();

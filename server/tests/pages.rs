@@ -11,7 +11,7 @@ mod common;
 
 use actix_web::cookie::{Cookie, CookieJar, Key};
 use common::provider::{CLIENT_ID, Provider, server_with_login};
-use common::{TestServer, at, report};
+use common::{TestServer, at, cluster_report, report};
 use kubeward_benchmark::Status;
 use kubeward_server::domain::role::Role;
 use kubeward_server::storage::web_sessions::{self, NewSession};
@@ -77,6 +77,13 @@ async fn seed(server: &TestServer) {
         .await
         .status();
     assert_eq!(status, 201);
+    // An object with a finding, for the object page.
+    let cart = ("Deployment", "shop", "cart", Status::Warn);
+    let cluster_scan = cluster_report(at(0), &[("5.2.2", Status::Warn, &[cart])]);
+    assert_eq!(
+        server.post_cluster(&agent, &cluster_scan).await.status(),
+        201
+    );
     // Exception 1 and attestation 1, for their pages.
     let catalogs = kubeward_server::catalogs::Catalogs::builtin().unwrap();
     let someone = kubeward_server::domain::actor::Actor {
@@ -137,6 +144,10 @@ const PAGES: &[(&str, &str)] = &[
     ),
     ("/findings", "/findings"),
     ("/checks/{check}", "/checks/1.2.15"),
+    (
+        "/clusters/{cluster}/objects/{kind}/{namespace}/{name}",
+        "/clusters/prod/objects/Deployment/shop/cart",
+    ),
     ("/exceptions", "/exceptions"),
     ("/exceptions/{id}", "/exceptions/1"),
     ("/attestations", "/attestations"),

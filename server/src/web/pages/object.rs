@@ -60,7 +60,6 @@ struct ObjectPage {
     namespace: Option<String>,
     name: String,
     first_seen: String,
-    last_seen: String,
     findings: Vec<FindingBlock>,
     history: Vec<HistoryRow>,
 }
@@ -182,7 +181,6 @@ pub async fn show(
         namespace: (!object.namespace.is_empty()).then_some(object.namespace),
         name: object.name,
         first_seen: time_text(object.first_seen),
-        last_seen: time_text(object.last_seen),
         findings: blocks,
         history: events
             .into_iter()
