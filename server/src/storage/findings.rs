@@ -556,10 +556,23 @@ pub async fn page_as_of(
            LEFT JOIN LATERAL (
                SELECT s.finished_at, r.evidence, r.detail, r.platform, rs.benchmark_id, rs.benchmark_version
                FROM cluster_scans s
-               JOIN cluster_result_sets rs ON rs.id = s.result_set_id
-               JOIN cluster_check_results cr ON cr.id = (rs.result_map ->> p.check_id)::bigint
-               JOIN object_results r ON r.object_id = p.object_id AND r.check_id = p.check_id
-                                    AND r.id = ANY(cr.object_result_ids)
+               -- Each step a lookup by key, fenced by LIMIT so that the planner walks the newest scans one
+               -- by one instead of joining every stored list.
+               CROSS JOIN LATERAL (
+                   SELECT sets.benchmark_id, sets.benchmark_version,
+                          (sets.result_map ->> p.check_id)::bigint AS check_result_id
+                   FROM cluster_result_sets sets WHERE sets.id = s.result_set_id LIMIT 1
+               ) rs
+               CROSS JOIN LATERAL (
+                   SELECT c.object_result_ids FROM cluster_check_results c
+                   WHERE c.id = rs.check_result_id LIMIT 1
+               ) cr
+               CROSS JOIN LATERAL (
+                   SELECT o.evidence, o.detail, o.platform FROM object_results o
+                   WHERE o.object_id = p.object_id AND o.check_id = p.check_id
+                     AND o.id = ANY(cr.object_result_ids)
+                   LIMIT 1
+               ) r
                WHERE p.object_id IS NOT NULL AND s.cluster_id = p.cluster_id AND s.finished_at <= $10
                  AND (p.state = 'open' OR s.finished_at < p.state_since)
                ORDER BY s.finished_at DESC, s.scan_id DESC
@@ -647,10 +660,23 @@ pub async fn page(
            LEFT JOIN LATERAL (
                SELECT s.finished_at, r.evidence, r.detail, r.platform, rs.benchmark_id, rs.benchmark_version
                FROM cluster_scans s
-               JOIN cluster_result_sets rs ON rs.id = s.result_set_id
-               JOIN cluster_check_results cr ON cr.id = (rs.result_map ->> p.check_id)::bigint
-               JOIN object_results r ON r.object_id = p.object_id AND r.check_id = p.check_id
-                                    AND r.id = ANY(cr.object_result_ids)
+               -- Each step a lookup by key, fenced by LIMIT so that the planner walks the newest scans one
+               -- by one instead of joining every stored list.
+               CROSS JOIN LATERAL (
+                   SELECT sets.benchmark_id, sets.benchmark_version,
+                          (sets.result_map ->> p.check_id)::bigint AS check_result_id
+                   FROM cluster_result_sets sets WHERE sets.id = s.result_set_id LIMIT 1
+               ) rs
+               CROSS JOIN LATERAL (
+                   SELECT c.object_result_ids FROM cluster_check_results c
+                   WHERE c.id = rs.check_result_id LIMIT 1
+               ) cr
+               CROSS JOIN LATERAL (
+                   SELECT o.evidence, o.detail, o.platform FROM object_results o
+                   WHERE o.object_id = p.object_id AND o.check_id = p.check_id
+                     AND o.id = ANY(cr.object_result_ids)
+                   LIMIT 1
+               ) r
                WHERE p.object_id IS NOT NULL AND s.cluster_id = p.cluster_id
                  AND (p.state = 'open' OR s.finished_at < p.state_since)
                ORDER BY s.finished_at DESC, s.scan_id DESC

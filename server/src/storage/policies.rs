@@ -205,8 +205,9 @@ pub async fn check_by_cluster(
            FROM clusters k
            CROSS JOIN LATERAL (
                SELECT s.result_set_id, s.finished_at FROM cluster_scans s
-               JOIN cluster_result_sets sets ON sets.id = s.result_set_id
-               WHERE s.cluster_id = k.id AND s.finished_at <= $2 AND sets.result_map ? $1
+               WHERE s.cluster_id = k.id AND s.finished_at <= $2
+                 AND EXISTS (SELECT 1 FROM cluster_result_sets sets
+                             WHERE sets.id = s.result_set_id AND sets.result_map ? $1)
                ORDER BY s.finished_at DESC, s.scan_id DESC
                LIMIT 1
            ) l
