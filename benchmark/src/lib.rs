@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod facts;
 pub mod policy;
 pub mod report;
+pub mod schema_peek;
 pub mod text;
 pub mod validate;
 pub mod validate_cluster;

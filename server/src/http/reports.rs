@@ -12,6 +12,7 @@ use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use kubeward_benchmark::cluster_report::{CLUSTER_SCHEMA_V1, Source};
 use kubeward_benchmark::report::SCHEMA_V1;
+use kubeward_benchmark::schema_peek::peek_schema;
 use kubeward_benchmark::validate_cluster::MAX_CLUSTER_BODY_BYTES;
 use time::OffsetDateTime;
 
@@ -103,23 +104,13 @@ enum ReportKind {
     Cluster,
 }
 
-/// Which wire format a body claims. A body that is not a JSON object with a string `schema` is left to the
-/// node report's parser, whose errors name the field.
+/// Which wire format a body claims. A body without a plain top-level `schema` string is left to the node
+/// report's parser, whose errors name the field.
 fn schema_of(body: &[u8]) -> Result<ReportKind, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        schema: Option<serde_json::Value>,
-    }
-    let Ok(Envelope {
-        schema: Some(serde_json::Value::String(schema)),
-    }) = serde_json::from_slice::<Envelope>(body)
-    else {
-        return Ok(ReportKind::Node);
-    };
-    match schema.as_str() {
-        SCHEMA_V1 => Ok(ReportKind::Node),
-        CLUSTER_SCHEMA_V1 => Ok(ReportKind::Cluster),
-        _ => Err(ApiError::InvalidReport {
+    match peek_schema(body) {
+        None | Some(SCHEMA_V1) => Ok(ReportKind::Node),
+        Some(CLUSTER_SCHEMA_V1) => Ok(ReportKind::Cluster),
+        Some(_) => Err(ApiError::InvalidReport {
             field: Some("schema".to_owned()),
             detail: format!("schema: must be \"{SCHEMA_V1}\" or \"{CLUSTER_SCHEMA_V1}\""),
         }),
