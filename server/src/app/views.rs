@@ -520,6 +520,37 @@ pub struct TransitionCounts {
     pub reopened: usize,
 }
 
+impl ReportReceipt {
+    /// A scan stored before: nothing was written.
+    pub fn before(scan_id: Uuid, cluster: &str, node: Option<String>) -> Self {
+        ReportReceipt {
+            scan_id,
+            cluster: cluster.to_owned(),
+            node,
+            stored: "before".to_owned(),
+            late: None,
+            findings: None,
+            objects: None,
+        }
+    }
+
+    /// A scan stored now, with what it moved.
+    pub fn now(
+        scan_id: Uuid,
+        cluster: &str,
+        node: Option<String>,
+        late: bool,
+        findings: crate::app::ingest::Tally,
+    ) -> Self {
+        ReportReceipt {
+            stored: "now".to_owned(),
+            late: Some(late),
+            findings: Some(TransitionCounts::from(findings)),
+            ..ReportReceipt::before(scan_id, cluster, node)
+        }
+    }
+}
+
 impl From<crate::app::ingest::Tally> for TransitionCounts {
     fn from(tally: crate::app::ingest::Tally) -> Self {
         TransitionCounts {

@@ -21,7 +21,7 @@ use super::problem::ApiError;
 use crate::app::ingest::cluster::ingest_cluster;
 use crate::app::ingest::prepare_cluster::prepare_cluster;
 use crate::app::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
-use crate::app::views::{ReportReceipt, TransitionCounts};
+use crate::app::views::ReportReceipt;
 use crate::domain::report_time;
 use crate::domain::token::PresentedToken;
 use crate::shared::AppState;
@@ -152,15 +152,11 @@ async fn post_node_report(
         IngestOutcome::Duplicate => {
             tx.rollback().await?;
             tracing::info!(cluster.name = %cluster_name, node.name = %report.node.name, scan.id = %report.scan_id, "scan {} of {} delivered again", report.scan_id, report.node.name);
-            Ok(HttpResponse::Ok().json(ReportReceipt {
-                scan_id: report.scan_id,
-                cluster: cluster_name.to_owned(),
-                node: Some(report.node.name.clone()),
-                stored: "before".to_owned(),
-                late: None,
-                findings: None,
-                objects: None,
-            }))
+            Ok(HttpResponse::Ok().json(ReportReceipt::before(
+                report.scan_id,
+                cluster_name,
+                Some(report.node.name.clone()),
+            )))
         }
         IngestOutcome::Stored(stored) => {
             tx.commit().await?;
@@ -174,15 +170,13 @@ async fn post_node_report(
                 late = stored.late,
                 "stored scan {} of {}", report.scan_id, report.node.name
             );
-            Ok(HttpResponse::Created().json(ReportReceipt {
-                scan_id: report.scan_id,
-                cluster: cluster_name.to_owned(),
-                node: Some(report.node.name.clone()),
-                stored: "now".to_owned(),
-                late: Some(stored.late),
-                findings: Some(TransitionCounts::from(stored.findings)),
-                objects: None,
-            }))
+            Ok(HttpResponse::Created().json(ReportReceipt::now(
+                report.scan_id,
+                cluster_name,
+                Some(report.node.name.clone()),
+                stored.late,
+                stored.findings,
+            )))
         }
     }
 }
@@ -221,15 +215,7 @@ async fn post_cluster_report(
         IngestOutcome::Duplicate => {
             tx.rollback().await?;
             tracing::info!(cluster.name = %cluster_name, scan.id = %report.scan_id, "cluster scan {} ({benchmark}) delivered again", report.scan_id);
-            Ok(HttpResponse::Ok().json(ReportReceipt {
-                scan_id: report.scan_id,
-                cluster: cluster_name.to_owned(),
-                node: None,
-                stored: "before".to_owned(),
-                late: None,
-                findings: None,
-                objects: None,
-            }))
+            Ok(HttpResponse::Ok().json(ReportReceipt::before(report.scan_id, cluster_name, None)))
         }
         IngestOutcome::Stored(stored) => {
             tx.commit().await?;
@@ -244,13 +230,14 @@ async fn post_cluster_report(
                 "stored cluster scan {} ({benchmark}) of {cluster_name}", report.scan_id
             );
             Ok(HttpResponse::Created().json(ReportReceipt {
-                scan_id: report.scan_id,
-                cluster: cluster_name.to_owned(),
-                node: None,
-                stored: "now".to_owned(),
-                late: Some(stored.late),
-                findings: Some(TransitionCounts::from(stored.findings)),
                 objects: Some(stored.objects),
+                ..ReportReceipt::now(
+                    report.scan_id,
+                    cluster_name,
+                    None,
+                    stored.late,
+                    stored.findings,
+                )
             }))
         }
     }

@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::scans::ScanRef;
+use super::scans::{ScanRef, split_neighbours};
 
 /// An object as the registry knows it; cluster-scoped kinds have the empty namespace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -368,26 +368,9 @@ pub async fn neighbours(
     )
     .fetch_all(conn)
     .await?;
-    let mut previous = None;
-    let mut next = None;
-    for row in rows {
-        let (Some(scan_id), Some(finished_at), Some(result_set_id)) =
-            (row.scan_id, row.finished_at, row.result_set_id)
-        else {
-            continue;
-        };
-        let scan = ScanRef {
-            scan_id,
-            finished_at,
-            result_set_id,
-        };
-        if row.side == "previous" {
-            previous = Some(scan);
-        } else {
-            next = Some(scan);
-        }
-    }
-    Ok((previous, next))
+    Ok(split_neighbours(rows.into_iter().map(|row| {
+        (row.side, row.scan_id, row.finished_at, row.result_set_id)
+    })))
 }
 
 /// Every scan of a cluster's timeline for one benchmark, in order.

@@ -67,11 +67,20 @@ pub async fn neighbours(
     )
     .fetch_all(conn)
     .await?;
+    Ok(split_neighbours(rows.into_iter().map(|row| {
+        (row.side, row.scan_id, row.finished_at, row.result_set_id)
+    })))
+}
+
+/// The rows of a neighbours query (side, scan id, finish time, result set) as (previous, next).
+pub(super) fn split_neighbours(
+    rows: impl Iterator<Item = (String, Option<Uuid>, Option<OffsetDateTime>, Option<i64>)>,
+) -> (Option<ScanRef>, Option<ScanRef>) {
     let mut previous = None;
     let mut next = None;
-    for row in rows {
+    for (side, scan_id, finished_at, result_set_id) in rows {
         let (Some(scan_id), Some(finished_at), Some(result_set_id)) =
-            (row.scan_id, row.finished_at, row.result_set_id)
+            (scan_id, finished_at, result_set_id)
         else {
             continue;
         };
@@ -80,13 +89,13 @@ pub async fn neighbours(
             finished_at,
             result_set_id,
         };
-        if row.side == "previous" {
+        if side == "previous" {
             previous = Some(scan);
         } else {
             next = Some(scan);
         }
     }
-    Ok((previous, next))
+    (previous, next)
 }
 
 /// Every scan of a node in timeline order.

@@ -18,7 +18,7 @@ use super::transitions::{
 };
 use super::{
     IngestError, IngestOutcome, Recomputed, Tally, events_by_finding, first_of_runs, parse_status,
-    record_latest,
+    record_latest, timeline_of,
 };
 use crate::storage::cluster_scans::{self, NewClusterScan, SetVerdict};
 use crate::storage::findings::{self, FindingRow, Subject};
@@ -302,22 +302,11 @@ async fn recompute_timeline(
 
     let mut locked = false;
     for (object, check) in &subjects {
-        let timeline: Vec<(ScanPoint, Class)> = runs
-            .iter()
-            .map(|scan| {
-                let class = classes_by_set
-                    .get(&scan.result_set_id)
-                    .map_or(Class::Unknown, |classes| classes.class_of(check, *object));
-                (
-                    ScanPoint {
-                        at: scan.finished_at,
-                        scan_id: scan.scan_id,
-                    },
-                    class,
-                )
-            })
-            .collect();
-        let computed = transitions(&timeline);
+        let computed = transitions(&timeline_of(&runs, |set| {
+            classes_by_set
+                .get(&set)
+                .map_or(Class::Unknown, |classes| classes.class_of(check, *object))
+        }));
         let finding = existing.get(&(*object, check.clone()));
         let stored_events = finding
             .and_then(|row| events.get(&row.id))

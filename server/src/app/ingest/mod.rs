@@ -293,24 +293,13 @@ async fn recompute_node(
 
     let mut locked = false;
     for check in checks {
-        let timeline: Vec<(ScanPoint, Class)> = runs
-            .iter()
-            .map(|scan| {
-                let class = classes_by_set
-                    .get(&scan.result_set_id)
-                    .and_then(|classes| classes.get(check))
-                    .copied()
-                    .unwrap_or(Class::Unknown);
-                (
-                    ScanPoint {
-                        at: scan.finished_at,
-                        scan_id: scan.scan_id,
-                    },
-                    class,
-                )
-            })
-            .collect();
-        let computed = transitions(&timeline);
+        let computed = transitions(&timeline_of(&runs, |set| {
+            classes_by_set
+                .get(&set)
+                .and_then(|classes| classes.get(check))
+                .copied()
+                .unwrap_or(Class::Unknown)
+        }));
         let finding = existing.get(check);
         let stored_events = finding
             .and_then(|row| events_by_finding.get(&row.id))
@@ -405,6 +394,22 @@ impl Recomputed<'_> {
         }
         Ok(())
     }
+}
+
+/// One subject's verdicts over the first scans of each run, given its class in each result set.
+fn timeline_of(
+    runs: &[scans::ScanRef],
+    class_in: impl Fn(i64) -> Class,
+) -> Vec<(ScanPoint, Class)> {
+    runs.iter()
+        .map(|scan| {
+            let point = ScanPoint {
+                at: scan.finished_at,
+                scan_id: scan.scan_id,
+            };
+            (point, class_in(scan.result_set_id))
+        })
+        .collect()
 }
 
 /// Stored transition events grouped by their finding, in timeline order.

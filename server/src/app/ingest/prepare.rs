@@ -20,7 +20,8 @@ pub struct PreparedReport {
     pub classes: Vec<(String, Class)>,
 }
 
-fn status_index(status: Status) -> usize {
+/// A status's place in the counts kept per set: pass, fail, warn, manual, not_applicable, error.
+pub(super) fn status_index(status: Status) -> usize {
     match status {
         Status::Pass => 0,
         Status::Fail => 1,

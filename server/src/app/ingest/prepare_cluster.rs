@@ -7,6 +7,7 @@ use kubeward_benchmark::Status;
 use kubeward_benchmark::cluster_report::ClusterReport;
 use sha2::{Digest, Sha256};
 
+use super::prepare::status_index;
 use crate::storage::cluster_scans::{NewCheckResult, NewObjectResult, NewSet, ObjectKey};
 
 /// A cluster report ready for the ingest transaction.
@@ -19,17 +20,6 @@ pub struct PreparedClusterReport {
     pub set: NewSet,
     /// Identifies the report's content for idempotency: the same scan id with another hash is a conflict.
     pub content_hash: Vec<u8>,
-}
-
-fn status_index(status: Status) -> usize {
-    match status {
-        Status::Pass => 0,
-        Status::Fail => 1,
-        Status::Warn => 2,
-        Status::Manual => 3,
-        Status::NotApplicable => 4,
-        Status::Error => 5,
-    }
 }
 
 /// Hashes length-prefixed parts, so that no two different lists of parts hash alike.

@@ -123,19 +123,9 @@ pub async fn show(
         .collect();
     let page = CheckPage {
         title: check.title.clone(),
-        section: format!(
-            "{} {}",
-            check.section,
-            state
-                .catalogs
-                .section_title(&check.section)
-                .unwrap_or_default()
-        ),
+        section: section_text(&state.catalogs, &check.section),
         level: check.level,
-        assessment: match check.assessment {
-            kubeward_benchmark::catalog::Assessment::Automated => "Automated",
-            kubeward_benchmark::catalog::Assessment::Manual => "Manual",
-        },
+        assessment: assessment_name(check.assessment),
         remediation: check.remediation.clone(),
         id: check.id.clone(),
         chart,
@@ -145,6 +135,21 @@ pub async fn show(
         layout,
     };
     Ok(security::page(StatusCode::OK, page.render()?))
+}
+
+/// `5.2 Pod security`: a section's number and title.
+fn section_text(catalogs: &crate::catalogs::Catalogs, section: &str) -> String {
+    format!(
+        "{section} {}",
+        catalogs.section_title(section).unwrap_or_default()
+    )
+}
+
+fn assessment_name(assessment: kubeward_benchmark::catalog::Assessment) -> &'static str {
+    match assessment {
+        kubeward_benchmark::catalog::Assessment::Automated => "Automated",
+        kubeward_benchmark::catalog::Assessment::Manual => "Manual",
+    }
 }
 
 #[derive(Debug)]
@@ -207,22 +212,12 @@ async fn policy_check(
         id: check.id.clone(),
         title: check.title.clone(),
         catalog: catalog.to_owned(),
-        section: format!(
-            "{} {}",
-            check.section,
-            state
-                .catalogs
-                .section_title(&check.section)
-                .unwrap_or_default()
-        ),
+        section: section_text(&state.catalogs, &check.section),
         level: check
             .level
             .map(|level| format!("level {level}"))
             .unwrap_or_default(),
-        assessment: match check.assessment {
-            kubeward_benchmark::catalog::Assessment::Automated => "Automated",
-            kubeward_benchmark::catalog::Assessment::Manual => "Manual",
-        },
+        assessment: assessment_name(check.assessment),
         guidance: check.guidance.clone().unwrap_or_default(),
         remediation: check.remediation.clone(),
         equivalents: equivalents

@@ -102,6 +102,16 @@ impl Layout {
     }
 }
 
+/// A JSON value from a report as the pages show it: a string as itself, null as nothing, anything else as
+/// JSON. Reports are hostile input; the templates escape what this returns.
+pub fn text_of(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Percent-encodes a path segment or query value.
 pub use crate::domain::url::percent_encode as encode;
 

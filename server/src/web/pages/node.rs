@@ -7,7 +7,7 @@ use askama::Template;
 use kubeward_benchmark::catalog::compare_ids;
 use kubeward_benchmark::report::BenchmarkRef;
 
-use super::{Layout, day_text, encode, percent, time_text, until_text};
+use super::{Layout, day_text, encode, percent, text_of, time_text, until_text};
 use crate::app::standing as read_model;
 use crate::domain::cluster::ClusterName;
 use crate::shared::AppState;
@@ -73,14 +73,6 @@ struct NodePage {
     benchmark: String,
     sections: Vec<SectionGroup>,
     history: Vec<HistoryRow>,
-}
-
-fn text_of(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn evidence_lines(value: &serde_json::Value) -> Vec<EvidenceLine> {

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use super::{Layout, encode, time_text};
+use super::{Layout, encode, text_of, time_text};
 use crate::domain::cluster::ClusterName;
 use crate::domain::object::stored_namespace;
 use crate::shared::AppState;
@@ -62,14 +62,6 @@ struct ObjectPage {
     first_seen: String,
     findings: Vec<FindingBlock>,
     history: Vec<HistoryRow>,
-}
-
-fn text_of(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn evidence_lines(value: Option<&serde_json::Value>) -> Vec<EvidenceLine> {
