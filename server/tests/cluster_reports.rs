@@ -508,6 +508,44 @@ async fn a_gzipped_cluster_report_is_taken_and_a_bomb_or_an_oversized_body_is_re
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["findings"]["opened"], 5_000);
+    // A filter naming thousands of objects pages through them like a narrow one.
+    let (_, auditor) = api_token(&pool, Role::Auditor, None).await;
+    let broad = get(
+        &server,
+        &auditor,
+        "/api/v1/findings?kind=Deployment&namespace=shop&limit=500",
+    )
+    .await;
+    let items = broad["items"].as_array().unwrap();
+    assert_eq!(items.len(), 500);
+    assert!(
+        items
+            .iter()
+            .all(|item| item["object"]["kind"] == "Deployment")
+    );
+    let next = broad["next"].as_str().unwrap();
+    let following = get(
+        &server,
+        &auditor,
+        &format!("/api/v1/findings?kind=Deployment&namespace=shop&limit=500&cursor={next}"),
+    )
+    .await;
+    assert_eq!(following["items"].as_array().unwrap().len(), 500);
+    assert!(following["items"][0]["id"].as_i64() > items[499]["id"].as_i64());
+    let none = get(
+        &server,
+        &auditor,
+        "/api/v1/findings?kind=Deployment&namespace=other",
+    )
+    .await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    let one = get(
+        &server,
+        &auditor,
+        "/api/v1/findings?kind=Deployment&object=app-00042",
+    )
+    .await;
+    assert_eq!(one["items"].as_array().unwrap().len(), 1);
 
     // A node report of the same size is over its own limit.
     let mut node = serde_json::to_value(report("cp-1", at(1), &[])).unwrap();

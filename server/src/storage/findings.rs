@@ -420,7 +420,22 @@ struct ResolvedNames {
     cluster_id: Option<i64>,
     node_ids: Option<Vec<i64>>,
     object_ids: Option<Vec<i64>>,
+    /// The object filter when it names more objects than [`OBJECT_IDS_AT_MOST`]: applied to each finding
+    /// as the page walks the findings in id order (a list of thousands of ids makes PostgreSQL fetch and sort
+    /// every matching finding before the first page: 64 ms against 8 ms for one kind in one cluster).
+    broad_objects: Option<ObjectNames>,
 }
+
+/// An object filter by name, as the request gave it.
+#[derive(Debug, Clone, Default)]
+struct ObjectNames {
+    kind: Option<String>,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+/// Above this many matching objects, the object filter is applied finding by finding instead of by id.
+const OBJECT_IDS_AT_MOST: usize = 200;
 
 /// The cluster, node and object ids a filter names, or `None` when a named one does not exist (nothing
 /// matches). Names become ids first, so that a page is read from the findings table alone, in id order, and
@@ -455,6 +470,7 @@ async fn resolve_names(
             Some(ids)
         }
     };
+    let mut broad_objects = None;
     let object_ids: Option<Vec<i64>> =
         if filter.kind.is_none() && filter.namespace.is_none() && filter.object.is_none() {
             None
@@ -462,23 +478,35 @@ async fn resolve_names(
             let ids = sqlx::query_scalar!(
                 r#"SELECT id FROM objects
                    WHERE ($1::bigint IS NULL OR cluster_id = $1) AND ($2::text IS NULL OR kind = $2)
-                     AND ($3::text IS NULL OR namespace = $3) AND ($4::text IS NULL OR name = $4)"#,
+                     AND ($3::text IS NULL OR namespace = $3) AND ($4::text IS NULL OR name = $4)
+                   LIMIT $5"#,
                 cluster_id,
                 filter.kind,
                 filter.namespace,
-                filter.object
+                filter.object,
+                i64::try_from(OBJECT_IDS_AT_MOST + 1).unwrap_or(i64::MAX)
             )
             .fetch_all(&mut *conn)
             .await?;
             if ids.is_empty() {
                 return Ok(None);
             }
-            Some(ids)
+            if ids.len() > OBJECT_IDS_AT_MOST {
+                broad_objects = Some(ObjectNames {
+                    kind: filter.kind.clone(),
+                    namespace: filter.namespace.clone(),
+                    name: filter.object.clone(),
+                });
+                None
+            } else {
+                Some(ids)
+            }
         };
     Ok(Some(ResolvedNames {
         cluster_id,
         node_ids,
         object_ids,
+        broad_objects,
     }))
 }
 
@@ -496,6 +524,7 @@ pub async fn page_as_of(
     let Some(names) = resolve_names(conn, filter).await? else {
         return Ok(Vec::new());
     };
+    let broad = names.broad_objects.clone().unwrap_or_default();
     sqlx::query_as!(
         FindingDetail,
         r#"WITH page AS (
@@ -515,6 +544,11 @@ pub async fn page_as_of(
                  AND ($1::bigint IS NULL OR f.cluster_id = $1)
                  AND ($2::bigint[] IS NULL OR f.node_id = ANY($2))
                  AND ($12::bigint[] IS NULL OR f.object_id = ANY($12))
+                 AND (($13::text IS NULL AND $14::text IS NULL AND $15::text IS NULL)
+                      OR EXISTS (SELECT 1 FROM objects o WHERE o.id = f.object_id
+                                 AND ($13::text IS NULL OR o.kind = $13)
+                                 AND ($14::text IS NULL OR o.namespace = $14)
+                                 AND ($15::text IS NULL OR o.name = $15)))
                  AND ($3::text IS NULL OR f.check_id = $3)
                  AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
                  AND ($5::text IS NULL OR (CASE WHEN last_event.kind = 'resolved' THEN 'resolved' ELSE 'open' END) = $5)
@@ -590,7 +624,10 @@ pub async fn page_as_of(
         limit,
         at,
         filter.before,
-        names.object_ids.as_deref()
+        names.object_ids.as_deref(),
+        broad.kind,
+        broad.namespace,
+        broad.name
     )
     .fetch_all(conn)
     .await
@@ -607,6 +644,7 @@ pub async fn page(
     let Some(names) = resolve_names(conn, filter).await? else {
         return Ok(Vec::new());
     };
+    let broad = names.broad_objects.clone().unwrap_or_default();
     // The evidence is the check's result in the node's newest scan while the finding is open, and in the
     // last scan before its resolution once resolved; that scan's time is also when it was last seen failing.
     sqlx::query_as!(
@@ -618,6 +656,11 @@ pub async fn page(
                WHERE ($1::bigint IS NULL OR f.cluster_id = $1)
                  AND ($2::bigint[] IS NULL OR f.node_id = ANY($2))
                  AND ($11::bigint[] IS NULL OR f.object_id = ANY($11))
+                 AND (($12::text IS NULL AND $13::text IS NULL AND $14::text IS NULL)
+                      OR EXISTS (SELECT 1 FROM objects o WHERE o.id = f.object_id
+                                 AND ($12::text IS NULL OR o.kind = $12)
+                                 AND ($13::text IS NULL OR o.namespace = $13)
+                                 AND ($14::text IS NULL OR o.name = $14)))
                  AND ($3::text IS NULL OR f.check_id = $3)
                  AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
                  AND ($5::text IS NULL OR f.state = $5)
@@ -693,7 +736,10 @@ pub async fn page(
         after,
         limit,
         filter.before,
-        names.object_ids.as_deref()
+        names.object_ids.as_deref(),
+        broad.kind,
+        broad.namespace,
+        broad.name
     )
     .fetch_all(conn)
     .await
