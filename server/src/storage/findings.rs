@@ -545,10 +545,12 @@ pub async fn page_as_of(
                  AND ($2::bigint[] IS NULL OR f.node_id = ANY($2))
                  AND ($12::bigint[] IS NULL OR f.object_id = ANY($12))
                  AND (($13::text IS NULL AND $14::text IS NULL AND $15::text IS NULL)
-                      OR EXISTS (SELECT 1 FROM objects o WHERE o.id = f.object_id
-                                 AND ($13::text IS NULL OR o.kind = $13)
+                      -- A scalar lookup by key for each finding walked: as EXISTS, PostgreSQL hashed
+                      -- every object of the kind in the fleet first.
+                      OR (SELECT ($13::text IS NULL OR o.kind = $13)
                                  AND ($14::text IS NULL OR o.namespace = $14)
-                                 AND ($15::text IS NULL OR o.name = $15)))
+                                 AND ($15::text IS NULL OR o.name = $15)
+                          FROM objects o WHERE o.id = f.object_id))
                  AND ($3::text IS NULL OR f.check_id = $3)
                  AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
                  AND ($5::text IS NULL OR (CASE WHEN last_event.kind = 'resolved' THEN 'resolved' ELSE 'open' END) = $5)
@@ -657,10 +659,12 @@ pub async fn page(
                  AND ($2::bigint[] IS NULL OR f.node_id = ANY($2))
                  AND ($11::bigint[] IS NULL OR f.object_id = ANY($11))
                  AND (($12::text IS NULL AND $13::text IS NULL AND $14::text IS NULL)
-                      OR EXISTS (SELECT 1 FROM objects o WHERE o.id = f.object_id
-                                 AND ($12::text IS NULL OR o.kind = $12)
+                      -- A scalar lookup by key for each finding walked: as EXISTS, PostgreSQL hashed
+                      -- every object of the kind in the fleet first.
+                      OR (SELECT ($12::text IS NULL OR o.kind = $12)
                                  AND ($13::text IS NULL OR o.namespace = $13)
-                                 AND ($14::text IS NULL OR o.name = $14)))
+                                 AND ($14::text IS NULL OR o.name = $14)
+                          FROM objects o WHERE o.id = f.object_id))
                  AND ($3::text IS NULL OR f.check_id = $3)
                  AND ($4::text IS NULL OR f.check_id LIKE $4 || '.%')
                  AND ($5::text IS NULL OR f.state = $5)
