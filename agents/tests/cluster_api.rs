@@ -273,6 +273,35 @@ fn receiving_server() -> (String, Arc<Mutex<Vec<Value>>>) {
     (address, bodies)
 }
 
+/// One round of `kubeward-agent run --cluster` against the stub API, delivering to `server`.
+fn run_cluster_once(
+    server: &str,
+    token: &std::path::Path,
+    spool: &std::path::Path,
+    config: &std::path::Path,
+) -> Output {
+    Command::new(AGENT)
+        .args([
+            "run",
+            "--cluster",
+            "--once",
+            "--retry-for",
+            "20s",
+            "--server",
+            server,
+        ])
+        .arg("--token-file")
+        .arg(token)
+        .arg("--spool-dir")
+        .arg(spool)
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(["--context", "stub"])
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn run_cluster_spools_one_report_per_catalog_and_delivers_each_exactly_once() {
     let stub = start(fixture_objects(), Behaviour::default());
@@ -282,25 +311,7 @@ fn run_cluster_spools_one_report_per_catalog_and_delivers_each_exactly_once() {
     let token = dir.path().join("token");
     std::fs::write(&token, "kwa_cluster_token_for_tests\n").unwrap();
     let spool = dir.path().join("spool");
-    let output = Command::new(AGENT)
-        .args([
-            "run",
-            "--cluster",
-            "--once",
-            "--retry-for",
-            "20s",
-            "--server",
-            &server,
-        ])
-        .arg("--token-file")
-        .arg(&token)
-        .arg("--spool-dir")
-        .arg(&spool)
-        .arg("--kubeconfig")
-        .arg(&config)
-        .args(["--context", "stub"])
-        .output()
-        .unwrap();
+    let output = run_cluster_once(&server, &token, &spool, &config);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -344,28 +355,7 @@ fn run_cluster_delivers_to_the_real_server_which_follows_each_failing_object() {
     let _server = support::Server::start(&database, port);
     let server = format!("http://127.0.0.1:{port}");
     let spool = dir.path().join("spool");
-    let round = || {
-        Command::new(AGENT)
-            .args([
-                "run",
-                "--cluster",
-                "--once",
-                "--retry-for",
-                "20s",
-                "--server",
-                &server,
-            ])
-            .arg("--token-file")
-            .arg(&token)
-            .arg("--spool-dir")
-            .arg(&spool)
-            .arg("--kubeconfig")
-            .arg(&config)
-            .args(["--context", "stub"])
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .output()
-            .unwrap()
-    };
+    let round = || run_cluster_once(&server, &token, &spool, &config);
     let output = round();
     assert_eq!(
         output.status.code(),
