@@ -394,15 +394,17 @@ async fn govern(pool: &PgPool, clusters_count: usize) -> BenchResult<String> {
             kubeward_server::app::governance::ScopeInput {
                 cluster: None,
                 nodes: Some(format!("*-worker-{}*", index % 9 + 1)),
+                ..Default::default()
             }
         } else {
             kubeward_server::app::governance::ScopeInput {
                 cluster: Some(format!("c{:03}", rng.random_range(0..clusters_count))),
-                nodes: None,
+                ..Default::default()
             }
         };
         let input = kubeward_server::app::governance::ExceptionInput {
             check,
+            group: None,
             scope,
             justification: "accepted for the benchmark".to_owned(),
             expires_on: last_day.clone(),
@@ -435,7 +437,7 @@ async fn govern(pool: &PgPool, clusters_count: usize) -> BenchResult<String> {
             check: manual[index % manual.len().max(1)].clone(),
             scope: kubeward_server::app::governance::ScopeInput {
                 cluster: Some(format!("c{:03}", rng.random_range(0..clusters_count))),
-                nodes: None,
+                ..Default::default()
             },
             verdict: "pass".to_owned(),
             statement: "attested for the benchmark".to_owned(),

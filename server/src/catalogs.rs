@@ -24,6 +24,40 @@ pub struct CheckInfo<'a> {
     pub remediation: &'a str,
 }
 
+/// What a check is evaluated on: nodes (node reports) or Kubernetes objects (cluster reports). Exceptions and
+/// attestations scope their subjects accordingly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckSubject {
+    Nodes,
+    Objects,
+}
+
+/// A check as governance names it: its id, what it is evaluated on, and whether the benchmark marks it Manual.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedCheck {
+    pub id: String,
+    pub subject: CheckSubject,
+    pub manual: bool,
+}
+
+/// A named group of checks: a section of one catalog (`cis-1.12/5.2`, `kubeward-hardening/pod-security`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckGroup {
+    pub name: String,
+    pub title: String,
+    pub subject: CheckSubject,
+    /// Its checks, in catalog order.
+    pub checks: Vec<String>,
+}
+
+/// Whether `section` lies in the group section `group`: itself or one of its subsections.
+fn in_section(section: &str, group: &str) -> bool {
+    section == group
+        || section
+            .strip_prefix(group)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
 /// A catalog that cannot be loaded is a defect of the build, reported as the node catalogs' are.
 fn policy_error(err: kubeward_benchmark::policy::catalog::PolicyCatalogError) -> CatalogError {
     CatalogError {
@@ -170,6 +204,13 @@ impl Catalogs {
             .flat_map(|catalog| catalog.checks.iter())
     }
 
+    /// Every check of the cluster-scope catalogs (a check in several versions appears once per version).
+    pub fn policy_checks(&self) -> impl Iterator<Item = &PolicyCheck> {
+        self.policies
+            .values()
+            .flat_map(|catalog| catalog.checks.iter())
+    }
+
     /// A check's title in any known catalog, node or cluster-scope.
     pub fn check_title(&self, check: &str) -> Option<&str> {
         self.by_benchmark
@@ -182,6 +223,112 @@ impl Catalogs {
                     .find_map(|catalog| catalog.check(check))
                     .map(|found| found.title.as_str())
             })
+    }
+
+    /// A check of any catalog, node or cluster-scope, as governance names it.
+    pub fn named_check(&self, check: &str) -> Option<NamedCheck> {
+        use kubeward_benchmark::catalog::Assessment;
+        if let Some(found) = self.find_check(check) {
+            return Some(NamedCheck {
+                id: found.id.clone(),
+                subject: CheckSubject::Nodes,
+                manual: found.assessment == Assessment::Manual,
+            });
+        }
+        self.find_policy_check(check).map(|(found, _)| NamedCheck {
+            id: found.id.clone(),
+            subject: CheckSubject::Objects,
+            manual: found.assessment == Assessment::Manual,
+        })
+    }
+
+    /// The group `catalog/section`: every check of that section (and its subsections) in the catalogs of that
+    /// name. `None` when no such section exists or it holds no check.
+    pub fn check_group(&self, name: &str) -> Option<CheckGroup> {
+        let (catalog_name, section) = name.split_once('/')?;
+        let mut checks: Vec<String> = Vec::new();
+        let mut found: Option<(String, CheckSubject)> = None;
+        for catalog in self
+            .by_benchmark
+            .values()
+            .filter(|c| c.name == catalog_name)
+        {
+            if let Some(title) = catalog.section(section) {
+                found = Some((title.title.clone(), CheckSubject::Nodes));
+                checks.extend(
+                    catalog
+                        .checks
+                        .iter()
+                        .filter(|check| in_section(&check.section, section))
+                        .map(|check| check.id.clone()),
+                );
+            }
+        }
+        for catalog in self.policies.values().filter(|c| c.name == catalog_name) {
+            if let Some(title) = catalog.sections.iter().find(|s| s.id == section) {
+                if found
+                    .as_ref()
+                    .is_some_and(|(_, subject)| *subject == CheckSubject::Nodes)
+                {
+                    // A section id both catalogs use would mix subjects; the catalogs never do.
+                    return None;
+                }
+                found = Some((title.title.clone(), CheckSubject::Objects));
+                checks.extend(
+                    catalog
+                        .checks
+                        .iter()
+                        .filter(|check| in_section(&check.section, section))
+                        .map(|check| check.id.clone()),
+                );
+            }
+        }
+        let (title, subject) = found?;
+        let mut seen = std::collections::HashSet::new();
+        checks.retain(|check| seen.insert(check.clone()));
+        checks.sort_by(|a, b| kubeward_benchmark::catalog::compare_ids(a, b));
+        (!checks.is_empty()).then(|| CheckGroup {
+            name: name.to_owned(),
+            title,
+            subject,
+            checks,
+        })
+    }
+
+    /// The cluster-scope checks the benchmark marks Manual (id, title), which auditors attest per cluster.
+    pub fn manual_policy_checks(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.policy_checks()
+            .filter(|check| check.assessment == kubeward_benchmark::catalog::Assessment::Manual)
+            .map(|check| (check.id.as_str(), check.title.as_str()))
+    }
+
+    /// Every group a person may name, for forms and error messages.
+    pub fn group_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .by_benchmark
+            .values()
+            .flat_map(|c| {
+                c.sections
+                    .iter()
+                    .map(move |s| format!("{}/{}", c.name, s.id))
+            })
+            .chain(self.policies.values().flat_map(|c| {
+                c.sections
+                    .iter()
+                    .map(move |s| format!("{}/{}", c.name, s.id))
+            }))
+            .filter(|name| self.check_group(name).is_some())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// The kinds the cluster-scope checks read: the kinds an object scope may name.
+    pub fn object_kinds(&self) -> std::collections::BTreeSet<&str> {
+        self.policy_checks()
+            .flat_map(|check| check.reads.iter().map(String::as_str))
+            .collect()
     }
 
     pub fn get(&self, benchmark: &BenchmarkRef) -> Option<&Catalog> {
@@ -214,3 +361,4 @@ impl Catalogs {
         Ok(catalog)
     }
 }
+

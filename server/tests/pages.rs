@@ -159,6 +159,7 @@ const FORMS: &[&str] = &[
     "/exceptions/{id}/decide",
     "/attestations/new",
     "/attestations/{id}/revoke",
+    "/clusters/{cluster}/platform-bucket",
 ];
 /// Pages that need more than the viewer role.
 const AUDITOR_PAGES: &[(&str, &str)] = &[
@@ -944,6 +945,58 @@ async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool
         "ended already"
     );
 
+    // The platform bucket: admins only, with a reason; the cluster page shows the change.
+    let count_them = [
+        ("csrf", "form-token-of-auditor"),
+        ("bucket", "off"),
+        ("reason", "we run kube-proxy ourselves"),
+    ];
+    assert_eq!(
+        submit(&oidc, &auditor, "/clusters/prod/platform-bucket", &count_them)
+            .await
+            .0,
+        403
+    );
+    let bad = [
+        ("csrf", "form-token-of-admin"),
+        ("bucket", "maybe"),
+        ("reason", "x"),
+    ];
+    assert_eq!(
+        submit(&oidc, &admin, "/clusters/prod/platform-bucket", &bad)
+            .await
+            .0,
+        400
+    );
+    let count_them = [
+        ("csrf", "form-token-of-admin"),
+        ("bucket", "off"),
+        ("reason", "we run kube-proxy ourselves"),
+    ];
+    assert_eq!(
+        submit(&oidc, &admin, "/clusters/prod/platform-bucket", &count_them).await,
+        (303, "/clusters/prod#policies".to_owned())
+    );
+    let cluster = oidc
+        .client
+        .get(oidc.server.url("/clusters/prod"))
+        .header("cookie", &viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cluster.contains("counted like any other object")
+            && cluster.contains("we run kube-proxy ourselves"),
+        "{cluster}"
+    );
+    assert!(
+        !cluster.contains("Count platform-owned objects") && !cluster.contains("Set platform-owned objects apart"),
+        "a viewer is not offered the form"
+    );
+
     // Every step is in the trail, with the session's person, and the auditor sees it.
     let actions: Vec<(String, String)> =
         sqlx::query_as("SELECT action, actor_id FROM audit_log ORDER BY id")
@@ -961,6 +1014,10 @@ async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool
     assert!(actions.contains(&(
         "attestation.revoke".to_owned(),
         "oidc:auditor-subject".to_owned()
+    )));
+    assert!(actions.contains(&(
+        "cluster.platform_bucket".to_owned(),
+        "oidc:admin-subject".to_owned()
     )));
     let trail = oidc
         .client

@@ -108,9 +108,10 @@ async fn govern(pool: &PgPool, catalogs: &Catalogs) -> Result<(), DemoError> {
     if let Some(check) = most_failing {
         let accepted = ExceptionInput {
             check: check.clone(),
+            group: None,
             scope: ScopeInput {
                 cluster: Some("demo-prod-eu".to_owned()),
-                nodes: None,
+                ..ScopeInput::default()
             },
             justification: "The fix needs a maintenance window; it is planned for next quarter."
                 .to_owned(),
@@ -132,6 +133,7 @@ async fn govern(pool: &PgPool, catalogs: &Catalogs) -> Result<(), DemoError> {
             scope: ScopeInput {
                 cluster: Some("demo-staging".to_owned()),
                 nodes: Some("demo-staging-worker-*".to_owned()),
+                ..ScopeInput::default()
             },
             justification: "Staging workers are rebuilt weekly.".to_owned(),
             expires_on: last_day(30),
@@ -155,7 +157,7 @@ async fn govern(pool: &PgPool, catalogs: &Catalogs) -> Result<(), DemoError> {
             check,
             scope: ScopeInput {
                 cluster: Some("demo-prod-eu".to_owned()),
-                nodes: None,
+                ..ScopeInput::default()
             },
             verdict: "pass".to_owned(),
             statement: "Reviewed with the platform team; see the linked record.".to_owned(),

@@ -2,20 +2,20 @@
 //! (`domain::exception`), stores the change, puts its events on the feed and its record in the audit trail,
 //! all in one transaction. The API and the pages both call these, so the rules cannot differ between them.
 
-use kubeward_benchmark::catalog::Assessment;
 use sqlx::PgPool;
 use time::{Date, OffsetDateTime};
 
-use crate::catalogs::Catalogs;
+use crate::catalogs::{Catalogs, CheckSubject, NamedCheck};
 use crate::domain::actor::Actor;
 use crate::domain::audit::Action as Audited;
 use crate::domain::cluster::ClusterName;
 use crate::domain::exception::{self, Action, Refusal};
-use crate::domain::scope::NodePattern;
+use crate::domain::object::written_namespace;
+use crate::domain::scope::{NodePattern, ObjectPattern, ObjectScope, ScopeNamespace};
 use crate::domain::url::HttpUrl;
 use crate::storage::attestations::{self, NewAttestation};
 use crate::storage::exceptions::{self, NewException, WaiverEvent};
-use crate::storage::{audit, clusters, findings, webhooks};
+use crate::storage::{audit, clusters, findings, policies, webhooks};
 
 /// How far ahead exceptions and attestations may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,39 +55,68 @@ fn invalid(field: &'static str, detail: impl Into<String>) -> GovernanceError {
     }
 }
 
-/// What a person submitted for a scope: empty text means "every".
+/// What a person submitted for a scope: empty text means "every". `nodes` scopes node checks; `namespace`,
+/// `kind` and `object` scope checks on Kubernetes objects.
 #[derive(Debug, Clone, Default)]
 pub struct ScopeInput {
     pub cluster: Option<String>,
     pub nodes: Option<String>,
+    pub namespace: Option<String>,
+    pub kind: Option<String>,
+    pub object: Option<String>,
 }
 
-/// A checked scope: the cluster (by id, and its name for records) and the node pattern with its `LIKE` form.
+/// A checked scope: the cluster (by id, and its name for records), and the node pattern or the object scope,
+/// each pattern with its `LIKE` form.
 struct CheckedScope {
     cluster_id: Option<i64>,
     cluster: Option<String>,
     pattern: Option<String>,
     like: Option<String>,
+    objects: ObjectScope,
 }
 
 impl CheckedScope {
     /// How the audit trail records it.
-    fn detail(&self) -> (Option<&str>, Option<&str>) {
-        (self.cluster.as_deref(), self.pattern.as_deref())
+    fn detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "cluster": self.cluster,
+            "nodes": self.pattern,
+            "namespace": self.objects.namespace.as_ref().map(|namespace| written_namespace(namespace.stored())),
+            "kind": self.objects.kind,
+            "object": self.objects.name.as_ref().map(ObjectPattern::as_str),
+        })
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        self.objects.namespace.as_ref().map(ScopeNamespace::stored)
+    }
+
+    fn object_pattern(&self) -> Option<&str> {
+        self.objects.name.as_ref().map(ObjectPattern::as_str)
+    }
+
+    fn object_like(&self) -> Option<String> {
+        self.objects.name.as_ref().map(ObjectPattern::to_like)
     }
 }
 
-/// Checks a submitted scope: the cluster must exist, the pattern must be a node-name glob.
+fn given(text: &Option<String>) -> Option<String> {
+    text.as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(str::to_owned)
+}
+
+/// Checks a submitted scope against what its checks are evaluated on: the cluster must exist; a node pattern
+/// only scopes node checks, and a namespace, kind or object pattern only checks on objects, so that a scope
+/// can never silently match nothing.
 async fn parse_scope(
     conn: &mut sqlx::PgConnection,
+    catalogs: &Catalogs,
     scope: &ScopeInput,
+    subject: CheckSubject,
 ) -> Result<CheckedScope, GovernanceError> {
-    let given = |text: &Option<String>| {
-        text.as_deref()
-            .map(str::trim)
-            .filter(|text| !text.is_empty())
-            .map(str::to_owned)
-    };
     let (cluster_id, cluster) = match given(&scope.cluster) {
         None => (None, None),
         Some(text) => {
@@ -101,15 +130,59 @@ async fn parse_scope(
     };
     let pattern = match given(&scope.nodes) {
         None => None,
+        Some(_) if subject == CheckSubject::Objects => {
+            return Err(invalid(
+                "nodes",
+                "these checks are evaluated on Kubernetes objects: scope them with namespace, kind and object, not nodes",
+            ));
+        }
         Some(text) => {
             Some(NodePattern::parse(&text).map_err(|err| invalid("nodes", err.to_string()))?)
         }
     };
+    let mut objects = ObjectScope::default();
+    for (field, value) in [
+        ("namespace", &scope.namespace),
+        ("kind", &scope.kind),
+        ("object", &scope.object),
+    ] {
+        if given(value).is_some() && subject == CheckSubject::Nodes {
+            return Err(invalid(
+                field,
+                format!(
+                    "these checks are evaluated on nodes: {field} scopes checks on Kubernetes objects; use nodes"
+                ),
+            ));
+        }
+    }
+    if let Some(text) = given(&scope.namespace) {
+        objects.namespace = Some(
+            ScopeNamespace::parse(&text).map_err(|err| invalid("namespace", err.to_string()))?,
+        );
+    }
+    if let Some(text) = given(&scope.kind) {
+        let kinds = catalogs.object_kinds();
+        if !kinds.contains(text.as_str()) {
+            return Err(invalid(
+                "kind",
+                format!(
+                    "kind {text:?} is not a kind the checks read; use one of {}",
+                    kinds.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        objects.kind = Some(text);
+    }
+    if let Some(text) = given(&scope.object) {
+        objects.name =
+            Some(ObjectPattern::parse(&text).map_err(|err| invalid("object", err.to_string()))?);
+    }
     Ok(CheckedScope {
         cluster_id,
         cluster,
         like: pattern.as_ref().map(NodePattern::to_like),
         pattern: pattern.map(|pattern| pattern.as_str().to_owned()),
+        objects,
     })
 }
 
@@ -168,15 +241,15 @@ fn end_of(
     Ok(end.midnight().assume_utc())
 }
 
-fn known_check<'a>(
-    catalogs: &'a Catalogs,
-    check: &str,
-) -> Result<&'a kubeward_benchmark::catalog::Check, GovernanceError> {
+fn known_check(catalogs: &Catalogs, check: &str) -> Result<NamedCheck, GovernanceError> {
     let check = check.trim();
-    if check.is_empty() || check.len() > 32 {
-        return Err(invalid("check", "check must be a check id such as 1.2.15"));
+    if check.is_empty() || check.len() > 64 {
+        return Err(invalid(
+            "check",
+            "check must be a check id such as 1.2.15 or KW-SVC-NODEPORT",
+        ));
     }
-    catalogs.find_check(check).ok_or_else(|| {
+    catalogs.named_check(check).ok_or_else(|| {
         invalid(
             "check",
             format!("{check} is not a check of any known benchmark"),
@@ -184,10 +257,72 @@ fn known_check<'a>(
     })
 }
 
+/// What an exception names: one check, or a group given as `catalog/section`.
+struct Named {
+    check_id: Option<String>,
+    group: Option<String>,
+    checks: Vec<String>,
+    subject: CheckSubject,
+}
+
+fn named_checks(
+    catalogs: &Catalogs,
+    check: &str,
+    group: Option<&str>,
+) -> Result<Named, GovernanceError> {
+    let group = group.map(str::trim).filter(|text| !text.is_empty());
+    match (check.trim().is_empty(), group) {
+        (false, Some(_)) => Err(invalid(
+            "group",
+            "name either one check or one group, not both",
+        )),
+        (true, None) => Err(invalid("check", "check (or group) is required")),
+        (false, None) => {
+            let found = known_check(catalogs, check)?;
+            Ok(Named {
+                checks: vec![found.id.clone()],
+                check_id: Some(found.id),
+                group: None,
+                subject: found.subject,
+            })
+        }
+        (true, Some(name)) => {
+            if name.len() > 100 {
+                return Err(invalid("group", "group must be at most 100 characters"));
+            }
+            let found = catalogs.check_group(name).ok_or_else(|| {
+                invalid(
+                    "group",
+                    format!(
+                        "{name:?} is not a group of checks; groups are catalog sections such as {}",
+                        catalogs
+                            .group_names()
+                            .into_iter()
+                            .filter(|name| name.starts_with("cis-1.12/5")
+                                || name.starts_with("kubeward"))
+                            .take(6)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+            Ok(Named {
+                check_id: None,
+                group: Some(found.name),
+                checks: found.checks,
+                subject: found.subject,
+            })
+        }
+    }
+}
+
 /// A request for an exception, as submitted.
 #[derive(Debug, Clone, Default)]
 pub struct ExceptionInput {
+    /// One check; empty when a group is named.
     pub check: String,
+    /// A group of checks (`catalog/section`) instead of one check.
+    pub group: Option<String>,
     pub scope: ScopeInput,
     pub justification: String,
     /// The last day it may be in force.
@@ -202,7 +337,7 @@ pub async fn request_exception(
     actor: &Actor,
     input: &ExceptionInput,
 ) -> Result<i64, GovernanceError> {
-    let check = known_check(catalogs, &input.check)?;
+    let named = named_checks(catalogs, &input.check, input.group.as_deref())?;
     let justification = statement("justification", &input.justification, true)?.unwrap_or_default();
     let now = OffsetDateTime::now_utc();
     let expires_at = end_of(
@@ -212,15 +347,21 @@ pub async fn request_exception(
         limits.exception_max_days,
     )?;
     let mut tx = pool.begin().await?;
-    let scope = parse_scope(&mut tx, &input.scope).await?;
-    let (cluster, nodes) = scope.detail();
+    let scope = parse_scope(&mut tx, catalogs, &input.scope, named.subject).await?;
+    let object_like = scope.object_like();
     let id = exceptions::insert(
         &mut tx,
         &NewException {
-            check_id: &check.id,
+            check_id: named.check_id.as_deref(),
+            check_group: named.group.as_deref(),
+            check_ids: &named.checks,
             cluster_id: scope.cluster_id,
-            node_pattern: nodes,
+            node_pattern: scope.pattern.as_deref(),
             node_like: scope.like.as_deref(),
+            namespace: scope.namespace(),
+            object_kind: scope.objects.kind.as_deref(),
+            object_pattern: scope.object_pattern(),
+            object_like: object_like.as_deref(),
             justification: &justification,
             expires_at,
         },
@@ -234,16 +375,17 @@ pub async fn request_exception(
         Audited::ExceptionRequest,
         Some(&format!("exception {id}")),
         &serde_json::json!({
-            "check": check.id,
-            "cluster": cluster,
-            "nodes": nodes,
+            "check": named.check_id,
+            "group": named.group,
+            "checks": named.checks,
+            "scope": scope.detail(),
             "justification": justification,
             "expires_at": crate::domain::time::time_text(expires_at),
         }),
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(exception.id = id, check = %check.id, by = %actor.name, "exception requested");
+    tracing::info!(exception.id = id, checks = named.checks.len(), by = %actor.name, "exception requested");
     Ok(id)
 }
 
@@ -299,7 +441,7 @@ pub async fn decide_exception(
         actor,
         audited,
         Some(&format!("exception {id}")),
-        &serde_json::json!({ "check": row.check_id, "note": note }),
+        &serde_json::json!({ "check": row.check_id, "group": row.check_group, "note": note }),
     )
     .await?;
     tx.commit().await?;
@@ -383,11 +525,11 @@ pub async fn record_attestation(
     input: &AttestationInput,
 ) -> Result<i64, GovernanceError> {
     let check = known_check(catalogs, &input.check)?;
-    if check.assessment != Assessment::Manual {
+    if !check.manual {
         return Err(invalid(
             "check",
             format!(
-                "{} is an automated check: its result comes from the nodes, not from an attestation",
+                "{} is an automated check: its result comes from the scans, not from an attestation",
                 check.id
             ),
         ));
@@ -439,20 +581,56 @@ pub async fn record_attestation(
         return Err(invalid("valid_until", "valid_until is before valid_from"));
     }
     let mut tx = pool.begin().await?;
-    let scope = parse_scope(&mut tx, &input.scope).await?;
-    let (cluster, nodes) = scope.detail();
+    let scope = parse_scope(&mut tx, catalogs, &input.scope, check.subject).await?;
+    // A check on objects is attested for one cluster, against what that cluster's newest scan showed: the
+    // attestation keeps that result, so the record says what the auditor looked at.
+    let shown = match (check.subject, scope.cluster_id) {
+        (CheckSubject::Nodes, _) => None,
+        (CheckSubject::Objects, None) => {
+            return Err(invalid(
+                "cluster",
+                format!(
+                    "{} is checked per cluster: name the cluster you attest",
+                    check.id
+                ),
+            ));
+        }
+        (CheckSubject::Objects, Some(cluster_id)) => {
+            if !scope.objects.is_any() {
+                return Err(invalid(
+                    "namespace",
+                    "an attestation answers for the whole check in a cluster: leave namespace, kind and object empty",
+                ));
+            }
+            let snapshot = policies::check_snapshot(&mut tx, cluster_id, &check.id, now)
+                .await?
+                .ok_or_else(|| {
+                    invalid(
+                        "check",
+                        format!(
+                            "cluster {} has reported no result for {} yet: there is nothing to attest",
+                            scope.cluster.as_deref().unwrap_or_default(),
+                            check.id
+                        ),
+                    )
+                })?;
+            Some(snapshot)
+        }
+    };
     let id = attestations::insert(
         &mut tx,
         &NewAttestation {
             check_id: &check.id,
             cluster_id: scope.cluster_id,
-            node_pattern: nodes,
+            node_pattern: scope.pattern.as_deref(),
             node_like: scope.like.as_deref(),
             verdict,
             statement: &statement_text,
             evidence_url: evidence_url.as_deref(),
             valid_from,
             valid_until,
+            evidence_scan_id: shown.as_ref().map(|snapshot| snapshot.scan_id),
+            evidence: shown.as_ref().map(|snapshot| &snapshot.evidence),
         },
         actor,
         now,
@@ -466,10 +644,10 @@ pub async fn record_attestation(
         &serde_json::json!({
             "check": check.id,
             "verdict": verdict,
-            "cluster": cluster,
-            "nodes": nodes,
+            "scope": scope.detail(),
             "statement": statement_text,
             "evidence_url": evidence_url,
+            "evidence_scan_id": shown.as_ref().map(|snapshot| snapshot.scan_id.to_string()),
             "valid_from": crate::domain::time::time_text(valid_from),
             "valid_until": crate::domain::time::time_text(valid_until),
         }),
@@ -517,5 +695,37 @@ pub async fn revoke_attestation(
     )
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Turns a cluster's platform-owned bucket on or off. While it is off, objects on a platform-owned list count
+/// like any other in the cluster's policy counts and score; the change is a new row (past days keep the setting
+/// of their time) and a record in the audit trail, with the admin's reason.
+pub async fn set_platform_bucket(
+    pool: &PgPool,
+    cluster: &str,
+    enabled: bool,
+    reason: &str,
+    actor: &Actor,
+) -> Result<(), GovernanceError> {
+    let reason = statement("reason", reason, true)?.unwrap_or_default();
+    let name =
+        ClusterName::parse(cluster.trim()).map_err(|err| invalid("cluster", err.to_string()))?;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = pool.begin().await?;
+    let found = clusters::find_by_name(&mut tx, &name)
+        .await?
+        .ok_or_else(|| GovernanceError::NotFound(format!("cluster {name}")))?;
+    policies::set_platform_bucket(&mut tx, found.id, enabled, &reason, actor, now).await?;
+    audit::append(
+        &mut tx,
+        actor,
+        Audited::PlatformBucketSet,
+        Some(&format!("cluster {name}")),
+        &serde_json::json!({ "enabled": enabled, "reason": reason }),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(cluster = %name, enabled, by = %actor.name, "platform bucket set");
     Ok(())
 }

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use crate::catalogs::Catalogs;
 use crate::domain::score::policy_score;
-use crate::storage::policies::{self, NamespaceRow};
+use crate::storage::overlays::{self, WaivedObject};
+use crate::storage::policies::{self, CheckAttestation, NamespaceRow, PlatformBucketChange};
 
 /// One cluster-scope check in the cluster's newest scan of its catalog.
 #[derive(Debug, Clone)]
@@ -20,14 +21,80 @@ pub struct PolicyCheck {
     pub evaluated: i64,
     pub failing: i64,
     pub unknown: i64,
+    /// Platform-owned objects set apart; 0 when the cluster's platform bucket is off (they count above).
     pub platform: i64,
+    /// Failing objects an exception in force waived (they still count as failing).
+    pub waived: i64,
+    /// The attestation answering for this check in this cluster at the moment.
+    pub attestation: Option<CheckAttestation>,
     pub scanned_at: OffsetDateTime,
+}
+
+/// The counts of a check or a namespace as the platform bucket decides them: set apart while it is on, counted
+/// like any other object once an admin turned it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucketed {
+    pub failing: i64,
+    pub unknown: i64,
+    pub platform: i64,
+}
+
+impl Bucketed {
+    pub fn new(
+        bucket_on: bool,
+        failing: i64,
+        unknown: i64,
+        platform_failing: i64,
+        platform_unknown: i64,
+        platform: i64,
+    ) -> Self {
+        if bucket_on {
+            Bucketed {
+                failing,
+                unknown,
+                platform,
+            }
+        } else {
+            Bucketed {
+                failing: failing + platform_failing,
+                unknown: unknown + platform_unknown,
+                platform: 0,
+            }
+        }
+    }
+}
+
+/// A check's status with its platform-owned objects counted: the agent's status leaves them out, so with the
+/// bucket off a passing check becomes as bad as its worst platform-owned failure.
+pub fn bucketed_status(
+    status: &str,
+    bucket_on: bool,
+    platform_fail: i64,
+    platform_warn: i64,
+) -> String {
+    if bucket_on || status != "pass" {
+        return status.to_owned();
+    }
+    if platform_fail > 0 {
+        "fail".to_owned()
+    } else if platform_warn > 0 {
+        "warn".to_owned()
+    } else {
+        status.to_owned()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct PolicyStanding {
     pub checks: Vec<PolicyCheck>,
-    pub namespaces: Vec<NamespaceRow>,
+    pub namespaces: Vec<NamespaceLine>,
+    /// Whether platform-owned objects were set apart at the moment, and the change that decided it.
+    pub platform_bucket_on: bool,
+    pub platform_bucket_change: Option<PlatformBucketChange>,
+    /// The platform-owned lists that named objects, as `list version`.
+    pub platform_lists: Vec<String>,
+    /// Every failing object an exception waived at the moment.
+    pub waived: Vec<WaivedObject>,
     /// Checks that passed and checks with a failing object that is not platform-owned.
     pub passed: i64,
     pub failed: i64,
@@ -41,6 +108,16 @@ impl PolicyStanding {
     }
 }
 
+/// A namespace's objects in the newest scans, counted as the platform bucket decides.
+#[derive(Debug, Clone)]
+pub struct NamespaceLine {
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub objects: i64,
+    pub counts: Bucketed,
+    pub waived: i64,
+}
+
 pub async fn cluster(
     pool: &PgPool,
     catalogs: &Catalogs,
@@ -51,13 +128,31 @@ pub async fn cluster(
     let mut conn = pool.acquire().await?;
     let rows = policies::checks(&mut conn, cluster_id, &benchmarks, at).await?;
     let namespaces = policies::namespaces(&mut conn, cluster_id, &benchmarks, at).await?;
+    let change = policies::platform_bucket(&mut conn, cluster_id, at).await?;
+    let waived =
+        overlays::waived_objects(&mut conn, at, &benchmarks, Some(cluster_id), None).await?;
+    let attestations = policies::attestations(&mut conn, cluster_id, at).await?;
     drop(conn);
+    let bucket_on = change.as_ref().is_none_or(|change| change.enabled);
     let mut standing = PolicyStanding {
-        namespaces,
+        namespaces: namespace_lines(namespaces, bucket_on, &waived),
+        platform_bucket_on: bucket_on,
+        platform_bucket_change: change,
         ..PolicyStanding::default()
     };
+    let mut lists = std::collections::BTreeSet::new();
     for row in rows {
-        match row.status.as_str() {
+        lists.extend(row.platform_lists.iter().cloned());
+        let status = bucketed_status(&row.status, bucket_on, row.platform_fail, row.platform_warn);
+        let counts = Bucketed::new(
+            bucket_on,
+            row.failing,
+            row.unknown,
+            row.platform_fail + row.platform_warn,
+            row.platform_unknown,
+            row.platform,
+        );
+        match status.as_str() {
             "pass" => standing.passed += 1,
             "fail" | "warn" => standing.failed += 1,
             _ => {}
@@ -75,15 +170,25 @@ pub async fn cluster(
             ),
             section: info.map_or_else(String::new, |info| info.section.to_owned()),
             benchmark,
+            waived: waived
+                .iter()
+                .filter(|waived| waived.check_id == row.check_id)
+                .count() as i64,
+            attestation: attestations
+                .iter()
+                .find(|attested| attested.check_id == row.check_id)
+                .cloned(),
             check_id: row.check_id,
-            status: row.status,
+            status,
             evaluated: row.evaluated,
-            failing: row.failing,
-            unknown: row.unknown,
-            platform: row.platform,
+            failing: counts.failing,
+            unknown: counts.unknown,
+            platform: counts.platform,
             scanned_at: row.scanned_at,
         });
     }
+    standing.platform_lists = lists.into_iter().collect();
+    standing.waived = waived;
     standing.checks.sort_by(|a, b| {
         a.benchmark
             .id
@@ -91,6 +196,31 @@ pub async fn cluster(
             .then_with(|| compare_ids(&a.check_id, &b.check_id))
     });
     Ok(standing)
+}
+
+fn namespace_lines(
+    rows: Vec<NamespaceRow>,
+    bucket_on: bool,
+    waived: &[WaivedObject],
+) -> Vec<NamespaceLine> {
+    rows.into_iter()
+        .map(|row| NamespaceLine {
+            waived: waived
+                .iter()
+                .filter(|waived| waived.namespace == row.namespace)
+                .count() as i64,
+            counts: Bucketed::new(
+                bucket_on,
+                row.failing,
+                row.unknown,
+                row.platform_failing,
+                row.platform_unknown,
+                row.platform,
+            ),
+            objects: row.objects,
+            namespace: row.namespace,
+        })
+        .collect()
 }
 
 /// Each cluster's policy standing at a moment, by cluster id: (checks passed, checks failed).

@@ -786,20 +786,32 @@ pub struct NodeStaleDelivery {
     pub node: StaleNode,
 }
 
-/// Where an exception or attestation applies; both null: the whole fleet.
+/// Where an exception or attestation applies; all null: the whole fleet. `nodes` scopes node checks;
+/// `namespace`, `kind` and `object` scope checks on Kubernetes objects.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScopeView {
     /// One cluster, or null for every cluster.
     pub cluster: Option<String>,
     /// A node-name glob (`*`, `?`), or null for every node.
     pub nodes: Option<String>,
+    /// One namespace (`_` for cluster-scoped objects), or null for every namespace.
+    pub namespace: Option<String>,
+    /// One kind, or null for every kind.
+    pub kind: Option<String>,
+    /// An object-name glob (`*`, `?`; without a wildcard, exactly that name), or null for every object.
+    pub object: Option<String>,
 }
 
 /// An exception: a failing check accepted over a scope, with a reason, an approver and an end.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ExceptionView {
     pub id: i64,
-    pub check: String,
+    /// The one check it names; null when it names a group.
+    pub check: Option<String>,
+    /// The group of checks it names (`catalog/section`), or null.
+    pub group: Option<String>,
+    /// Every check it covers: its check, or its group's checks as they were when it was requested.
+    pub checks: Vec<String>,
     pub title: Option<String>,
     pub scope: ScopeView,
     pub justification: String,
@@ -839,11 +851,24 @@ impl ExceptionView {
         let revoked = row.revoked_at.filter(|revoked| *revoked <= at);
         ExceptionView {
             id: row.id,
-            title: catalogs.check_title(&row.check_id).map(str::to_owned),
+            title: match (&row.check_id, &row.check_group) {
+                (Some(check), _) => catalogs.check_title(check).map(str::to_owned),
+                (None, Some(group)) => catalogs.check_group(group).map(|group| group.title),
+                (None, None) => None,
+            },
             check: row.check_id.clone(),
+            group: row.check_group.clone(),
+            checks: row.check_ids.clone(),
             scope: ScopeView {
                 cluster: row.cluster.clone(),
                 nodes: row.node_pattern.clone(),
+                namespace: row
+                    .namespace
+                    .as_deref()
+                    .map(crate::domain::object::written_namespace)
+                    .map(str::to_owned),
+                kind: row.object_kind.clone(),
+                object: row.object_pattern.clone(),
             },
             justification: row.justification.clone(),
             last_day: row
@@ -877,17 +902,37 @@ page!(ExceptionPage, ExceptionView);
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewExceptionBody {
-    /// The check id, such as `1.2.15`.
-    pub check: String,
+    /// The check id, such as `1.2.15` or `5.2.2`; absent when `group` is given.
+    pub check: Option<String>,
+    /// A group of checks instead of one: a catalog section such as `cis-1.12/5.2` or
+    /// `kubeward-hardening/pod-security`.
+    pub group: Option<String>,
     /// One cluster, or absent for every cluster.
     pub cluster: Option<String>,
-    /// A node-name glob (`*`, `?`), or absent for every node.
+    /// For node checks: a node-name glob (`*`, `?`), or absent for every node.
     pub nodes: Option<String>,
+    /// For checks on objects: one namespace (`_` for cluster-scoped objects), or absent for every namespace.
+    pub namespace: Option<String>,
+    /// For checks on objects: one kind (`Deployment`), or absent for every kind.
+    pub kind: Option<String>,
+    /// For checks on objects: an object name, exactly, or a glob (`web-*`); absent for every object.
+    pub object: Option<String>,
     /// Why the failure is accepted (1 to 4,000 characters).
     pub justification: String,
     /// The last day it may be in force (UTC), at most the server's maximum ahead (365 days by default).
     #[schema(format = Date)]
     pub expires_on: String,
+}
+
+/// The body of `PUT /api/v1/clusters/{name}/platform-bucket`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformBucketBody {
+    /// `true`: objects on a platform-owned list are shown apart and left out of the policy score (the default);
+    /// `false`: they count like any other object.
+    pub enabled: bool,
+    /// Why (1 to 4,000 characters); kept in the audit trail.
+    pub reason: String,
 }
 
 /// The body of an approval, rejection or revocation: a note (required to reject or revoke).
@@ -922,6 +967,12 @@ pub struct AttestationView {
     #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
     pub revoke_reason: Option<String>,
+    /// For a check on objects: the cluster scan it was recorded against.
+    pub evidence_scan_id: Option<String>,
+    /// For a check on objects: what that scan said of the check when it was attested (`status`, `evaluated`,
+    /// `listed`, and up to 500 `objects` with their evidence).
+    #[schema(value_type = Option<Object>)]
+    pub evidence: Option<Value>,
     pub link: String,
 }
 
@@ -939,6 +990,9 @@ impl AttestationView {
             scope: ScopeView {
                 cluster: row.cluster.clone(),
                 nodes: row.node_pattern.clone(),
+                namespace: None,
+                kind: None,
+                object: None,
             },
             verdict: row.verdict.clone(),
             statement: row.statement.clone(),
@@ -951,6 +1005,8 @@ impl AttestationView {
             revoked_by: revoked.and(row.revoked_by.clone()),
             revoked_at: revoked.map(time_text),
             revoke_reason: revoked.and(row.revoke_reason.clone()),
+            evidence_scan_id: row.evidence_scan_id.map(|id| id.to_string()),
+            evidence: row.evidence.clone(),
             link: format!("/attestations/{}", row.id),
         }
     }

@@ -28,6 +28,8 @@ pub enum Action {
     ExceptionExpire,
     AttestationRecord,
     AttestationRevoke,
+    /// An admin turned a cluster's platform-owned bucket on or off.
+    PlatformBucketSet,
     FindingsExport,
     AuditExport,
     /// A source was stopped for presenting too many refused credentials.
@@ -35,7 +37,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::Login,
         Action::LoginRefused,
         Action::Logout,
@@ -54,6 +56,7 @@ impl Action {
         Action::ExceptionExpire,
         Action::AttestationRecord,
         Action::AttestationRevoke,
+        Action::PlatformBucketSet,
         Action::FindingsExport,
         Action::AuditExport,
         Action::AuthThrottled,
@@ -79,6 +82,7 @@ impl Action {
             Action::ExceptionExpire => "exception.expire",
             Action::AttestationRecord => "attestation.record",
             Action::AttestationRevoke => "attestation.revoke",
+            Action::PlatformBucketSet => "cluster.platform_bucket",
             Action::FindingsExport => "findings.export",
             Action::AuditExport => "audit.export",
             Action::AuthThrottled => "auth.throttled",

@@ -114,18 +114,41 @@ fn constrain_properties(document: &mut Value, component: &str, rules: &[(&str, V
 }
 
 /// The check ids a body may name: every check of the built-in catalogs, or only the Manual ones.
+/// Every check governance may name (node and cluster-scope), or only the Manual ones (what may be attested).
 fn check_ids(manual_only: bool) -> Vec<String> {
     let Ok(catalogs) = Catalogs::builtin() else {
         return Vec::new();
     };
-    let mut ids: Vec<String> = catalogs
+    let node_checks = catalogs
         .all_checks()
         .filter(|check| !manual_only || check.assessment == Assessment::Manual)
-        .map(|check| check.id.clone())
-        .collect();
+        .map(|check| check.id.clone());
+    let policy_checks = catalogs
+        .policy_checks()
+        .filter(|check| !manual_only || check.assessment == Assessment::Manual)
+        .map(|check| check.id.clone());
+    let mut ids: Vec<String> = node_checks.chain(policy_checks).collect();
     ids.sort();
     ids.dedup();
     ids
+}
+
+fn group_names() -> Vec<String> {
+    Catalogs::builtin()
+        .map(|catalogs| catalogs.group_names())
+        .unwrap_or_default()
+}
+
+fn object_kinds() -> Vec<String> {
+    Catalogs::builtin()
+        .map(|catalogs| {
+            catalogs
+                .object_kinds()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn constrain_bodies(document: &mut Value) {
@@ -159,7 +182,9 @@ fn constrain_bodies(document: &mut Value) {
         "NewExceptionBody",
         &[
             ("check", json!({"enum": check_ids(false)})),
+            ("group", json!({"enum": group_names()})),
             ("cluster", nullable_name.clone()),
+            ("kind", json!({"enum": object_kinds()})),
             ("justification", text(4000)),
         ],
     );
@@ -173,6 +198,7 @@ fn constrain_bodies(document: &mut Value) {
             ("statement", text(4000)),
         ],
     );
+    constrain_properties(document, "PlatformBucketBody", &[("reason", text(4000))]);
     constrain_properties(
         document,
         "TicketLink",

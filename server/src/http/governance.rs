@@ -12,7 +12,7 @@ use super::query::{ApiQuery, AtQuery, AttestationsQuery, ExceptionsQuery};
 use crate::app::governance::{self, AttestationInput, ExceptionInput, ScopeInput};
 use crate::app::views::{
     AttestationPage, AttestationView, DecisionBody, ExceptionPage, ExceptionView,
-    NewAttestationBody, NewExceptionBody,
+    NewAttestationBody, NewExceptionBody, PlatformBucketBody,
 };
 use crate::domain::exception::{self, Action};
 use crate::shared::AppState;
@@ -27,7 +27,7 @@ fn numeric_id(path: &str, what: &str) -> Result<i64, ApiError> {
 }
 
 fn check_param(check: Option<&str>) -> Result<Option<String>, ApiError> {
-    text_param("check", check, 32)
+    text_param("check", check, 64)
 }
 
 /// `GET /api/v1/exceptions`
@@ -113,10 +113,14 @@ pub async fn request_exception(
 ) -> Result<HttpResponse, ApiError> {
     let new: NewExceptionBody = json_body(&request, &body)?;
     let input = ExceptionInput {
-        check: new.check,
+        check: new.check.unwrap_or_default(),
+        group: new.group,
         scope: ScopeInput {
             cluster: new.cluster,
             nodes: new.nodes,
+            namespace: new.namespace,
+            kind: new.kind,
+            object: new.object,
         },
         justification: new.justification,
         expires_on: new.expires_on,
@@ -309,6 +313,7 @@ pub async fn record_attestation(
         scope: ScopeInput {
             cluster: new.cluster,
             nodes: new.nodes,
+            ..ScopeInput::default()
         },
         verdict: new.verdict,
         statement: new.statement,
@@ -363,4 +368,31 @@ pub async fn revoke_attestation(
         actix_web::http::StatusCode::OK,
     )
     .await
+}
+
+/// `PUT /api/v1/clusters/{name}/platform-bucket`: an admin sets platform-owned objects apart (the default) or
+/// counts them like any other in the cluster's policy results. Recorded in the audit trail with the reason.
+#[utoipa::path(
+    put, path = "/api/v1/clusters/{name}/platform-bucket", tag = "governance",
+    params(("name" = String, Path, description = "Cluster name")),
+    request_body = PlatformBucketBody,
+    responses((status = 204, description = "Set; past days keep the setting of their time"))
+)]
+pub async fn set_platform_bucket(
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    who: web::ReqData<Principal>,
+) -> Result<HttpResponse, ApiError> {
+    let wanted: PlatformBucketBody = json_body(&request, &body)?;
+    governance::set_platform_bucket(
+        &state.pool,
+        &path,
+        wanted.enabled,
+        &wanted.reason,
+        &who.actor(&request),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

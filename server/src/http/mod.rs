@@ -33,6 +33,10 @@ pub const ACCESS_RULES: &[(&str, Access)] = {
             "/api/v1/clusters/{name}/agent-tokens",
             Access(&[("POST", Admin)]),
         ),
+        (
+            "/api/v1/clusters/{name}/platform-bucket",
+            Access(&[("PUT", Admin)]),
+        ),
         ("/api/v1/agent-tokens/{id}", Access(&[("DELETE", Admin)])),
         (
             "/api/v1/api-tokens",
@@ -117,6 +121,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             guarded("/api/v1/clusters/{name}/agent-tokens")
                 .route(web::post().to(admin::issue_agent_token)),
+        )
+        .service(
+            guarded("/api/v1/clusters/{name}/platform-bucket")
+                .route(web::put().to(governance::set_platform_bucket)),
         )
         .service(
             guarded("/api/v1/agent-tokens/{id}").route(web::delete().to(admin::revoke_agent_token)),

@@ -55,6 +55,7 @@ use crate::app::views;
         super::governance::record_attestation,
         super::governance::get_attestation,
         super::governance::revoke_attestation,
+        super::governance::set_platform_bucket,
         super::audit::list_records,
         super::audit::verify,
         super::scans::list_scans,
@@ -99,6 +100,7 @@ fn generated() -> Document {
         let operations = [
             ("GET", item.get.as_mut()),
             ("POST", item.post.as_mut()),
+            ("PUT", item.put.as_mut()),
             ("PATCH", item.patch.as_mut()),
             ("DELETE", item.delete.as_mut()),
         ];

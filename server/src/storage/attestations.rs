@@ -21,6 +21,9 @@ pub struct AttestationRow {
     pub revoked_by: Option<String>,
     pub revoked_at: Option<OffsetDateTime>,
     pub revoke_reason: Option<String>,
+    /// For a check on objects: the cluster scan it was recorded against and that check's result in it.
+    pub evidence_scan_id: Option<uuid::Uuid>,
+    pub evidence: Option<serde_json::Value>,
 }
 
 impl AttestationRow {
@@ -43,6 +46,8 @@ pub struct NewAttestation<'a> {
     pub evidence_url: Option<&'a str>,
     pub valid_from: OffsetDateTime,
     pub valid_until: OffsetDateTime,
+    pub evidence_scan_id: Option<uuid::Uuid>,
+    pub evidence: Option<&'a serde_json::Value>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -54,8 +59,9 @@ pub async fn insert(
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"INSERT INTO attestations (check_id, cluster_id, node_pattern, node_like, verdict, statement, evidence_url,
-                                     valid_from, valid_until, attested_by_id, attested_by, attested_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"#,
+                                     valid_from, valid_until, attested_by_id, attested_by, attested_at,
+                                     evidence_scan_id, evidence)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"#,
         new.check_id,
         new.cluster_id,
         new.node_pattern,
@@ -67,7 +73,9 @@ pub async fn insert(
         new.valid_until,
         by.id,
         by.name,
-        at
+        at,
+        new.evidence_scan_id,
+        new.evidence
     )
     .fetch_one(conn)
     .await
@@ -95,7 +103,7 @@ pub async fn list(
         AttestationRow,
         r#"SELECT a.id, a.check_id, c.name AS "cluster?", a.node_pattern, a.verdict, a.statement, a.evidence_url,
                   a.valid_from, a.valid_until, a.attested_by, a.attested_at, a.revoked_by, a.revoked_at,
-                  a.revoke_reason
+                  a.revoke_reason, a.evidence_scan_id, a.evidence
            FROM attestations a LEFT JOIN clusters c ON c.id = a.cluster_id
            WHERE a.id > $1
              AND ($2::bigint IS NULL OR a.id = $2)

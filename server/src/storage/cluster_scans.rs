@@ -50,6 +50,8 @@ pub struct NewSet {
     pub counts: [i32; 6],
     pub failing_objects: i32,
     pub platform_objects: i32,
+    /// Checks that pass only because their failing objects are all platform-owned.
+    pub passes_over_platform_failures: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -288,8 +290,9 @@ pub async fn store_set(
     let inserted = sqlx::query!(
         r#"INSERT INTO cluster_result_sets (digest, benchmark_id, benchmark_version, result_map, evaluated,
                                             pass_count, fail_count, warn_count, manual_count, not_applicable_count,
-                                            error_count, failing_objects, platform_objects)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                            error_count, failing_objects, platform_objects,
+                                            passes_over_platform_failures)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
            ON CONFLICT (digest) DO NOTHING RETURNING id"#,
         &set.digest,
         set.benchmark_id,
@@ -303,7 +306,8 @@ pub async fn store_set(
         not_applicable,
         error,
         set.failing_objects,
-        set.platform_objects
+        set.platform_objects,
+        set.passes_over_platform_failures
     )
     .fetch_optional(&mut *conn)
     .await?;

@@ -11,9 +11,17 @@ use crate::domain::exception::{Facts, Stored};
 #[derive(Debug, Clone)]
 pub struct ExceptionRow {
     pub id: i64,
-    pub check_id: String,
+    /// The one check it names; none when it names a group.
+    pub check_id: Option<String>,
+    pub check_group: Option<String>,
+    /// The checks it covers.
+    pub check_ids: Vec<String>,
     pub cluster: Option<String>,
     pub node_pattern: Option<String>,
+    /// As stored: the empty string for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub object_kind: Option<String>,
+    pub object_pattern: Option<String>,
     pub justification: String,
     pub expires_at: OffsetDateTime,
     pub state: String,
@@ -29,6 +37,14 @@ pub struct ExceptionRow {
 }
 
 impl ExceptionRow {
+    /// What it names, for people: the check, or the group.
+    pub fn names(&self) -> &str {
+        self.check_id
+            .as_deref()
+            .or(self.check_group.as_deref())
+            .unwrap_or_default()
+    }
+
     pub fn facts(&self) -> Facts {
         Facts {
             stored: Stored::parse(&self.state).unwrap_or(Stored::Requested),
@@ -44,10 +60,16 @@ impl ExceptionRow {
 /// A new request.
 #[derive(Debug, Clone)]
 pub struct NewException<'a> {
-    pub check_id: &'a str,
+    pub check_id: Option<&'a str>,
+    pub check_group: Option<&'a str>,
+    pub check_ids: &'a [String],
     pub cluster_id: Option<i64>,
     pub node_pattern: Option<&'a str>,
     pub node_like: Option<&'a str>,
+    pub namespace: Option<&'a str>,
+    pub object_kind: Option<&'a str>,
+    pub object_pattern: Option<&'a str>,
+    pub object_like: Option<&'a str>,
     pub justification: &'a str,
     pub expires_at: OffsetDateTime,
 }
@@ -61,8 +83,9 @@ pub async fn insert(
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(
         r#"INSERT INTO exceptions (check_id, cluster_id, node_pattern, node_like, justification, expires_at,
-                                   requested_by_id, requested_by, requested_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id"#,
+                                   requested_by_id, requested_by, requested_at, check_group, check_ids,
+                                   namespace, object_kind, object_pattern, object_like)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id"#,
         new.check_id,
         new.cluster_id,
         new.node_pattern,
@@ -71,7 +94,13 @@ pub async fn insert(
         new.expires_at,
         by.id,
         by.name,
-        at
+        at,
+        new.check_group,
+        new.check_ids,
+        new.namespace,
+        new.object_kind,
+        new.object_pattern,
+        new.object_like
     )
     .fetch_one(conn)
     .await
@@ -81,6 +110,7 @@ pub async fn insert(
 #[derive(Debug, Clone, Default)]
 pub struct ExceptionFilter {
     pub id: Option<i64>,
+    /// Exceptions that cover this check (naming it or a group holding it).
     pub check: Option<String>,
     pub cluster: Option<String>,
     /// Only those in this state at `at` (`requested`, `lapsed`, `in_force`, `expired`, `rejected`, `revoked`).
@@ -98,13 +128,14 @@ pub async fn list(
 ) -> Result<Vec<ExceptionRow>, sqlx::Error> {
     sqlx::query_as!(
         ExceptionRow,
-        r#"SELECT e.id, e.check_id, c.name AS "cluster?", e.node_pattern, e.justification, e.expires_at, e.state,
+        r#"SELECT e.id, e.check_id, e.check_group, e.check_ids, c.name AS "cluster?", e.node_pattern, e.namespace,
+                  e.object_kind, e.object_pattern, e.justification, e.expires_at, e.state,
                   e.requested_by_id, e.requested_by, e.requested_at, e.decided_by, e.decided_at, e.decision_note,
                   e.revoked_by, e.revoked_at, e.revoke_reason
            FROM exceptions e LEFT JOIN clusters c ON c.id = e.cluster_id
            WHERE e.id > $1
              AND ($2::bigint IS NULL OR e.id = $2)
-             AND ($3::text IS NULL OR e.check_id = $3)
+             AND ($3::text IS NULL OR $3 = ANY(e.check_ids))
              AND ($4::text IS NULL OR c.name = $4)
              AND e.requested_at <= $5
              AND ($7::text IS NULL
@@ -128,7 +159,8 @@ pub async fn list(
 pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<Option<ExceptionRow>, sqlx::Error> {
     sqlx::query_as!(
         ExceptionRow,
-        r#"SELECT e.id, e.check_id, c.name AS "cluster?", e.node_pattern, e.justification, e.expires_at, e.state,
+        r#"SELECT e.id, e.check_id, e.check_group, e.check_ids, c.name AS "cluster?", e.node_pattern, e.namespace,
+                  e.object_kind, e.object_pattern, e.justification, e.expires_at, e.state,
                   e.requested_by_id, e.requested_by, e.requested_at, e.decided_by, e.decided_at, e.decision_note,
                   e.revoked_by, e.revoked_at, e.revoke_reason
            FROM exceptions e LEFT JOIN clusters c ON c.id = e.cluster_id
@@ -221,15 +253,16 @@ pub async fn raise_waiver_events(
         r#"INSERT INTO finding_events (finding_id, kind, at, exception_id)
            SELECT f.id, $2, $3, e.id
            FROM exceptions e
-           JOIN findings f ON f.check_id = e.check_id AND f.state = 'open'
-           JOIN nodes n ON n.id = f.node_id
+           JOIN findings f ON f.check_id = ANY(e.check_ids) AND f.state = 'open'
+           LEFT JOIN nodes n ON n.id = f.node_id
+           LEFT JOIN objects o ON o.id = f.object_id
            WHERE e.id = $1
-             AND scope_covers(e.cluster_id, e.node_like, f.cluster_id, n.name)
+             AND exception_covers(e, f.cluster_id, n.name, o.namespace, o.kind, o.name)
              AND NOT EXISTS (
                  SELECT 1 FROM exceptions other
-                 WHERE other.id <> e.id AND other.check_id = e.check_id
+                 WHERE other.id <> e.id AND f.check_id = ANY(other.check_ids)
                    AND exception_in_force(other.state, other.decided_at, other.revoked_at, other.expires_at, $3)
-                   AND scope_covers(other.cluster_id, other.node_like, f.cluster_id, n.name))
+                   AND exception_covers(other, f.cluster_id, n.name, o.namespace, o.kind, o.name))
            ORDER BY f.id
            RETURNING id"#,
         exception_id,
@@ -262,7 +295,7 @@ pub async fn lock_due_expiries(
     now: OffsetDateTime,
 ) -> Result<Vec<(i64, String, OffsetDateTime)>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"SELECT id, check_id, expires_at FROM exceptions
+        r#"SELECT id, coalesce(check_id, check_group) AS "names!", expires_at FROM exceptions
            WHERE state = 'approved' AND expiry_noted_at IS NULL AND expires_at <= $1
            ORDER BY expires_at, id
            LIMIT 100
@@ -273,7 +306,7 @@ pub async fn lock_due_expiries(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|row| (row.id, row.check_id, row.expires_at))
+        .map(|row| (row.id, row.names, row.expires_at))
         .collect())
 }
 

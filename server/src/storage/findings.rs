@@ -571,9 +571,9 @@ pub async fn page_as_of(
                   coalesce(latest.benchmark_id, olatest.benchmark_id) AS "benchmark_id?",
                   coalesce(latest.benchmark_version, olatest.benchmark_version) AS "benchmark_version?",
                   (SELECT e.id FROM exceptions e
-                   WHERE p.state = 'open' AND p.node_id IS NOT NULL AND e.check_id = p.check_id
+                   WHERE p.state = 'open' AND p.check_id = ANY(e.check_ids)
                      AND exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, $10)
-                     AND scope_covers(e.cluster_id, e.node_like, p.cluster_id, n.name)
+                     AND exception_covers(e, p.cluster_id, n.name, o.namespace, o.kind, o.name)
                    ORDER BY e.expires_at DESC, e.id LIMIT 1) AS exception_id
            FROM page p
            LEFT JOIN nodes n ON n.id = p.node_id
@@ -686,9 +686,9 @@ pub async fn page(
                   coalesce(latest.benchmark_id, olatest.benchmark_id) AS "benchmark_id?",
                   coalesce(latest.benchmark_version, olatest.benchmark_version) AS "benchmark_version?",
                   (SELECT e.id FROM exceptions e
-                   WHERE p.state = 'open' AND p.node_id IS NOT NULL AND e.check_id = p.check_id
+                   WHERE p.state = 'open' AND p.check_id = ANY(e.check_ids)
                      AND exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, now())
-                     AND scope_covers(e.cluster_id, e.node_like, p.cluster_id, n.name)
+                     AND exception_covers(e, p.cluster_id, n.name, o.namespace, o.kind, o.name)
                    ORDER BY e.expires_at DESC, e.id LIMIT 1) AS exception_id
            FROM page p
            LEFT JOIN nodes n ON n.id = p.node_id

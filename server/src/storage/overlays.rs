@@ -67,8 +67,11 @@ pub async fn waived(
     let rows = sqlx::query_as!(
         Waived,
         r#"WITH in_force AS MATERIALIZED (
-               SELECT e.id, e.check_id, e.cluster_id, e.node_like, e.expires_at FROM exceptions e
+               -- One row per check an exception covers; only node scopes (an object scope waives no node).
+               SELECT e.id, covered.check_id, e.cluster_id, e.node_like, e.expires_at
+               FROM exceptions e CROSS JOIN LATERAL unnest(e.check_ids) AS covered(check_id)
                WHERE exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, $1)
+                 AND e.namespace IS NULL AND e.object_kind IS NULL AND e.object_like IS NULL
            ), node_sets AS MATERIALIZED (
                SELECT n.id AS node_id, n.cluster_id, n.name,
                       coalesce(on_day.result_set_id, last.result_set_id) AS result_set_id
@@ -167,6 +170,90 @@ pub async fn attested(
         at.date(),
         within.cluster_id,
         within.node_id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// A failing object result covered by an exception, in a cluster's newest scan of its catalog at a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaivedObject {
+    pub cluster_id: i64,
+    pub cluster: String,
+    pub object_id: i64,
+    pub kind: String,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+    pub check_id: String,
+    /// `fail` or `warn`.
+    pub status: String,
+    /// The exception in force that ends last (lowest id on a tie).
+    pub exception_id: i64,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Failing object results waived at `at`, in every cluster or one, by every exception or one. Read from each
+/// cluster's newest scan of each catalog by then and the exceptions in force then, so a past day shows exactly
+/// what was waived on it; only the checks some exception in force covers are expanded.
+#[tracing::instrument(skip_all)]
+pub async fn waived_objects(
+    conn: &mut PgConnection,
+    at: OffsetDateTime,
+    benchmarks: &[String],
+    cluster_id: Option<i64>,
+    exception_id: Option<i64>,
+) -> Result<Vec<WaivedObject>, sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    custom_plans(&mut tx).await?;
+    let rows = sqlx::query_as!(
+        WaivedObject,
+        r#"WITH in_force AS MATERIALIZED (
+               SELECT e.* FROM exceptions e
+               WHERE exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, $1)
+                 AND e.node_like IS NULL
+                 AND ($4::bigint IS NULL OR e.id = $4)
+           ), checks AS MATERIALIZED (
+               SELECT DISTINCT covered.check_id FROM in_force e CROSS JOIN LATERAL unnest(e.check_ids) AS covered(check_id)
+           ), latest AS MATERIALIZED (
+               SELECT k.id AS cluster_id, k.name AS cluster, l.result_set_id
+               FROM clusters k
+               CROSS JOIN unnest($2::text[]) AS b(benchmark_id)
+               CROSS JOIN LATERAL (
+                   SELECT s.result_set_id FROM cluster_scans s
+                   WHERE s.cluster_id = k.id AND s.benchmark_id = b.benchmark_id AND s.finished_at <= $1
+                   ORDER BY s.finished_at DESC, s.scan_id DESC
+                   LIMIT 1
+               ) l
+               WHERE EXISTS (SELECT 1 FROM in_force)
+                 AND ($3::bigint IS NULL OR k.id = $3)
+                 AND EXISTS (SELECT 1 FROM in_force e WHERE e.cluster_id IS NULL OR e.cluster_id = k.id)
+           ), failing AS MATERIALIZED (
+               SELECT l.cluster_id, l.cluster, m.check_id, r.object_id, r.status
+               FROM latest l
+               JOIN cluster_result_sets rs ON rs.id = l.result_set_id
+               CROSS JOIN LATERAL jsonb_each_text(rs.result_map) AS m(check_id, result_id)
+               JOIN cluster_check_results c ON c.id = m.result_id::bigint
+               CROSS JOIN LATERAL unnest(c.object_result_ids) AS u(object_result_id)
+               JOIN object_results r ON r.id = u.object_result_id
+               WHERE m.check_id IN (SELECT check_id FROM checks) AND r.status IN ('fail', 'warn')
+           )
+           SELECT DISTINCT ON (f.object_id, f.check_id)
+                  f.cluster_id AS "cluster_id!", f.cluster AS "cluster!", f.object_id AS "object_id!",
+                  o.kind AS "kind!", o.namespace AS "namespace!", o.name AS "name!", f.check_id AS "check_id!",
+                  f.status AS "status!", e.id AS "exception_id!", e.expires_at AS "expires_at!"
+           FROM failing f
+           JOIN objects o ON o.id = f.object_id
+           JOIN in_force e ON f.check_id = ANY(e.check_ids)
+                          AND object_scope_covers(e.cluster_id, e.namespace, e.object_kind, e.object_like,
+                                                  f.cluster_id, o.namespace, o.kind, o.name)
+           ORDER BY f.object_id, f.check_id, e.expires_at DESC, e.id"#,
+        at,
+        benchmarks,
+        cluster_id,
+        exception_id
     )
     .fetch_all(&mut *tx)
     .await?;

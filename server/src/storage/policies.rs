@@ -20,6 +20,12 @@ pub struct PolicyCheckRow {
     pub unknown: i64,
     /// Objects on a platform-owned list, whatever their status.
     pub platform: i64,
+    /// Of those: failing, warning, unknown (what they count as when the platform bucket is off).
+    pub platform_fail: i64,
+    pub platform_warn: i64,
+    pub platform_unknown: i64,
+    /// The platform-owned lists that named its objects, as `list version`.
+    pub platform_lists: Vec<String>,
 }
 
 #[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
@@ -46,7 +52,13 @@ pub async fn checks(
                   coalesce((rs.evaluated ->> m.check_id)::bigint, 0) AS "evaluated!",
                   count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
                   count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL) AS "platform!"
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL) AS "platform!",
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'fail') AS "platform_fail!",
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'warn') AS "platform_warn!",
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('manual', 'error'))
+                      AS "platform_unknown!",
+                  coalesce(array_agg(DISTINCT (r.platform ->> 'list') || ' ' || (r.platform ->> 'version'))
+                           FILTER (WHERE r.platform IS NOT NULL), '{}') AS "platform_lists!"
            FROM latest l
            JOIN cluster_result_sets rs ON rs.id = l.result_set_id
            CROSS JOIN LATERAL jsonb_each_text(rs.result_map) AS m(check_id, result_id)
@@ -70,6 +82,8 @@ pub struct NamespaceRow {
     pub failing: i64,
     pub unknown: i64,
     pub platform: i64,
+    pub platform_failing: i64,
+    pub platform_unknown: i64,
     /// Distinct objects listed in the namespace.
     pub objects: i64,
 }
@@ -97,6 +111,10 @@ pub async fn namespaces(
                   count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
                   count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
                   count(*) FILTER (WHERE r.platform IS NOT NULL) AS "platform!",
+                  count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('fail', 'warn'))
+                      AS "platform_failing!",
+                  count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('manual', 'error'))
+                      AS "platform_unknown!",
                   count(DISTINCT o.id) AS "objects!"
            FROM latest l
            JOIN cluster_result_sets rs ON rs.id = l.result_set_id
@@ -186,6 +204,11 @@ pub struct ClusterCheckRow {
     pub failing: i64,
     pub unknown: i64,
     pub platform: i64,
+    pub platform_fail: i64,
+    pub platform_warn: i64,
+    pub platform_unknown: i64,
+    /// Whether the cluster's platform bucket was on at the moment.
+    pub platform_bucket: bool,
 }
 
 /// Every cluster's newest result of a check at a moment, by cluster name.
@@ -198,10 +221,15 @@ pub async fn check_by_cluster(
     sqlx::query_as!(
         ClusterCheckRow,
         r#"SELECT k.name AS "cluster!", l.finished_at AS "scanned_at!", c.status AS "status!",
+                  platform_bucket_on(k.id, $2) AS "platform_bucket!",
                   coalesce((rs.evaluated ->> $1)::bigint, 0) AS "evaluated!",
                   count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
                   count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL) AS "platform!"
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL) AS "platform!",
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'fail') AS "platform_fail!",
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'warn') AS "platform_warn!",
+                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('manual', 'error'))
+                      AS "platform_unknown!"
            FROM clusters k
            CROSS JOIN LATERAL (
                SELECT s.result_set_id, s.finished_at FROM cluster_scans s
@@ -215,7 +243,7 @@ pub async fn check_by_cluster(
            JOIN cluster_check_results c ON c.id = (rs.result_map ->> $1)::bigint
            LEFT JOIN LATERAL unnest(c.object_result_ids) AS u(object_result_id) ON true
            LEFT JOIN object_results r ON r.id = u.object_result_id
-           GROUP BY k.name, l.finished_at, c.status, rs.evaluated
+           GROUP BY k.id, k.name, l.finished_at, c.status, rs.evaluated
            ORDER BY k.name"#,
         check_id,
         at
@@ -234,9 +262,14 @@ pub async fn fleet_counts(
     at: OffsetDateTime,
 ) -> Result<Vec<(i64, i64, i64)>, sqlx::Error> {
     let rows = sqlx::query!(
-        r#"SELECT k.id AS "cluster_id!", sum(rs.pass_count)::bigint AS "passed!",
-                  sum(rs.fail_count + rs.warn_count)::bigint AS "failed!"
+        r#"SELECT k.id AS "cluster_id!",
+                  sum(rs.pass_count - CASE WHEN bucket.on THEN 0 ELSE rs.passes_over_platform_failures END)::bigint
+                      AS "passed!",
+                  sum(rs.fail_count + rs.warn_count
+                      + CASE WHEN bucket.on THEN 0 ELSE rs.passes_over_platform_failures END)::bigint AS "failed!"
            FROM clusters k
+           -- With the platform bucket off, a check that passed only over platform-owned failures has failed.
+           CROSS JOIN LATERAL (SELECT platform_bucket_on(k.id, $2) AS on) bucket
            CROSS JOIN unnest($1::text[]) AS b(benchmark_id)
            CROSS JOIN LATERAL (
                SELECT s.result_set_id FROM cluster_scans s
@@ -255,4 +288,147 @@ pub async fn fleet_counts(
         .into_iter()
         .map(|row| (row.cluster_id, row.passed, row.failed))
         .collect())
+}
+
+/// What a cluster's newest scan said of one check at a moment, kept with an attestation: the scan, and a JSON
+/// record of the check's status, how many objects it evaluated, and the objects it listed (at most 500, with
+/// how many there were).
+#[derive(Debug, Clone)]
+pub struct CheckSnapshot {
+    pub scan_id: uuid::Uuid,
+    pub evidence: serde_json::Value,
+}
+
+/// The most objects an attestation keeps; the record says when there were more.
+const SNAPSHOT_OBJECTS_AT_MOST: i64 = 500;
+
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id, check = check_id))]
+pub async fn check_snapshot(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    check_id: &str,
+    at: OffsetDateTime,
+) -> Result<Option<CheckSnapshot>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT l.scan_id, jsonb_build_object(
+                      'scan_id', l.scan_id,
+                      'scanned_at', l.finished_at,
+                      'benchmark', jsonb_build_object('id', rs.benchmark_id, 'version', rs.benchmark_version),
+                      'status', c.status,
+                      'detail', c.detail,
+                      'evaluated', coalesce((rs.evaluated ->> $2)::bigint, 0),
+                      'listed', cardinality(c.object_result_ids),
+                      'objects', coalesce((
+                          SELECT jsonb_agg(jsonb_build_object(
+                                     'kind', o.kind, 'namespace', o.namespace, 'name', o.name,
+                                     'status', r.status, 'evidence', r.evidence, 'detail', r.detail,
+                                     'platform', r.platform)
+                                 ORDER BY o.kind, o.namespace, o.name)
+                          FROM (SELECT u.id FROM unnest(c.object_result_ids) AS u(id) LIMIT $4) listed
+                          JOIN object_results r ON r.id = listed.id
+                          JOIN objects o ON o.id = r.object_id), '[]'::jsonb)
+                  ) AS "evidence!"
+           FROM (
+               SELECT s.scan_id, s.result_set_id, s.finished_at FROM cluster_scans s
+               WHERE s.cluster_id = $1 AND s.finished_at <= $3
+                 AND EXISTS (SELECT 1 FROM cluster_result_sets sets
+                             WHERE sets.id = s.result_set_id AND sets.result_map ? $2)
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) l
+           JOIN cluster_result_sets rs ON rs.id = l.result_set_id
+           JOIN cluster_check_results c ON c.id = (rs.result_map ->> $2)::bigint"#,
+        cluster_id,
+        check_id,
+        at,
+        SNAPSHOT_OBJECTS_AT_MOST
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|row| CheckSnapshot {
+        scan_id: row.scan_id,
+        evidence: row.evidence,
+    }))
+}
+
+/// A change of a cluster's platform bucket.
+#[derive(Debug, Clone)]
+pub struct PlatformBucketChange {
+    pub enabled: bool,
+    pub reason: String,
+    pub changed_by: String,
+    pub changed_at: OffsetDateTime,
+}
+
+/// The newest change of a cluster's platform bucket by `at`; none: it was never changed (it is on).
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn platform_bucket(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    at: OffsetDateTime,
+) -> Result<Option<PlatformBucketChange>, sqlx::Error> {
+    sqlx::query_as!(
+        PlatformBucketChange,
+        r#"SELECT enabled, reason, changed_by, changed_at FROM platform_bucket_changes
+           WHERE cluster_id = $1 AND changed_at <= $2
+           ORDER BY changed_at DESC, id DESC LIMIT 1"#,
+        cluster_id,
+        at
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn set_platform_bucket(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    enabled: bool,
+    reason: &str,
+    by: &crate::domain::actor::Actor,
+    at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"INSERT INTO platform_bucket_changes (cluster_id, enabled, reason, changed_by_id, changed_by, changed_at)
+           VALUES ($1, $2, $3, $4, $5, $6)"#,
+        cluster_id,
+        enabled,
+        reason,
+        by.id,
+        by.name,
+        at
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Attestations of cluster-scope checks valid for a cluster at a moment: the newest recorded per check.
+#[derive(Debug, Clone)]
+pub struct CheckAttestation {
+    pub check_id: String,
+    pub attestation_id: i64,
+    pub verdict: String,
+    pub attested_by: String,
+    pub valid_until: OffsetDateTime,
+}
+
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn attestations(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    at: OffsetDateTime,
+) -> Result<Vec<CheckAttestation>, sqlx::Error> {
+    sqlx::query_as!(
+        CheckAttestation,
+        r#"SELECT DISTINCT ON (a.check_id) a.check_id, a.id AS attestation_id, a.verdict, a.attested_by,
+                  a.valid_until
+           FROM attestations a
+           WHERE a.cluster_id = $1 AND a.evidence_scan_id IS NOT NULL
+             AND attestation_valid(a.valid_from, a.valid_until, a.revoked_at, $2)
+           ORDER BY a.check_id, a.attested_at DESC, a.id DESC"#,
+        cluster_id,
+        at
+    )
+    .fetch_all(conn)
+    .await
 }

@@ -73,6 +73,7 @@ pub const PAGE_RULES: &[(&str, Role)] = &[
     ("/", Role::Viewer),
     ("/clusters/{cluster}", Role::Viewer),
     ("/clusters/{cluster}/nodes/{node}", Role::Viewer),
+    ("/clusters/{cluster}/platform-bucket", Role::Admin),
     ("/clusters/{cluster}/nodes/{node}/diff", Role::Viewer),
     (
         "/clusters/{cluster}/objects/{kind}/{namespace}/{name}",
@@ -99,6 +100,7 @@ pub const PAGE_RULES: &[(&str, Role)] = &[
 /// The pages that take a form (POST) rather than show something (GET).
 const FORM_PATHS: &[&str] = &[
     "/logout",
+    "/clusters/{cluster}/platform-bucket",
     "/exceptions/new",
     "/exceptions/{id}/decide",
     "/attestations/new",
@@ -133,6 +135,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             access::page("/clusters/{cluster}/nodes/{node}")
                 .route(web::get().to(pages::node::show)),
+        )
+        .service(
+            access::page("/clusters/{cluster}/platform-bucket")
+                .route(web::post().to(pages::governance::set_platform_bucket)),
         )
         .service(
             access::page("/clusters/{cluster}/objects/{kind}/{namespace}/{name}")

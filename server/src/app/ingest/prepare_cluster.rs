@@ -42,8 +42,16 @@ pub fn prepare_cluster(report: &ClusterReport, cluster_id: i64) -> PreparedClust
     let mut counts = [0i32; 6];
     let mut failing_objects = 0i32;
     let mut platform_objects = 0i32;
+    let mut passes_over_platform_failures = 0i32;
 
     for result in &report.results {
+        if result.status == Status::Pass
+            && result.objects.iter().any(|object| {
+                object.platform.is_some() && matches!(object.status, Status::Fail | Status::Warn)
+            })
+        {
+            passes_over_platform_failures += 1;
+        }
         counts[status_index(result.status)] += 1;
         evaluated.push(i64::try_from(result.evaluated).unwrap_or(i64::MAX));
         let mut members = Vec::with_capacity(result.objects.len());
@@ -149,6 +157,7 @@ pub fn prepare_cluster(report: &ClusterReport, cluster_id: i64) -> PreparedClust
             counts,
             failing_objects,
             platform_objects,
+            passes_over_platform_failures,
         },
         content_hash: content.finalize()[..16].to_vec(),
     }

@@ -9,6 +9,7 @@ use askama::Template;
 
 use super::findings::FindingLine;
 use super::{Layout, day_text, encode};
+use crate::app::policies::{Bucketed, bucketed_status};
 use crate::shared::AppState;
 use crate::storage::findings::{self, FindingFilter};
 use crate::storage::{policies, trends};
@@ -237,15 +238,30 @@ async fn policy_check(
             .collect(),
         clusters: by_cluster
             .into_iter()
-            .map(|row| PolicyClusterRow {
-                link: layout.link(&format!("/clusters/{}#policies", encode(&row.cluster))),
-                cluster: row.cluster,
-                status: row.status,
-                evaluated: row.evaluated,
-                failing: row.failing,
-                unknown: row.unknown,
-                platform: row.platform,
-                scanned_at: super::time_text(row.scanned_at),
+            .map(|row| {
+                let counts = Bucketed::new(
+                    row.platform_bucket,
+                    row.failing,
+                    row.unknown,
+                    row.platform_fail + row.platform_warn,
+                    row.platform_unknown,
+                    row.platform,
+                );
+                PolicyClusterRow {
+                    link: layout.link(&format!("/clusters/{}#policies", encode(&row.cluster))),
+                    status: bucketed_status(
+                        &row.status,
+                        row.platform_bucket,
+                        row.platform_fail,
+                        row.platform_warn,
+                    ),
+                    cluster: row.cluster,
+                    evaluated: row.evaluated,
+                    failing: counts.failing,
+                    unknown: counts.unknown,
+                    platform: counts.platform,
+                    scanned_at: super::time_text(row.scanned_at),
+                }
             })
             .collect(),
         failing: open

@@ -8,6 +8,7 @@ use kubeward_benchmark::catalog::compare_ids;
 use serde::Deserialize;
 
 use super::findings::subject_path;
+use super::governance::may;
 use super::{Layout, SCORE_DEFINITION, age, day_text, encode, percent, time_text};
 use crate::app::policies::{self, PolicyStanding};
 use crate::app::standing::{self, ClusterDetail};
@@ -93,8 +94,19 @@ pub struct PolicyRow {
     pub failing: i64,
     pub unknown: i64,
     pub platform: i64,
+    /// Failing objects an exception in force waived.
+    pub waived: i64,
+    /// `pass by alice until 2027-01-01` and the attestation's link, when one answers for the check.
+    pub attested: Option<(String, String)>,
     /// The findings list of this check in this cluster.
     pub findings_link: String,
+}
+
+#[derive(Debug)]
+pub struct PlatformLine {
+    pub on: bool,
+    pub lists: String,
+    pub change: Option<String>,
 }
 
 /// The objects of one namespace that the newest scans listed.
@@ -104,6 +116,7 @@ pub struct NamespaceLine {
     pub failing: i64,
     pub unknown: i64,
     pub platform: i64,
+    pub waived: i64,
     pub objects: i64,
     pub findings_link: String,
 }
@@ -140,6 +153,9 @@ struct ClusterPage {
     policy_failed: i64,
     policy_checks: Vec<PolicyRow>,
     namespaces: Vec<NamespaceLine>,
+    platform: PlatformLine,
+    can_set_platform: bool,
+    csrf: String,
 }
 
 pub async fn show(
@@ -329,11 +345,36 @@ pub async fn show(
         policy_passed: standing.passed,
         policy_failed: standing.failed,
         policy_checks: policy_rows(&standing, &name, &layout),
+        platform: platform_line(&standing),
+        can_set_platform: may(&context.visitor, "/clusters/{cluster}/platform-bucket"),
+        csrf: context.visitor.csrf_token.clone(),
         namespaces: namespace_lines(&standing, &name, &layout),
         name,
         layout,
     };
     Ok(security::page(StatusCode::OK, page.render()?))
+}
+
+/// What the page says of the platform-owned bucket: which lists named objects, and whether they were set
+/// apart or counted (with who turned it off, when and why).
+fn platform_line(standing: &PolicyStanding) -> PlatformLine {
+    PlatformLine {
+        on: standing.platform_bucket_on,
+        lists: if standing.platform_lists.is_empty() {
+            "none named an object".to_owned()
+        } else {
+            standing.platform_lists.join(", ")
+        },
+        change: standing.platform_bucket_change.as_ref().map(|change| {
+            format!(
+                "turned {} by {} at {}: {}",
+                if change.enabled { "on" } else { "off" },
+                change.changed_by,
+                time_text(change.changed_at),
+                change.reason
+            )
+        }),
+    }
 }
 
 fn policy_rows(standing: &PolicyStanding, cluster: &str, layout: &Layout) -> Vec<PolicyRow> {
@@ -354,6 +395,18 @@ fn policy_rows(standing: &PolicyStanding, cluster: &str, layout: &Layout) -> Vec
             failing: check.failing,
             unknown: check.unknown,
             platform: check.platform,
+            waived: check.waived,
+            attested: check.attestation.as_ref().map(|attested| {
+                (
+                    format!(
+                        "{} by {} until {}",
+                        attested.verdict,
+                        attested.attested_by,
+                        time_text(attested.valid_until)
+                    ),
+                    layout.link(&format!("/attestations/{}", attested.attestation_id)),
+                )
+            }),
         })
         .collect()
 }
@@ -377,9 +430,10 @@ fn namespace_lines(
                 encode(cluster),
                 encode(written_namespace(&namespace.namespace))
             )),
-            failing: namespace.failing,
-            unknown: namespace.unknown,
-            platform: namespace.platform,
+            failing: namespace.counts.failing,
+            unknown: namespace.counts.unknown,
+            platform: namespace.counts.platform,
+            waived: namespace.waived,
             objects: namespace.objects,
         })
         .collect()

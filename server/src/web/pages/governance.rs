@@ -11,8 +11,9 @@ use super::{Layout, day_text, encode, time_text, until_text};
 use crate::app::governance::{self, AttestationInput, ExceptionInput, ScopeInput};
 use crate::app::views::{AttestationView, ExceptionView};
 use crate::domain::exception::{self, Action};
+use crate::domain::object::written_namespace;
 use crate::domain::role::Role;
-use crate::domain::scope::Scope;
+use crate::domain::scope::{ObjectScope, Scope};
 use crate::shared::AppState;
 use crate::storage::attestations::{self, AttestationFilter};
 use crate::storage::exceptions::{self, ExceptionFilter};
@@ -66,7 +67,25 @@ fn see_other(location: String) -> HttpResponse {
         .finish()
 }
 
-fn may(visitor: &Visitor, path: &str) -> bool {
+/// An exception's scope as a sentence: its cluster, and its nodes or objects.
+fn describe_scope(row: &exceptions::ExceptionRow) -> String {
+    let objects =
+        row.namespace.is_some() || row.object_kind.is_some() || row.object_pattern.is_some();
+    if !objects {
+        return Scope::describe(row.cluster.as_deref(), row.node_pattern.as_deref());
+    }
+    let what = ObjectScope::describe(
+        row.namespace.as_deref(),
+        row.object_kind.as_deref(),
+        row.object_pattern.as_deref(),
+    );
+    match &row.cluster {
+        Some(cluster) => format!("{what} of cluster {cluster}"),
+        None => format!("{what} in every cluster"),
+    }
+}
+
+pub(crate) fn may(visitor: &Visitor, path: &str) -> bool {
     visitor.role >= crate::web::access::rule_for(path).unwrap_or(Role::Admin)
 }
 
@@ -121,9 +140,9 @@ pub async fn list_exceptions(
             ExceptionLine {
                 id: view.id,
                 link: view.link,
-                check: view.check,
+                check: view.check.or(view.group).unwrap_or_default(),
                 title: view.title,
-                scope: Scope::describe(row.cluster.as_deref(), row.node_pattern.as_deref()),
+                scope: describe_scope(row),
                 state: view.state,
                 justification: view.justification,
                 requested_by: row.requested_by.clone(),
@@ -147,6 +166,16 @@ pub async fn list_exceptions(
     Ok(security::page(StatusCode::OK, page.render()?))
 }
 
+/// A failing result the exception waives at the page's moment: on a node or on an object.
+#[derive(Debug)]
+pub struct WaivedLine {
+    pub cluster: String,
+    pub subject: String,
+    pub link: String,
+    pub check: String,
+    pub status: String,
+}
+
 #[derive(Template)]
 #[template(path = "exception.html")]
 struct ExceptionPage {
@@ -154,8 +183,7 @@ struct ExceptionPage {
     view: ExceptionView,
     scope: String,
     check_link: String,
-    /// (cluster, node, node link, status)
-    waived: Vec<(String, String, String, String)>,
+    waived: Vec<WaivedLine>,
     can_decide: bool,
     own_request: bool,
     csrf: String,
@@ -188,6 +216,14 @@ pub async fn show_exception(
         .pop()
         .ok_or_else(|| PageError::NotFound(format!("exception {id} at that time")))?;
     let covered = overlays::waived(&mut conn, moment, as_of.is_none(), Within::default()).await?;
+    let objects = overlays::waived_objects(
+        &mut conn,
+        moment,
+        &state.catalogs.policy_benchmarks(),
+        None,
+        Some(id),
+    )
+    .await?;
     let places = crate::storage::nodes::names(
         &mut conn,
         &covered
@@ -198,26 +234,50 @@ pub async fn show_exception(
     )
     .await?;
     drop(conn);
-    let waived = covered
+    let mut waived: Vec<WaivedLine> = covered
         .iter()
         .filter(|waived| waived.exception_id == id)
         .filter_map(|waived| {
             places
                 .iter()
                 .find(|place| place.0 == waived.node_id)
-                .map(|(_, cluster, node)| {
-                    (
-                        cluster.clone(),
-                        node.clone(),
-                        format!("/clusters/{}/nodes/{}", encode(cluster), encode(node)),
-                        waived.status.clone(),
-                    )
+                .map(|(_, cluster, node)| WaivedLine {
+                    cluster: cluster.clone(),
+                    subject: format!("node {node}"),
+                    link: format!("/clusters/{}/nodes/{}", encode(cluster), encode(node)),
+                    check: waived.check_id.clone(),
+                    status: waived.status.clone(),
                 })
         })
         .collect();
+    waived.extend(objects.into_iter().map(|waived| WaivedLine {
+        subject: format!(
+            "{} {}{}",
+            waived.kind,
+            if waived.namespace.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", waived.namespace)
+            },
+            waived.name
+        ),
+        link: format!(
+            "/clusters/{}/objects/{}/{}/{}",
+            encode(&waived.cluster),
+            encode(&waived.kind),
+            encode(written_namespace(&waived.namespace)),
+            encode(&waived.name)
+        ),
+        cluster: waived.cluster,
+        check: waived.check_id,
+        status: waived.status,
+    }));
     let page = ExceptionPage {
-        scope: Scope::describe(row.cluster.as_deref(), row.node_pattern.as_deref()),
-        check_link: format!("/checks/{}", encode(&row.check_id)),
+        scope: describe_scope(&row),
+        check_link: match (&row.check_id, &row.check_group) {
+            (Some(check), _) => format!("/checks/{}", encode(check)),
+            _ => String::new(),
+        },
         own_request: row.requested_by_id == visitor.actor_id,
         can_decide: may(visitor, "/exceptions/{id}/decide"),
         csrf: visitor.csrf_token.clone(),
@@ -230,11 +290,20 @@ pub async fn show_exception(
 
 #[derive(Debug, Deserialize)]
 pub struct ExceptionForm {
+    #[serde(default)]
     check: String,
+    #[serde(default)]
+    group: String,
     #[serde(default)]
     cluster: String,
     #[serde(default)]
     nodes: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    object: String,
     justification: String,
     expires_on: String,
 }
@@ -249,9 +318,13 @@ pub async fn request_exception(
     let visitor = &context.visitor;
     let input = ExceptionInput {
         check: form.check.clone(),
+        group: Some(form.group.clone()),
         scope: ScopeInput {
             cluster: Some(form.cluster.clone()),
             nodes: Some(form.nodes.clone()),
+            namespace: Some(form.namespace.clone()),
+            kind: Some(form.kind.clone()),
+            object: Some(form.object.clone()),
         },
         justification: form.justification.clone(),
         expires_on: form.expires_on.clone(),
@@ -384,6 +457,13 @@ pub async fn list_attestations(
         .filter(|check| check.assessment == Assessment::Manual)
         .map(|check| (check.id.clone(), check.title.clone()))
         .collect();
+    // The Manual checks on objects (CIS section 5) are attested per cluster, against its newest scan.
+    manual_checks.extend(
+        state
+            .catalogs
+            .manual_policy_checks()
+            .map(|(id, title)| (id.to_owned(), title.to_owned())),
+    );
     manual_checks.sort_by(|a, b| kubeward_benchmark::catalog::compare_ids(&a.0, &b.0));
     manual_checks.dedup_by(|a, b| a.0 == b.0);
     let page = AttestationsPage {
@@ -408,6 +488,8 @@ struct AttestationPage {
     valid_until: String,
     can_revoke: bool,
     csrf: String,
+    /// For a check on objects: what the cluster's scan showed when it was attested.
+    shown: Option<AttestedEvidence>,
 }
 
 pub async fn show_attestation(
@@ -430,6 +512,7 @@ pub async fn show_attestation(
         .ok_or_else(|| PageError::NotFound(format!("attestation {id} at that time")))?;
     drop(conn);
     let page = AttestationPage {
+        shown: row.evidence.as_ref().map(AttestedEvidence::from_snapshot),
         scope: Scope::describe(row.cluster.as_deref(), row.node_pattern.as_deref()),
         check_link: format!("/checks/{}", encode(&row.check_id)),
         attested_on: day_text(row.attested_at.date()),
@@ -440,6 +523,79 @@ pub async fn show_attestation(
         layout,
     };
     Ok(security::page(StatusCode::OK, page.render()?))
+}
+
+/// What the auditor was shown when attesting a check on objects, as kept with the attestation.
+#[derive(Debug, Default)]
+pub struct AttestedEvidence {
+    pub scan_id: String,
+    pub scanned_at: String,
+    pub status: String,
+    pub evaluated: String,
+    pub listed: String,
+    /// (object, status, evidence as `path: observed (expected)` lines, detail)
+    pub objects: Vec<(String, String, Vec<String>, String)>,
+}
+
+impl AttestedEvidence {
+    fn from_snapshot(snapshot: &serde_json::Value) -> Self {
+        let text =
+            |value: Option<&serde_json::Value>| value.map(super::text_of).unwrap_or_default();
+        let objects = snapshot
+            .get("objects")
+            .and_then(serde_json::Value::as_array)
+            .map(|objects| {
+                objects
+                    .iter()
+                    .map(|object| {
+                        let namespace = text(object.get("namespace"));
+                        let name = format!(
+                            "{} {}{}",
+                            text(object.get("kind")),
+                            if namespace.is_empty() {
+                                String::new()
+                            } else {
+                                format!("{namespace}/")
+                            },
+                            text(object.get("name"))
+                        );
+                        let evidence = object
+                            .get("evidence")
+                            .and_then(serde_json::Value::as_array)
+                            .map(|items| {
+                                items
+                                    .iter()
+                                    .map(|item| {
+                                        format!(
+                                            "{} {}: {} (expected {})",
+                                            text(item.get("subject")),
+                                            text(item.get("path")),
+                                            text(item.get("observed")),
+                                            text(item.get("expected"))
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (
+                            name,
+                            text(object.get("status")),
+                            evidence,
+                            text(object.get("detail")),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        AttestedEvidence {
+            scan_id: text(snapshot.get("scan_id")),
+            scanned_at: text(snapshot.get("scanned_at")),
+            status: text(snapshot.get("status")),
+            evaluated: text(snapshot.get("evaluated")),
+            listed: text(snapshot.get("listed")),
+            objects,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -471,6 +627,7 @@ pub async fn record_attestation(
         scope: ScopeInput {
             cluster: Some(form.cluster.clone()),
             nodes: Some(form.nodes.clone()),
+            ..ScopeInput::default()
         },
         verdict: form.verdict.clone(),
         statement: form.statement.clone(),
@@ -507,4 +664,36 @@ pub async fn revoke_attestation(
     let id = numeric(&path, "this attestation")?;
     governance::revoke_attestation(&state.pool, id, &visitor.actor(&request), &form.note).await?;
     Ok(see_other(format!("/attestations/{id}")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlatformBucketForm {
+    /// `on` or `off`.
+    bucket: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /clusters/{cluster}/platform-bucket` (admin): set platform-owned objects apart, or count them.
+pub async fn set_platform_bucket(
+    request: HttpRequest,
+    path: web::Path<String>,
+    CheckedForm(form): CheckedForm<PlatformBucketForm>,
+    state: web::Data<AppState>,
+    context: PageContext,
+) -> Result<HttpResponse, PageError> {
+    let enabled = match form.bucket.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return Err(PageError::BadRequest("bucket must be on or off".to_owned())),
+    };
+    governance::set_platform_bucket(
+        &state.pool,
+        &path,
+        enabled,
+        &form.reason,
+        &context.visitor.actor(&request),
+    )
+    .await?;
+    Ok(see_other(format!("/clusters/{}#policies", encode(&path))))
 }

@@ -40,6 +40,8 @@ pub struct FindingBlock {
     pub detail: Option<String>,
     /// `list version: reason` when a platform-owned list names the object.
     pub platform: Option<String>,
+    /// The exception waiving this open finding at the page's moment, with its link.
+    pub waived_by: Option<(i64, String)>,
     pub remediation: String,
 }
 
@@ -161,6 +163,9 @@ pub async fn show(
                 evidence: evidence_lines(row.evidence.as_ref()),
                 detail: row.detail.clone(),
                 platform: platform_text(row.platform.as_ref()),
+                waived_by: row
+                    .exception_id
+                    .map(|id| (id, layout.link(&format!("/exceptions/{id}")))),
                 remediation: check.map(|c| c.remediation.to_owned()).unwrap_or_default(),
             }
         })
