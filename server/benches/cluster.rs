@@ -201,7 +201,7 @@ async fn fill(
                 }
                 let at = until - time::Duration::days(i64::from(days - 1 - day));
                 let report = generated.report(&catalog, at);
-                let prepared = prepare_cluster(&report, cluster.id);
+                let prepared = prepare_cluster(&report, &report, cluster.id);
                 let mut tx = pool.begin().await?;
                 ingest_cluster(&mut tx, cluster.id, &report, &prepared, &checks).await?;
                 tx.commit().await?;

@@ -362,3 +362,27 @@ impl Catalogs {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cluster check decided by node facts must name node checks some node catalog has, or the server
+    /// would wait for a fact no node agent ever reports.
+    #[test]
+    fn every_node_fact_names_a_node_check() -> Result<(), CatalogError> {
+        let catalogs = Catalogs::builtin()?;
+        let mut rules = 0;
+        for check in catalogs.policy_checks() {
+            for fact in check.node_facts.iter().flat_map(|rule| &rule.checks) {
+                rules += 1;
+                assert!(
+                    catalogs.find_check(fact).is_some(),
+                    "{} names node check {fact}, which no node catalog has",
+                    check.id
+                );
+            }
+        }
+        assert!(rules >= 3, "the shipped rules are found: {rules}");
+        Ok(())
+    }
+}

@@ -952,9 +952,14 @@ async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool
         ("reason", "we run kube-proxy ourselves"),
     ];
     assert_eq!(
-        submit(&oidc, &auditor, "/clusters/prod/platform-bucket", &count_them)
-            .await
-            .0,
+        submit(
+            &oidc,
+            &auditor,
+            "/clusters/prod/platform-bucket",
+            &count_them
+        )
+        .await
+        .0,
         403
     );
     let bad = [
@@ -993,7 +998,8 @@ async fn governance_forms_need_the_session_token_and_keep_the_rules(pool: PgPool
         "{cluster}"
     );
     assert!(
-        !cluster.contains("Count platform-owned objects") && !cluster.contains("Set platform-owned objects apart"),
+        !cluster.contains("Count platform-owned objects")
+            && !cluster.contains("Set platform-owned objects apart"),
         "a viewer is not offered the form"
     );
 

@@ -61,6 +61,51 @@ pub struct PolicyCheck {
     pub remediation: String,
     #[serde(default)]
     pub equivalents: Equivalents,
+    /// For checks the API alone cannot decide: the node checks whose results, as the node agents of the same
+    /// cluster report them, decide (the server applies this; the agent reports such results as `manual`).
+    #[serde(default)]
+    pub node_facts: Option<NodeFacts>,
+}
+
+/// The node layer of a cluster check: which node checks decide it, on which nodes, and what they decide.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFacts {
+    /// Node benchmark check ids (CIS numbering); every one must pass on a node for the fact to hold there.
+    pub checks: Vec<String>,
+    pub nodes: FactNodes,
+    pub decides: FactDecides,
+    /// The fact in words, for the result's detail ("secrets are encrypted at rest").
+    pub fact: String,
+}
+
+/// Which nodes speak for a fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FactNodes {
+    /// The control-plane nodes (the API server's settings).
+    ControlPlane,
+    /// Every node (a pod may be scheduled on any of them).
+    All,
+}
+
+impl FactNodes {
+    pub fn describe(self) -> &'static str {
+        match self {
+            FactNodes::ControlPlane => "control-plane node",
+            FactNodes::All => "node",
+        }
+    }
+}
+
+/// What the node layer decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FactDecides {
+    /// The check's own result (a check with nothing to read through the API).
+    Check,
+    /// The objects the agent left `manual` for want of the fact.
+    ManualObjects,
 }
 
 /// A Pod Security Standards level that forbids something.
@@ -255,6 +300,14 @@ fn validate(raw: &RawFile) -> Result<(), String> {
         }
         if check.level.is_some_and(|level| !(1..=2).contains(&level)) {
             return fail("level is 1 or 2");
+        }
+        if let Some(facts) = &check.node_facts {
+            if facts.checks.is_empty() || facts.fact.trim().is_empty() {
+                return fail("node_facts needs the node checks and the fact in words");
+            }
+            if facts.decides == FactDecides::ManualObjects && check.rule.is_none() {
+                return fail("node_facts decides objects, but the check has no rule to list them");
+            }
         }
         match (&check.rule, &check.guidance) {
             (None, None) => return fail("a check without a rule needs guidance"),

@@ -18,6 +18,8 @@ pub struct PolicyCheck {
     pub section: String,
     pub benchmark: BenchmarkRef,
     pub status: String,
+    /// Why the check is what it is, when no object says it (or what the nodes decided).
+    pub detail: Option<String>,
     pub evaluated: i64,
     pub failing: i64,
     pub unknown: i64,
@@ -180,6 +182,7 @@ pub async fn cluster(
                 .cloned(),
             check_id: row.check_id,
             status,
+            detail: row.detail,
             evaluated: row.evaluated,
             failing: counts.failing,
             unknown: counts.unknown,

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use super::input::is_json;
 use super::problem::ApiError;
 use crate::app::ingest::cluster::ingest_cluster;
+use crate::app::ingest::cross_layer::decided_report;
 use crate::app::ingest::prepare_cluster::prepare_cluster;
 use crate::app::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
 use crate::app::views::ReportReceipt;
@@ -201,9 +202,9 @@ async fn post_cluster_report(
         .iter()
         .map(|check| check.id.clone())
         .collect();
-    let prepared = prepare_cluster(&report, cluster_id);
-
     let mut tx = state.pool.begin().await?;
+    let decided = decided_report(&mut tx, catalog, cluster_id, &report).await?;
+    let prepared = prepare_cluster(&report, decided.as_ref().unwrap_or(&report), cluster_id);
     let outcome =
         match ingest_cluster(&mut tx, cluster_id, &report, &prepared, &catalog_checks).await {
             Ok(outcome) => outcome,

@@ -143,3 +143,47 @@ pub async fn names(
         .map(|row| (row.id, row.cluster, row.name))
         .collect())
 }
+
+/// One node check's result on a node of a cluster, from the node's newest scan in a window.
+#[derive(Debug, Clone)]
+pub struct FactRow {
+    pub node: String,
+    pub roles: Vec<String>,
+    pub check_id: String,
+    pub status: String,
+    pub evidence: serde_json::Value,
+}
+
+/// The results of `checks` in the newest scan of each node of a cluster that finished in `(since, until]`:
+/// what the node layer says when a cluster scan of `until` is decided.
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn fact_results(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    checks: &[String],
+) -> Result<Vec<FactRow>, sqlx::Error> {
+    sqlx::query_as!(
+        FactRow,
+        r#"SELECT n.name AS node, n.roles, r.check_id, r.status, r.evidence
+           FROM nodes n
+           CROSS JOIN LATERAL (
+               SELECT s.result_set_id FROM scans s
+               WHERE s.node_id = n.id AND s.finished_at > $2 AND s.finished_at <= $3
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) l
+           JOIN result_sets rs ON rs.id = l.result_set_id
+           CROSS JOIN LATERAL unnest(rs.result_ids) AS u(result_id)
+           JOIN check_results r ON r.id = u.result_id
+           WHERE n.cluster_id = $1 AND r.check_id = ANY($4)
+           ORDER BY n.name, r.check_id"#,
+        cluster_id,
+        since,
+        until,
+        checks
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -13,6 +13,8 @@ pub struct PolicyCheckRow {
     pub scanned_at: OffsetDateTime,
     pub check_id: String,
     pub status: String,
+    /// Why the check is what it is, when no object says it (or what the nodes decided).
+    pub detail: Option<String>,
     pub evaluated: i64,
     /// Objects failing (fail or warn) and not platform-owned.
     pub failing: i64,
@@ -48,7 +50,7 @@ pub async fn checks(
                ) l
            )
            SELECT l.benchmark_id AS "benchmark_id!", rs.benchmark_version AS "benchmark_version!",
-                  l.finished_at AS "scanned_at!", m.check_id AS "check_id!", c.status AS "status!",
+                  l.finished_at AS "scanned_at!", m.check_id AS "check_id!", c.status AS "status!", c.detail,
                   coalesce((rs.evaluated ->> m.check_id)::bigint, 0) AS "evaluated!",
                   count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
                   count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
@@ -65,7 +67,8 @@ pub async fn checks(
            JOIN cluster_check_results c ON c.id = m.result_id::bigint
            LEFT JOIN LATERAL unnest(c.object_result_ids) AS u(object_result_id) ON true
            LEFT JOIN object_results r ON r.id = u.object_result_id
-           GROUP BY l.benchmark_id, rs.benchmark_version, l.finished_at, m.check_id, c.status, rs.evaluated"#,
+           GROUP BY l.benchmark_id, rs.benchmark_version, l.finished_at, m.check_id, c.status, c.detail,
+                    rs.evaluated"#,
         cluster_id,
         at,
         benchmarks

@@ -6,6 +6,7 @@
 //! recomputed over it; events a feed reader may have seen are corrected, never deleted.
 
 pub mod cluster;
+pub mod cross_layer;
 pub mod prepare;
 pub mod prepare_cluster;
 pub mod transitions;

@@ -32,7 +32,13 @@ fn digest_of<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-pub fn prepare_cluster(report: &ClusterReport, cluster_id: i64) -> PreparedClusterReport {
+/// `sent` is the report as the agent sent it (its hash answers re-deliveries); `report` is what is stored:
+/// the same, or with the results left to the nodes decided (`cross_layer`).
+pub fn prepare_cluster(
+    sent: &ClusterReport,
+    report: &ClusterReport,
+    cluster_id: i64,
+) -> PreparedClusterReport {
     let cluster = cluster_id.to_be_bytes();
     let mut objects: Vec<ObjectKey> = Vec::new();
     let mut object_index: HashMap<ObjectKey, usize> = HashMap::new();
@@ -143,7 +149,7 @@ pub fn prepare_cluster(report: &ClusterReport, cluster_id: i64) -> PreparedClust
 
     let mut content = Sha256::new();
     content.update(cluster);
-    content.update(serde_json::to_vec(report).unwrap_or_default());
+    content.update(serde_json::to_vec(sent).unwrap_or_default());
 
     PreparedClusterReport {
         objects,

@@ -89,6 +89,8 @@ pub struct PolicyRow {
     pub check: String,
     pub link: String,
     pub title: String,
+    /// What the scan (or the nodes, for a check decided by both layers) said of the check as a whole.
+    pub detail: Option<String>,
     pub status: String,
     pub evaluated: i64,
     pub failing: i64,
@@ -390,6 +392,7 @@ fn policy_rows(standing: &PolicyStanding, cluster: &str, layout: &Layout) -> Vec
             )),
             check: check.check_id.clone(),
             title: check.title.clone(),
+            detail: check.detail.clone(),
             status: check.status.clone(),
             evaluated: check.evaluated,
             failing: check.failing,
