@@ -131,6 +131,21 @@ pub struct ManifestsArgs {
     /// The namespace objects without one are applied to; without it, checks that need it are `manual`.
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
+    /// The kubeward server to fetch the cluster's context from (its namespaces, network policies, service
+    /// accounts, roles and bindings), so the manifests are judged as that cluster will take them.
+    #[arg(long, requires = "cluster", value_name = "URL")]
+    pub context_from: Option<String>,
+    /// The cluster (as enrolled in kubeward) the manifests are for; with --context-from.
+    #[arg(long, requires = "context_from")]
+    pub cluster: Option<String>,
+    /// An API token with the auditor role, for --context-from.
+    #[arg(long, env = "KUBEWARD_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    #[arg(long, env = "KUBEWARD_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Allows plain HTTP to a server that is not on this machine (for tests).
+    #[arg(long, env = "KUBEWARD_INSECURE_HTTP")]
+    pub insecure_http: bool,
     #[command(flatten)]
     pub target: PolicyTarget,
 }
@@ -498,7 +513,37 @@ fn run_manifests(args: &ManifestsArgs) -> ExitCode {
         eprintln!("kubeward-agent: no *.yaml, *.yml or *.json file found in the inputs");
         return ExitCode::from(2);
     }
-    let reports = policy_scan::evaluate(&set.inventory, &catalogs, &platform, &options, started_at);
+    let (inventory, with_context) = match &args.context_from {
+        None => (set.inventory, false),
+        Some(server) => match cluster_context(args, server) {
+            Ok(context) => {
+                eprintln!(
+                    "kubeward-agent: judged with cluster {}'s context: {} objects ({})",
+                    args.cluster.as_deref().unwrap_or_default(),
+                    context.len(),
+                    kubeward_benchmark::policy::context::kinds(&context)
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                (
+                    kubeward_benchmark::policy::context::with_context(&set.inventory, context),
+                    true,
+                )
+            }
+            Err(err) => {
+                eprintln!("kubeward-agent: {err}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let mut reports = policy_scan::evaluate(&inventory, &catalogs, &platform, &options, started_at);
+    if with_context {
+        for report in &mut reports {
+            kubeward_benchmark::policy::context::keep_manifest_results(report);
+        }
+    }
+    let set = manifests::ManifestSet { inventory, ..set };
     tracing::info!(
         files = set.files,
         objects = set.inventory.objects().len(),
@@ -662,4 +707,32 @@ fn run_scan(args: &ScanArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Fetches and reads the cluster's context for `manifests --context-from`.
+fn cluster_context(
+    args: &ManifestsArgs,
+    server: &str,
+) -> Result<Vec<kubeward_benchmark::policy::Object>, String> {
+    let cluster = args.cluster.as_deref().unwrap_or_default();
+    let token = args
+        .api_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or("--context-from needs an API token with the auditor role in KUBEWARD_API_TOKEN")?;
+    let client = Deliverer::new(server, args.ca_file.as_deref(), args.insecure_http)
+        .map_err(|err| err.to_string())?;
+    let body = client.context(token, cluster)?;
+    let answer: ContextAnswer = serde_json::from_slice(&body).map_err(|err| {
+        format!("the server's context of cluster {cluster} cannot be read: {err}")
+    })?;
+    kubeward_benchmark::policy::context::read(&answer.context)
+        .map_err(|err| format!("the server's context of cluster {cluster}: {err}"))
+}
+
+/// The server's answer to `GET /api/v1/clusters/{name}/context` (the fields read here).
+#[derive(serde::Deserialize)]
+struct ContextAnswer {
+    context: kubeward_benchmark::policy::context::ClusterContext,
 }

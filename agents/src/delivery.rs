@@ -47,6 +47,7 @@ pub enum Outcome {
 pub struct Deliverer {
     agent: ureq::Agent,
     url: String,
+    base: String,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -125,6 +126,7 @@ impl Deliverer {
         Ok(Deliverer {
             agent,
             url: format!("{server}/api/v1/reports"),
+            base: server.to_owned(),
         })
     }
 
@@ -164,6 +166,55 @@ impl Deliverer {
         classify(status, &answer, retry_after)
     }
 }
+
+impl Deliverer {
+    /// A cluster's context from the server (`GET /api/v1/clusters/{name}/context`), as its JSON body.
+    pub fn context(&self, token: &str, cluster: &str) -> Result<Vec<u8>, String> {
+        let encoded: String = cluster
+            .bytes()
+            .map(|byte| {
+                if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.' || byte == b'_' {
+                    (byte as char).to_string()
+                } else {
+                    format!("%{byte:02X}")
+                }
+            })
+            .collect();
+        let url = format!("{}/api/v1/clusters/{encoded}/context", self.base);
+        let mut response = self
+            .agent
+            .get(&url)
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .map_err(|err| {
+                format!(
+                    "cannot fetch the context of cluster {cluster}: {}",
+                    describe(&err)
+                )
+            })?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_CONTEXT_BYTES)
+            .read_to_vec()
+            .map_err(|err| format!("cannot read the context of cluster {cluster}: {err}"))?;
+        if status != 200 {
+            let detail = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|problem| problem["detail"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            return Err(format!(
+                "the server answered {status} for the context of cluster {cluster}{}{detail}",
+                if detail.is_empty() { "" } else { ": " }
+            ));
+        }
+        Ok(body)
+    }
+}
+
+/// The largest context read from the server: a very large cluster's roles, bindings and namespaces.
+const MAX_CONTEXT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The report gzipped, when it is large enough for that to pay.
 fn gzipped(report: &[u8]) -> Option<Vec<u8>> {

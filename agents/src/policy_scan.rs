@@ -79,6 +79,7 @@ pub fn evaluate(
                 started_at,
                 finished_at: OffsetDateTime::now_utc(),
                 results,
+                context: None,
             }
         })
         .collect()

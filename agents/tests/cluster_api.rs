@@ -393,3 +393,154 @@ fn run_cluster_delivers_to_the_real_server_which_follows_each_failing_object() {
         "an unchanged cluster moves no finding"
     );
 }
+
+/// Issues an API token with the server's CLI.
+fn api_token(database: &support::Database, role: &str) -> String {
+    let output = Command::new(support::server_binary())
+        .args(["token", "create", "--name", "ci", "--role", role])
+        .env("DATABASE_URL", &database.url)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn manifests_with_context(file: &std::path::Path, server: &str, token: &str) -> Output {
+    Command::new(AGENT)
+        .arg("manifests")
+        .arg(file)
+        .args([
+            "--format",
+            "json",
+            "--context-from",
+            server,
+            "--cluster",
+            "prod",
+        ])
+        .env("KUBEWARD_API_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+/// CI judges a manifest as the cluster will take it: the cluster agent delivers the cluster's context with
+/// its reports, the server serves it to an auditor's token, and `manifests --context-from` decides what the
+/// manifests alone leave open (the namespace's Pod Security level, its network policies), reporting only the
+/// manifests' own objects and the namespaces they deploy to.
+#[test]
+fn manifests_are_judged_with_the_context_the_cluster_agent_delivered() {
+    let stub = start(fixture_objects(), Behaviour::default());
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &stub.address);
+    let database = support::Database::new();
+    let token = dir.path().join("token");
+    database.enroll("prod", &token);
+    let port = support::free_port();
+    let _server = support::Server::start(&database, port);
+    let server = format!("http://127.0.0.1:{port}");
+    let spool = dir.path().join("spool");
+    let manifest = dir.path().join("web.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ci-web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: ci-web}}\n  template:\n    metadata: {labels: {app: ci-web}}\n    spec:\n      containers:\n      - name: web\n        image: registry.example/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n        securityContext: {privileged: true}\n",
+    )
+    .unwrap();
+    let auditor = api_token(&database, "auditor");
+
+    // Before the cluster agent ran, the server has no context to give: a clear setup error.
+    let early = manifests_with_context(&manifest, &server, &auditor);
+    assert_eq!(early.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&early.stderr);
+    assert!(said.contains("404") && said.contains("sent none"), "{said}");
+
+    let output = run_cluster_once(&server, &token, &spool, &config);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        database.scalar("SELECT count(*) FROM cluster_contexts"),
+        "1"
+    );
+
+    // Alone, the manifest cannot say what namespace shop enforces or which policies select its pods.
+    let alone = Command::new(AGENT)
+        .arg("manifests")
+        .arg(&manifest)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let alone: Vec<ClusterReport> = serde_json::from_slice(&alone.stdout).unwrap();
+    assert_eq!(
+        object_status(&alone, "KW-PSA-LEVEL", "shop"),
+        Some(Status::Manual)
+    );
+    assert_eq!(
+        object_status(&alone, "KW-NETPOL-DEFAULT-DENY", "shop"),
+        Some(Status::Manual)
+    );
+
+    // With the cluster's context: shop enforces baseline, and no NetworkPolicy of the cluster selects it.
+    let judged = manifests_with_context(&manifest, &server, &auditor);
+    let stderr = String::from_utf8_lossy(&judged.stderr);
+    assert!(
+        stderr.contains("judged with cluster prod's context"),
+        "{stderr}"
+    );
+    let judged: Vec<ClusterReport> = serde_json::from_slice(&judged.stdout).unwrap();
+    assert_eq!(
+        object_status(&judged, "KW-PSA-LEVEL", "shop"),
+        None,
+        "baseline passes"
+    );
+    assert_eq!(
+        object_status(&judged, "KW-NETPOL-DEFAULT-DENY", "shop"),
+        Some(Status::Fail)
+    );
+    // The manifest's own verdicts are all there, and nothing of the cluster's own objects is reported.
+    assert_eq!(
+        object_status(&judged, "5.2.2", "ci-web"),
+        Some(Status::Warn)
+    );
+    for object in judged
+        .iter()
+        .flat_map(|report| &report.results)
+        .flat_map(|result| &result.objects)
+    {
+        assert!(
+            object.location.is_some() || object.kind == "Namespace",
+            "a cluster object was reported: {object:?}"
+        );
+    }
+
+    // Who may read it: an auditor's token; a viewer's, a wrong one or none is refused, saying why.
+    let viewer = api_token(&database, "viewer");
+    let refused = manifests_with_context(&manifest, &server, &viewer);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("403"));
+    let wrong = manifests_with_context(&manifest, &server, "kwt_not-a-token");
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("401"));
+    let none = manifests_with_context(&manifest, &server, "");
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("KUBEWARD_API_TOKEN"));
+    let other = Command::new(AGENT)
+        .arg("manifests")
+        .arg(&manifest)
+        .args(["--context-from", &server, "--cluster", "nope"])
+        .env("KUBEWARD_API_TOKEN", &auditor)
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("cluster nope not found"));
+}

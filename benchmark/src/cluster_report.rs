@@ -27,6 +27,11 @@ pub struct ClusterReport {
     #[serde(with = "time::serde::rfc3339")]
     pub finished_at: OffsetDateTime,
     pub results: Vec<ClusterCheckResult>,
+    /// From a live cluster, in the first report of a run: the objects a manifest check needs of the cluster
+    /// (namespaces and their labels, network policies, service accounts, roles and bindings, quotas), which
+    /// the server serves to CI. See `policy::context`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<crate::policy::context::ClusterContext>,
 }
 
 /// Where the objects came from.

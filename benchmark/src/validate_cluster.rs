@@ -70,6 +70,20 @@ pub fn validate_cluster_report(report: &ClusterReport) -> Result<(), ReportError
             ),
         ));
     }
+    if let Some(context) = &report.context {
+        if report.source != crate::cluster_report::Source::Api {
+            return Err(invalid(
+                "context",
+                "only a live cluster's report carries a context",
+            ));
+        }
+        crate::policy::context::read(context).map_err(|err| match err {
+            crate::policy::context::ContextError::Object { index, problem } => {
+                invalid(format!("context.objects[{index}]"), problem)
+            }
+            too_many => invalid("context.objects", too_many.to_string()),
+        })?;
+    }
     let mut seen = HashSet::with_capacity(report.results.len());
     for (index, result) in report.results.iter().enumerate() {
         check_result(index, result)?;

@@ -168,6 +168,7 @@ impl Workloads {
             started_at: finished_at - time::Duration::seconds(20),
             finished_at,
             results,
+            context: None,
         }
     }
 }

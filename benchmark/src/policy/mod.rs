@@ -6,6 +6,7 @@
 //! fact is `manual`) and sets platform-owned objects apart.
 
 pub mod catalog;
+pub mod context;
 pub mod json;
 pub mod objects;
 pub mod platform;

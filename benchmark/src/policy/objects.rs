@@ -6,7 +6,7 @@
 //! so that a field of the wrong type (a hostile or mistyped manifest) reads as absent, never as a panic.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::json::{Interner, Json};
 use crate::cluster_report::{Location, Source};
@@ -207,6 +207,8 @@ pub struct Inventory {
     objects: Vec<Object>,
     /// Kinds the API refused to list, with the permission that is missing.
     pub forbidden: BTreeMap<String, String>,
+    /// Kinds held in full although the objects are manifests: a cluster's context supplied them.
+    pub complete: BTreeSet<String>,
     by_kind: HashMap<String, Vec<usize>>,
     by_namespace: HashMap<(String, Option<String>), Vec<usize>>,
     /// Every object's index, sorted by kind, namespace, name and then index: a name lookup is a binary
@@ -248,6 +250,7 @@ impl Inventory {
             source,
             objects,
             forbidden: BTreeMap::new(),
+            complete: BTreeSet::new(),
             by_kind,
             by_namespace,
             by_name,
@@ -308,9 +311,13 @@ impl Inventory {
     }
 
     /// Whether every object of this kind is in the inventory: always for a live cluster that could list it;
-    /// never for a set of manifests, which holds only what its author wrote.
+    /// for a set of manifests only the kinds a cluster's context supplied, else it holds only what its author
+    /// wrote.
     pub fn knows_all(&self, kind: &str) -> bool {
-        self.source == Source::Api && !self.forbidden.contains_key(kind)
+        match self.source {
+            Source::Api => !self.forbidden.contains_key(kind),
+            Source::Manifests => self.complete.contains(kind),
+        }
     }
 
     pub fn namespace(&self, name: &str) -> Option<&Object> {

@@ -1078,3 +1078,24 @@ impl AuditRecordView {
 }
 
 page!(AuditPage, AuditRecordView);
+
+/// A cluster's context for manifest checks: `GET /api/v1/clusters/{name}/context`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterContextView {
+    pub cluster: String,
+    /// The cluster scan that carried it.
+    pub scan_id: Uuid,
+    #[schema(format = DateTime)]
+    pub scanned_at: String,
+    pub object_count: i64,
+    /// What `kubeward-agent manifests --context-from` reads.
+    pub context: ContextObjects,
+}
+
+/// The context's objects: namespaces with their labels, network policies, service accounts, roles,
+/// bindings, quotas, limit ranges and admission engines' pod security policies, trimmed to the fields read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContextObjects {
+    #[schema(value_type = Vec<Object>)]
+    pub objects: Vec<Value>,
+}

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod constraints;
+pub mod context;
 pub mod governance;
 pub mod health;
 pub mod input;
@@ -36,6 +37,10 @@ pub const ACCESS_RULES: &[(&str, Access)] = {
         (
             "/api/v1/clusters/{name}/platform-bucket",
             Access(&[("PUT", Admin)]),
+        ),
+        (
+            "/api/v1/clusters/{name}/context",
+            Access(&[("GET", Auditor)]),
         ),
         ("/api/v1/agent-tokens/{id}", Access(&[("DELETE", Admin)])),
         (
@@ -125,6 +130,10 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(
             guarded("/api/v1/clusters/{name}/platform-bucket")
                 .route(web::put().to(governance::set_platform_bucket)),
+        )
+        .service(
+            guarded("/api/v1/clusters/{name}/context")
+                .route(web::get().to(context::cluster_context)),
         )
         .service(
             guarded("/api/v1/agent-tokens/{id}").route(web::delete().to(admin::revoke_agent_token)),

@@ -56,6 +56,7 @@ use crate::app::views;
         super::governance::get_attestation,
         super::governance::revoke_attestation,
         super::governance::set_platform_bucket,
+        super::context::cluster_context,
         super::audit::list_records,
         super::audit::verify,
         super::scans::list_scans,

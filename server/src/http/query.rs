@@ -235,6 +235,15 @@ pub struct CheckTrendQuery {
     pub to: Option<String>,
 }
 
+/// `GET /api/v1/clusters/{name}/context`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ContextQuery {
+    /// The newest context by this time (RFC 3339) or the end of this day (YYYY-MM-DD, UTC); now when absent
+    pub at: Option<String>,
+}
+
 /// `GET /api/v1/standing`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -66,6 +66,8 @@ pub struct NewClusterScan {
     pub finished_at: OffsetDateTime,
     pub content_hash: Vec<u8>,
     pub agent_version: String,
+    /// The cluster's context the report carried, once stored (`store_context`).
+    pub context_id: Option<i64>,
 }
 
 /// Serialises the ingests of one cluster's timeline against one benchmark until the transaction ends, so
@@ -329,8 +331,9 @@ pub async fn store_set(
 pub async fn insert(conn: &mut PgConnection, scan: &NewClusterScan) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query!(
         r#"INSERT INTO cluster_scans (scan_id, cluster_id, benchmark_id, result_set_id, kubernetes_version,
-                                      distribution, started_at, finished_at, content_hash, agent_version)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                      distribution, started_at, finished_at, content_hash, agent_version,
+                                      context_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (scan_id) DO NOTHING"#,
         scan.scan_id,
         scan.cluster_id,
@@ -341,11 +344,75 @@ pub async fn insert(conn: &mut PgConnection, scan: &NewClusterScan) -> Result<bo
         scan.started_at,
         scan.finished_at,
         &scan.content_hash,
-        scan.agent_version
+        scan.agent_version,
+        scan.context_id
     )
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// Stores a cluster context once per distinct content and answers its id.
+#[tracing::instrument(skip_all, fields(objects = object_count))]
+pub async fn store_context(
+    conn: &mut PgConnection,
+    digest: &[u8],
+    objects: &serde_json::Value,
+    object_count: i32,
+) -> Result<i64, sqlx::Error> {
+    if let Some(id) =
+        sqlx::query_scalar!("SELECT id FROM cluster_contexts WHERE digest = $1", digest)
+            .fetch_optional(&mut *conn)
+            .await?
+    {
+        return Ok(id);
+    }
+    // Two ingests of the same new content race here; the loser reads the winner's row.
+    sqlx::query_scalar!(
+        r#"WITH inserted AS (
+               INSERT INTO cluster_contexts (digest, objects, object_count) VALUES ($1, $2, $3)
+               ON CONFLICT (digest) DO NOTHING
+               RETURNING id
+           )
+           SELECT id AS "id!" FROM inserted
+           UNION ALL
+           SELECT id FROM cluster_contexts WHERE digest = $1
+           LIMIT 1"#,
+        digest,
+        objects,
+        object_count
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// A cluster's newest context by a moment.
+#[derive(Debug, Clone)]
+pub struct ContextRow {
+    pub scan_id: Uuid,
+    pub scanned_at: OffsetDateTime,
+    pub object_count: i32,
+    pub objects: serde_json::Value,
+}
+
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn latest_context(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    at: OffsetDateTime,
+) -> Result<Option<ContextRow>, sqlx::Error> {
+    sqlx::query_as!(
+        ContextRow,
+        r#"SELECT s.scan_id, s.finished_at AS scanned_at, c.object_count, c.objects
+           FROM cluster_scans s JOIN cluster_contexts c ON c.id = s.context_id
+           WHERE s.cluster_id = $1 AND s.context_id IS NOT NULL AND s.finished_at <= $2
+           ORDER BY s.finished_at DESC, s.scan_id DESC
+           LIMIT 1"#,
+        cluster_id,
+        at
+    )
+    .fetch_optional(conn)
+    .await
 }
 
 /// The scans just before and just after a point of a cluster's timeline for one benchmark.

@@ -293,6 +293,7 @@ pub fn cluster_report(
         started_at: finished_at - time::Duration::seconds(5),
         finished_at,
         results,
+        context: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! object it evaluated; objects it does not apply to are simply not evaluated.
 
 mod access;
-mod namespaces;
+pub(crate) mod namespaces;
 mod pods;
 mod services;
 

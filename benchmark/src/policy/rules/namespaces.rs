@@ -23,7 +23,7 @@ fn user_namespaces(scene: &Scene<'_>) -> BTreeSet<String> {
 
 /// Whether an object is a policy engine's rule that enforces pod security: a Kyverno policy with a
 /// `podSecurity` rule in Enforce mode, or a Gatekeeper PSP-library constraint that denies.
-fn enforces_pod_security(object: &Object) -> bool {
+pub(crate) fn enforces_pod_security(object: &Object) -> bool {
     let kyverno = matches!(object.kind.as_str(), "ClusterPolicy" | "Policy")
         && object.api_version.starts_with("kyverno.io/")
         && text(&object.body, &["spec", "validationFailureAction"])
@@ -200,7 +200,7 @@ pub fn network_policy_present(scene: &Scene<'_>) -> Vec<Verdict> {
             if namespace_policies(scene, &name).next().is_some() || cluster_wide.is_some() {
                 return Verdict::pass(target);
             }
-            if scene.inventory.source == Source::Manifests {
+            if !scene.inventory.knows_all("NetworkPolicy") {
                 return Verdict::unknown(
                     target,
                     format!("NetworkPolicies of namespace {name} outside the manifest set"),
@@ -273,7 +273,7 @@ pub fn network_default_deny(scene: &Scene<'_>, direction: Direction) -> Vec<Verd
             if namespace_policies(scene, &name).any(|policy| denies_by_default(policy, direction)) {
                 return Verdict::pass(target);
             }
-            if scene.inventory.source == Source::Manifests {
+            if !scene.inventory.knows_all("NetworkPolicy") {
                 return Verdict::unknown(
                     target,
                     format!("NetworkPolicies of namespace {name} outside the manifest set"),
@@ -313,7 +313,7 @@ pub fn network_policy_coverage(scene: &Scene<'_>) -> Vec<Verdict> {
             });
             if covered {
                 Verdict::pass(target)
-            } else if scene.inventory.source == Source::Manifests {
+            } else if !scene.inventory.knows_all("NetworkPolicy") {
                 Verdict::unknown(target, format!("no policy in the manifest set selects it; policies of {namespace} outside the set may"))
             } else {
                 Verdict::from_evidence(target, vec![evidence("pods", Some(format!("{}.metadata.labels", workload.spec_path.trim_end_matches(".spec"))), "selected by no NetworkPolicy", "selected by at least one NetworkPolicy")])
@@ -373,7 +373,7 @@ pub fn has_kind(scene: &Scene<'_>, kind: &str) -> Vec<Verdict> {
                 .is_some()
             {
                 Verdict::pass(target)
-            } else if scene.inventory.source == Source::Manifests {
+            } else if !scene.inventory.knows_all(kind) {
                 Verdict::unknown(
                     target,
                     format!("{kind}s of namespace {name} outside the manifest set"),

@@ -128,6 +128,18 @@ pub async fn ingest_cluster(
                 .await?
         }
     };
+    let context_id = match &prepared.context {
+        Some(context) => Some(
+            cluster_scans::store_context(
+                conn,
+                &context.digest,
+                &context.objects,
+                context.object_count,
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let inserted = cluster_scans::insert(
         conn,
         &NewClusterScan {
@@ -141,6 +153,7 @@ pub async fn ingest_cluster(
             finished_at: at,
             content_hash: prepared.content_hash.clone(),
             agent_version: report.agent.version.clone(),
+            context_id,
         },
     )
     .await?;

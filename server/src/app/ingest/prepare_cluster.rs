@@ -20,6 +20,15 @@ pub struct PreparedClusterReport {
     pub set: NewSet,
     /// Identifies the report's content for idempotency: the same scan id with another hash is a conflict.
     pub content_hash: Vec<u8>,
+    /// The cluster's context the report carried, with the digest that stores it once.
+    pub context: Option<PreparedContext>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PreparedContext {
+    pub digest: Vec<u8>,
+    pub objects: serde_json::Value,
+    pub object_count: i32,
 }
 
 /// Hashes length-prefixed parts, so that no two different lists of parts hash alike.
@@ -166,5 +175,14 @@ pub fn prepare_cluster(
             passes_over_platform_failures,
         },
         content_hash: content.finalize()[..16].to_vec(),
+        context: report.context.as_ref().map(|context| {
+            let objects = serde_json::Value::Array(context.objects.clone());
+            let canonical = serde_json::to_vec(&objects).unwrap_or_default();
+            PreparedContext {
+                digest: digest_of([canonical.as_slice()]),
+                object_count: i32::try_from(context.objects.len()).unwrap_or(i32::MAX),
+                objects,
+            }
+        }),
     }
 }
