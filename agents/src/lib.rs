@@ -20,6 +20,7 @@ pub mod host;
 pub mod keep;
 pub mod manifests;
 pub mod metrics;
+pub mod node_info;
 pub mod output;
 pub mod page;
 pub mod policy_scan;

@@ -69,6 +69,8 @@ pub fn scan(options: &ScanOptions) -> Result<Scan, SetupError> {
             name: node_name,
             roles: collect::roles(&facts),
             kubelet_version: None,
+            container_runtime: crate::node_info::container_runtime(&facts),
+            pod_security_defaults: crate::node_info::pod_security_defaults(&host, &facts),
         },
         benchmark: catalog.benchmark.clone(),
         started_at,

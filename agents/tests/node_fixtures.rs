@@ -611,3 +611,148 @@ fn no_secret_on_any_fixture_reaches_the_report() {
         }
     }
 }
+
+/// The node facts the cluster checks need: the kubelet's runtime from its endpoint, and the API server's Pod
+/// Security defaults from its admission configuration (inline, or in a file it points to), never guessed.
+#[test]
+fn the_runtime_and_the_pod_security_defaults_are_read_as_the_components_read_them() {
+    use kubeward_benchmark::report::PodSecurityDefaults;
+
+    // kubeadm's control plane: containerd by flag; an API server without an admission configuration enforces
+    // nothing by default.
+    let control_plane = run(&fixtures::control_plane());
+    assert_eq!(
+        control_plane.report.node.container_runtime.as_deref(),
+        Some("containerd")
+    );
+    assert_eq!(
+        control_plane.report.node.pod_security_defaults,
+        Some(PodSecurityDefaults {
+            enforce: "privileged".to_owned(),
+            source: "no --admission-control-config-file: the built-in default".to_owned(),
+        })
+    );
+
+    // A worker whose kubelet names no endpoint: no runtime is reported, and no API server, no defaults.
+    let worker = run(&fixtures::flags_only_worker());
+    assert_eq!(worker.report.node.container_runtime, None);
+    assert_eq!(worker.report.node.pod_security_defaults, None);
+
+    // CRI-O from the config file (the last layer that names it); the admission file points to a
+    // PodSecurityConfiguration by a relative path.
+    let node = NodeTree::new();
+    node.accounts().hostname("cp-2");
+    node.process(
+        10,
+        &["/usr/bin/kubelet", "--config=/etc/kubernetes/kubelet.yaml"],
+        &[],
+    );
+    node.root_file(
+        "/etc/kubernetes/kubelet.yaml",
+        0o600,
+        "kind: KubeletConfiguration\ncontainerRuntimeEndpoint: unix:///var/run/crio/crio.sock\n",
+    );
+    node.process(
+        11,
+        &[
+            "kube-apiserver",
+            "--admission-control-config-file=/etc/kubernetes/admission/config.yaml",
+        ],
+        &[],
+    );
+    node.root_file(
+        "/etc/kubernetes/admission/config.yaml",
+        0o600,
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n- name: EventRateLimit\n  path: eventconfig.yaml\n- name: PodSecurity\n  path: pss.yaml\n",
+    );
+    node.root_file(
+        "/etc/kubernetes/admission/pss.yaml",
+        0o600,
+        "apiVersion: pod-security.admission.config.k8s.io/v1\nkind: PodSecurityConfiguration\ndefaults:\n  enforce: baseline\n  audit: restricted\n",
+    );
+    let scanned = run(&node);
+    assert_eq!(
+        scanned.report.node.container_runtime.as_deref(),
+        Some("cri-o")
+    );
+    assert_eq!(
+        scanned.report.node.pod_security_defaults,
+        Some(PodSecurityDefaults {
+            enforce: "baseline".to_owned(),
+            source: "/etc/kubernetes/admission/pss.yaml".to_owned(),
+        })
+    );
+
+    // Inline configuration, and PodSecurity turned off: nothing is enforced.
+    let inline = NodeTree::new();
+    inline.accounts().hostname("cp-3");
+    inline.process(
+        11,
+        &[
+            "kube-apiserver",
+            "--admission-control-config-file=/etc/kubernetes/admission.yaml",
+        ],
+        &[],
+    );
+    inline.root_file(
+        "/etc/kubernetes/admission.yaml",
+        0o600,
+        "plugins:\n- name: PodSecurity\n  configuration:\n    kind: PodSecurityConfiguration\n    defaults: {enforce: restricted}\n",
+    );
+    assert_eq!(
+        run(&inline)
+            .report
+            .node
+            .pod_security_defaults
+            .map(|defaults| defaults.enforce),
+        Some("restricted".to_owned())
+    );
+    let disabled = NodeTree::new();
+    disabled.accounts().hostname("cp-4");
+    disabled.process(
+        11,
+        &[
+            "kube-apiserver",
+            "--disable-admission-plugins=PodSecurity",
+            "--admission-control-config-file=/etc/kubernetes/admission.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(
+        run(&disabled)
+            .report
+            .node
+            .pod_security_defaults
+            .map(|defaults| defaults.enforce),
+        Some("privileged".to_owned())
+    );
+
+    // An admission file that cannot be read, or names a level that does not exist: no defaults, not a guess.
+    let unreadable = NodeTree::new();
+    unreadable.accounts().hostname("cp-5");
+    unreadable.process(
+        11,
+        &[
+            "kube-apiserver",
+            "--admission-control-config-file=/etc/kubernetes/missing.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(run(&unreadable).report.node.pod_security_defaults, None);
+    let bogus = NodeTree::new();
+    bogus.accounts().hostname("cp-6");
+    bogus.process(
+        11,
+        &[
+            "kube-apiserver",
+            "--admission-control-config-file=/etc/kubernetes/admission.yaml",
+        ],
+        &[],
+    );
+    bogus.root_file(
+        "/etc/kubernetes/admission.yaml",
+        0o600,
+        "plugins:\n- name: PodSecurity\n  configuration:\n    defaults: {enforce: \"<script>\"}\n",
+    );
+    assert_eq!(run(&bogus).report.node.pod_security_defaults, None);
+}

@@ -37,6 +37,22 @@ pub struct NodeInfo {
     /// Unknown when the agent cannot tell without running the kubelet binary.
     #[serde(default)]
     pub kubelet_version: Option<String>,
+    /// The runtime the kubelet talks to (`containerd`, `cri-o`, `docker`, or its endpoint as written), from its
+    /// `containerRuntimeEndpoint`; absent when the kubelet does not name one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_runtime: Option<String>,
+    /// On a node running the API server: the Pod Security level it enforces on namespaces without a label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_security_defaults: Option<PodSecurityDefaults>,
+}
+
+/// The API server's Pod Security admission defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodSecurityDefaults {
+    /// `privileged`, `baseline` or `restricted`.
+    pub enforce: String,
+    /// Where it comes from: the admission configuration file, or why it is the built-in default.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -92,6 +92,27 @@ pub fn validate_report(report: &Report) -> Result<(), ReportError> {
     if let Some(version) = &report.node.kubelet_version {
         check_string("node.kubelet_version", version, true)?;
     }
+    if let Some(runtime) = &report.node.container_runtime {
+        check_string("node.container_runtime", runtime, true)?;
+        if runtime.len() > 200 {
+            return Err(ReportError::invalid(
+                "node.container_runtime",
+                "at most 200 bytes",
+            ));
+        }
+    }
+    if let Some(defaults) = &report.node.pod_security_defaults {
+        if !matches!(
+            defaults.enforce.as_str(),
+            "privileged" | "baseline" | "restricted"
+        ) {
+            return Err(ReportError::invalid(
+                "node.pod_security_defaults.enforce",
+                "must be privileged, baseline or restricted",
+            ));
+        }
+        check_string("node.pod_security_defaults.source", &defaults.source, true)?;
+    }
     let mut roles = HashSet::new();
     for (i, role) in report.node.roles.iter().enumerate() {
         if !roles.insert(role) {

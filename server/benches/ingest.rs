@@ -118,6 +118,8 @@ impl Agent {
                 name: self.name.clone(),
                 roles: vec![NodeRole::Worker],
                 kubelet_version: Some("v1.33.2".to_owned()),
+                container_runtime: None,
+                pod_security_defaults: None,
             },
             benchmark: BenchmarkRef {
                 id: "cis-kubernetes".to_owned(),

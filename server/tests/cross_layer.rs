@@ -197,7 +197,7 @@ async fn secrets_encryption_is_decided_by_the_control_plane_nodes_and_missing_wi
         detail
             .as_deref()
             .unwrap()
-            .contains("server-1 reported CIS 1.2.27 as not_applicable"),
+            .contains("server-1 reported its CIS 1.2.27 as not_applicable"),
         "{detail:?}"
     );
 }
@@ -343,7 +343,183 @@ async fn a_pod_without_a_seccomp_profile_is_decided_by_every_kubelet_and_fails_a
         detail
             .as_deref()
             .unwrap()
-            .contains("no node of this cluster has reported CIS 4.2.14"),
+            .contains("no node of this cluster has reported its CIS 4.2.14"),
         "{detail:?}"
+    );
+}
+
+/// A node report with the node's own facts: its runtime and, on an API server node, the Pod Security default.
+async fn node_with(
+    server: &TestServer,
+    agent: &str,
+    name: &str,
+    finished_at: OffsetDateTime,
+    runtime: Option<&str>,
+    enforce: Option<&str>,
+) {
+    let mut scan = report(name, finished_at, &[]);
+    if enforce.is_none() {
+        scan.node.roles = vec![NodeRole::Worker];
+    }
+    scan.node.container_runtime = runtime.map(str::to_owned);
+    scan.node.pod_security_defaults =
+        enforce.map(|level| kubeward_benchmark::report::PodSecurityDefaults {
+            enforce: level.to_owned(),
+            source: "/etc/kubernetes/admission/pss.yaml".to_owned(),
+        });
+    let response = server.post(agent, &scan).await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+}
+
+const SHOP: Listed = ("Namespace", "", "shop", Status::Manual);
+
+/// 5.2.8 leaves `cart` to the runtime; 5.2.1 and 5.2.2 leave namespace shop to the API server's default.
+fn runtime_and_defaults_scan(finished_at: OffsetDateTime) -> ClusterReport {
+    let mut scan = cluster_report(
+        finished_at,
+        &[
+            ("5.2.8", Status::Manual, &[CART]),
+            ("5.2.1", Status::Manual, &[SHOP]),
+            ("5.2.2", Status::Manual, &[SHOP]),
+        ],
+    );
+    for result in &mut scan.results {
+        for object in &mut result.objects {
+            object.detail = Some(if object.kind == "Namespace" {
+                "no pod-security.kubernetes.io/enforce label: the API server's admission configuration \
+                 (--admission-control-config-file, a node fact) sets the default"
+                    .into()
+            } else {
+                "app do not drop NET_RAW: the node's runtime decides (containerd grants it by default, CRI-O does not)"
+                    .into()
+            });
+        }
+    }
+    scan
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn net_raw_follows_every_nodes_runtime_and_unlabelled_namespaces_the_api_servers_default(
+    pool: PgPool,
+) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let object_status = |pool: PgPool, check: &'static str, name: &'static str| async move {
+        sqlx::query_scalar::<_, String>(
+            "SELECT r.status FROM cluster_scans s
+             JOIN cluster_result_sets rs ON rs.id = s.result_set_id
+             JOIN cluster_check_results c ON c.id = (rs.result_map ->> $1)::bigint
+             CROSS JOIN LATERAL unnest(c.object_result_ids) u(id)
+             JOIN object_results r ON r.id = u.id JOIN objects o ON o.id = r.object_id
+             WHERE o.name = $2 ORDER BY s.finished_at DESC LIMIT 1",
+        )
+        .bind(check)
+        .bind(name)
+        .fetch_optional(&pool)
+        .await
+        .unwrap()
+    };
+
+    // A containerd node grants NET_RAW; the API server enforces nothing by default.
+    node_with(
+        &server,
+        &agent,
+        "cp-1",
+        at(0),
+        Some("containerd"),
+        Some("privileged"),
+    )
+    .await;
+    node_with(&server, &agent, "w-1", at(0), Some("cri-o"), None).await;
+    deliver(&server, &agent, &runtime_and_defaults_scan(at(1))).await;
+    assert_eq!(
+        object_status(pool.clone(), "5.2.8", "cart")
+            .await
+            .as_deref(),
+        Some("warn")
+    );
+    assert_eq!(
+        object_status(pool.clone(), "5.2.1", "shop")
+            .await
+            .as_deref(),
+        Some("warn")
+    );
+    assert_eq!(
+        object_status(pool.clone(), "5.2.2", "shop")
+            .await
+            .as_deref(),
+        Some("warn")
+    );
+    let (status, detail) = stored(&pool, "prod", "5.2.8").await;
+    assert_eq!(status, "warn");
+    assert!(detail.unwrap().contains("left to the nodes fail"));
+    let evidence: Value = sqlx::query_scalar(
+        "SELECT r.evidence FROM object_results r JOIN objects o ON o.id = r.object_id
+         WHERE o.name = 'shop' AND r.status = 'warn' ORDER BY r.id DESC LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let last = evidence.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["subject"], "the API server's nodes");
+    assert_eq!(
+        last["observed"],
+        "cp-1: default Pod Security level privileged (observed /etc/kubernetes/admission/pss.yaml)"
+    );
+
+    // Every node on CRI-O, and baseline by default: NET_RAW is not granted, and baseline forbids privileged
+    // containers (5.2.2) and is an active control (5.2.1); namespace and workload pass.
+    node_with(
+        &server,
+        &agent,
+        "cp-1",
+        at(2),
+        Some("cri-o"),
+        Some("baseline"),
+    )
+    .await;
+    deliver(&server, &agent, &runtime_and_defaults_scan(at(3))).await;
+    assert_eq!(stored(&pool, "prod", "5.2.8").await.0, "pass");
+    assert_eq!(stored(&pool, "prod", "5.2.1").await.0, "pass");
+    assert_eq!(stored(&pool, "prod", "5.2.2").await.0, "pass");
+
+    // 5.2.8 asks restricted of a namespace's level: baseline by default does not forbid NET_RAW.
+    let mut restricted_check = runtime_and_defaults_scan(at(4));
+    let result = restricted_check
+        .results
+        .iter_mut()
+        .find(|result| result.check == "5.2.8")
+        .unwrap();
+    result
+        .objects
+        .push(common::object("Namespace", "", "shop", Status::Manual));
+    result.objects[1].detail = Some(
+        "no pod-security.kubernetes.io/enforce label: the API server's admission configuration \
+         (--admission-control-config-file, a node fact) sets the default"
+            .into(),
+    );
+    deliver(&server, &agent, &restricted_check).await;
+    assert_eq!(
+        object_status(pool.clone(), "5.2.8", "shop")
+            .await
+            .as_deref(),
+        Some("warn")
+    );
+
+    // A node that names no runtime leaves NET_RAW undecided: the object stays manual and the detail says why.
+    node_with(&server, &agent, "w-2", at(5), None, None).await;
+    deliver(&server, &agent, &runtime_and_defaults_scan(at(6))).await;
+    assert_eq!(
+        object_status(pool.clone(), "5.2.8", "cart")
+            .await
+            .as_deref(),
+        Some("manual")
+    );
+    let (_, detail) = stored(&pool, "prod", "5.2.8").await;
+    assert!(
+        detail
+            .unwrap()
+            .contains("w-2 did not report its container runtime"),
+        "the missing fact is named"
     );
 }

@@ -151,6 +151,8 @@ mod tests {
                 name: "n\u{1b}[2J".into(),
                 roles: Vec::new(),
                 kubelet_version: None,
+                container_runtime: None,
+                pod_security_defaults: None,
             },
             benchmark: catalog.benchmark.clone(),
             started_at: time::OffsetDateTime::UNIX_EPOCH,

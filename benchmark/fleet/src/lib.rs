@@ -165,6 +165,8 @@ impl FleetSpec {
                 name: node.name.clone(),
                 roles,
                 kubelet_version: Some("v1.33.2".to_owned()),
+                container_runtime: None,
+                pod_security_defaults: None,
             },
             benchmark: catalog.benchmark.clone(),
             started_at: finished_at - Duration::milliseconds(12),

@@ -61,22 +61,100 @@ pub struct PolicyCheck {
     pub remediation: String,
     #[serde(default)]
     pub equivalents: Equivalents,
-    /// For checks the API alone cannot decide: the node checks whose results, as the node agents of the same
-    /// cluster report them, decide (the server applies this; the agent reports such results as `manual`).
+    /// For checks the API alone cannot decide: the node facts that decide them, as the node agents of the same
+    /// cluster report them (the server applies these; the agent reports such results as `manual`). A check
+    /// with an `admission` level also gets the rule of the API server's Pod Security defaults (see `load`).
     #[serde(default)]
-    pub node_facts: Option<NodeFacts>,
+    pub node_facts: Vec<NodeFacts>,
 }
 
-/// The node layer of a cluster check: which node checks decide it, on which nodes, and what they decide.
+/// The node layer of a cluster check: which node facts decide it, on which nodes, and what they decide.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeFacts {
     /// Node benchmark check ids (CIS numbering); every one must pass on a node for the fact to hold there.
+    #[serde(default)]
     pub checks: Vec<String>,
+    /// Or a fact of the node report itself, which holds for the values in `holds_for` and is broken by those in
+    /// `breaks_for` (any other value decides nothing).
+    #[serde(default)]
+    pub attribute: Option<NodeAttribute>,
+    #[serde(default)]
+    pub holds_for: Vec<String>,
+    #[serde(default)]
+    pub breaks_for: Vec<String>,
     pub nodes: FactNodes,
     pub decides: FactDecides,
+    /// For `manual-objects`: the words of the agent's detail that mark a result left to this fact (other
+    /// `manual` objects of the check wait for something else).
+    #[serde(default)]
+    pub awaiting: Option<String>,
     /// The fact in words, for the result's detail ("secrets are encrypted at rest").
     pub fact: String,
+}
+
+impl NodeFacts {
+    /// What the nodes report for this fact: node check ids, or the attribute's name.
+    pub fn names(&self) -> Vec<String> {
+        match self.attribute {
+            Some(attribute) => vec![attribute.name().to_owned()],
+            None => self.checks.clone(),
+        }
+    }
+
+    /// How a detail names one of them.
+    pub fn label(&self, name: &str) -> String {
+        match self.attribute {
+            Some(_) => name.to_owned(),
+            None => format!("CIS {name}"),
+        }
+    }
+}
+
+/// A node report's own facts (`node.container_runtime`, `node.pod_security_defaults.enforce`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeAttribute {
+    ContainerRuntime,
+    PodSecurityEnforce,
+}
+
+impl NodeAttribute {
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeAttribute::ContainerRuntime => "container runtime",
+            NodeAttribute::PodSecurityEnforce => "default Pod Security level",
+        }
+    }
+}
+
+/// What the agent writes in the detail of a namespace whose level its labels do not set.
+pub const AWAITING_ADMISSION_DEFAULTS: &str = "--admission-control-config-file";
+
+/// The rule a check with an `admission` level gets: a namespace without an enforce label takes the API
+/// server's default level, which forbids what the check finds when it is `level` or stricter.
+fn admission_defaults_rule(level: PssLevel) -> NodeFacts {
+    let stricter: &[&str] = match level {
+        PssLevel::Baseline => &["baseline", "restricted"],
+        PssLevel::Restricted => &["restricted"],
+    };
+    NodeFacts {
+        checks: Vec::new(),
+        attribute: Some(NodeAttribute::PodSecurityEnforce),
+        holds_for: stricter.iter().map(|level| (*level).to_owned()).collect(),
+        breaks_for: ["privileged", "baseline", "restricted"]
+            .iter()
+            .filter(|known| !stricter.contains(known))
+            .map(|level| (*level).to_owned())
+            .collect(),
+        nodes: FactNodes::ControlPlane,
+        decides: FactDecides::ManualObjects,
+        awaiting: Some(AWAITING_ADMISSION_DEFAULTS.to_owned()),
+        fact: format!(
+            "the API server enforces {} or stricter on namespaces without a label",
+            level.name()
+        ),
+    }
 }
 
 /// Which nodes speak for a fact.
@@ -229,6 +307,15 @@ impl PolicyCatalog {
         validate(&raw).map_err(error)?;
         let mut checks = raw.checks;
         checks.sort_by(|a, b| compare_ids(&a.id, &b.id));
+        for check in &mut checks {
+            let has_own = check
+                .node_facts
+                .iter()
+                .any(|rule| rule.attribute == Some(NodeAttribute::PodSecurityEnforce));
+            if let (Some(level), false) = (check.admission, has_own) {
+                check.node_facts.push(admission_defaults_rule(level));
+            }
+        }
         Ok(PolicyCatalog {
             name: name.to_owned(),
             benchmark: BenchmarkRef {
@@ -301,12 +388,22 @@ fn validate(raw: &RawFile) -> Result<(), String> {
         if check.level.is_some_and(|level| !(1..=2).contains(&level)) {
             return fail("level is 1 or 2");
         }
-        if let Some(facts) = &check.node_facts {
-            if facts.checks.is_empty() || facts.fact.trim().is_empty() {
-                return fail("node_facts needs the node checks and the fact in words");
+        for facts in &check.node_facts {
+            if facts.checks.is_empty() == facts.attribute.is_none() || facts.fact.trim().is_empty()
+            {
+                return fail(
+                    "a node_facts rule names node checks or an attribute (not both), and the fact in words",
+                );
             }
-            if facts.decides == FactDecides::ManualObjects && check.rule.is_none() {
-                return fail("node_facts decides objects, but the check has no rule to list them");
+            if facts.attribute.is_some() && facts.holds_for.is_empty() {
+                return fail("a node_facts attribute needs the values it holds_for");
+            }
+            if facts.decides == FactDecides::ManualObjects
+                && (check.rule.is_none() || facts.awaiting.is_none())
+            {
+                return fail(
+                    "node_facts decides objects: the check needs a rule to list them and `awaiting`",
+                );
             }
         }
         match (&check.rule, &check.guidance) {

@@ -1,24 +1,49 @@
 //! Cluster checks decided by both layers. Some verdicts cannot be read through the Kubernetes API: whether
-//! Secrets are encrypted at rest is an API server flag, and a pod without a seccomp profile is confined only
-//! where the kubelet's `seccompDefault` is on. The agent reports those results as `manual`; the catalog says
-//! which node checks decide them (`node_facts`), and the server, which has the node agents' reports of the same
-//! cluster, decides them here when a cluster scan arrives, with the nodes' evidence beside the objects'.
+//! Secrets are encrypted at rest is an API server flag, a pod without a seccomp profile is confined only where
+//! the kubelet's `seccompDefault` is on, a container that does not drop NET_RAW holds it only on a runtime
+//! that grants it (containerd does, CRI-O does not), and a namespace without a Pod Security label gets the API
+//! server's default level. The agent reports those results as `manual`; the catalog says which node facts
+//! decide them (`node_facts`), and the server, which has the node agents' reports of the same cluster, decides
+//! them here when a cluster scan arrives, with the nodes' evidence beside the objects'.
 
 use kubeward_benchmark::Status;
 use kubeward_benchmark::cluster_report::{ClusterReport, ObjectEvidence};
+#[cfg(test)]
+use kubeward_benchmark::policy::catalog::NodeAttribute;
 use kubeward_benchmark::policy::catalog::{FactDecides, FactNodes, NodeFacts, PolicyCatalog};
 use kubeward_benchmark::policy::worst;
 
-/// One node check's result on one node, from that node's newest scan before the cluster scan.
+/// One node check's result on one node, from that node's newest scan before the cluster scan; or one of the
+/// node's own facts (`check` is then the attribute's name and `status` its value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeFact {
     pub node: String,
     pub control_plane: bool,
     pub check: String,
-    /// The stored status text (`pass`, `fail`, `warn`, `manual`, `not_applicable`, `error`).
+    /// The stored status text (`pass`, `fail`, `warn`, `manual`, `not_applicable`, `error`), or an attribute's
+    /// value (`containerd`, `baseline`).
     pub status: String,
     /// What the node agent observed, when its evidence says.
     pub observed: Option<String>,
+}
+
+/// How a fact's value reads for a rule: holds, broken, or neither.
+fn verdict_of(rule: &NodeFacts, value: &str) -> Option<bool> {
+    if rule.attribute.is_some() {
+        if rule.holds_for.iter().any(|held| held == value) {
+            Some(true)
+        } else if rule.breaks_for.iter().any(|broken| broken == value) {
+            Some(false)
+        } else {
+            None
+        }
+    } else {
+        match value {
+            "pass" => Some(true),
+            "fail" | "warn" => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// What the nodes say of a fact.
@@ -43,34 +68,41 @@ pub fn decide(rule: &NodeFacts, facts: &[NodeFact]) -> Decision {
         .collect();
     nodes.sort_unstable();
     nodes.dedup();
-    let checks = rule.checks.join(", ");
+    let names = rule.names();
+    let labels: Vec<String> = names.iter().map(|name| rule.label(name)).collect();
     if nodes.is_empty() {
         return Decision::Missing {
             reason: format!(
-                "no {} of this cluster has reported CIS {checks} (a managed control plane reports none): \
+                "no {} of this cluster has reported its {} (a managed control plane reports none): \
                  the fact that decides is missing; attest it",
-                rule.nodes.describe()
+                rule.nodes.describe(),
+                labels.join(", ")
             ),
         };
     }
     let mut broken = Vec::new();
     let mut undecided = Vec::new();
     for node in &nodes {
-        for check in &rule.checks {
+        for (check, label) in names.iter().zip(&labels) {
             let found = facts
                 .iter()
                 .find(|fact| fact.node == *node && fact.check == *check);
-            match found.map(|fact| fact.status.as_str()) {
-                Some("pass") => {}
-                Some(status @ ("fail" | "warn")) => broken.push(format!(
-                    "{node}: CIS {check} {status}{}",
+            let Some(found) = found else {
+                undecided.push(format!("{node} did not report its {label}"));
+                continue;
+            };
+            match verdict_of(rule, &found.status) {
+                Some(true) => {}
+                Some(false) => broken.push(format!(
+                    "{node}: {label} {}{}",
+                    found.status,
                     found
-                        .and_then(|fact| fact.observed.as_deref())
+                        .observed
+                        .as_deref()
                         .map(|observed| format!(" (observed {observed})"))
                         .unwrap_or_default()
                 )),
-                Some(status) => undecided.push(format!("{node} reported CIS {check} as {status}")),
-                None => undecided.push(format!("{node} did not report CIS {check}")),
+                None => undecided.push(format!("{node} reported its {label} as {}", found.status)),
             }
         }
     }
@@ -92,7 +124,7 @@ pub fn fact_checks(catalog: &PolicyCatalog) -> Vec<String> {
     let mut checks: Vec<String> = catalog
         .checks
         .iter()
-        .filter_map(|check| check.node_facts.as_ref())
+        .flat_map(|check| &check.node_facts)
         .flat_map(|rule| rule.checks.iter().cloned())
         .collect();
     checks.sort_unstable();
@@ -108,105 +140,138 @@ pub fn apply(report: &ClusterReport, catalog: &PolicyCatalog, facts: &[NodeFact]
         let Some(check) = catalog.check(&result.check) else {
             continue;
         };
-        let Some(rule) = &check.node_facts else {
+        if check.node_facts.is_empty() {
             continue;
-        };
+        }
         let failed = if check.assessment == kubeward_benchmark::catalog::Assessment::Manual {
             Status::Warn
         } else {
             Status::Fail
         };
-        let decision = decide(rule, facts);
-        match rule.decides {
-            FactDecides::Check => {
-                if result.status != Status::Manual {
-                    continue;
+        let mut notes: Vec<String> = Vec::new();
+        let mut objects_decided = false;
+        for rule in &check.node_facts {
+            match rule.decides {
+                FactDecides::Check => {
+                    if result.status != Status::Manual {
+                        continue;
+                    }
+                    let (status, note) = decide_check(rule, facts, failed);
+                    if let Some(status) = status {
+                        result.status = status;
+                    }
+                    notes.push(note);
                 }
-                match decision {
-                    Decision::Holds { nodes } => {
-                        result.status = Status::Pass;
-                        result.detail = Some(format!(
-                            "decided by the nodes: {} (CIS {} pass on {})",
-                            rule.fact,
-                            rule.checks.join(", "),
-                            nodes.join(", ")
-                        ));
+                FactDecides::ManualObjects => {
+                    if let Some(note) = decide_objects(rule, facts, failed, result) {
+                        notes.push(note);
+                        objects_decided = true;
                     }
-                    Decision::Broken { lines } => {
-                        result.status = failed;
-                        result.detail = Some(format!(
-                            "decided by the nodes: not so that {}: {}",
-                            rule.fact,
-                            lines.join("; ")
-                        ));
-                    }
-                    Decision::Missing { reason } => {
-                        result.detail = Some(reason);
-                    }
-                }
-            }
-            FactDecides::ManualObjects => {
-                let waiting = result
-                    .objects
-                    .iter()
-                    .filter(|object| object.status == Status::Manual)
-                    .count();
-                if waiting == 0 {
-                    continue;
-                }
-                match decision {
-                    Decision::Holds { nodes } => {
-                        // Confined by every kubelet it may run on: these objects pass, and results list only
-                        // what does not pass.
-                        result
-                            .objects
-                            .retain(|object| object.status != Status::Manual);
-                        result.detail = Some(format!(
-                            "{waiting} object(s) left to the nodes pass: {} (CIS {} pass on {})",
-                            rule.fact,
-                            rule.checks.join(", "),
-                            nodes.join(", ")
-                        ));
-                    }
-                    Decision::Broken { lines } => {
-                        for object in result
-                            .objects
-                            .iter_mut()
-                            .filter(|object| object.status == Status::Manual)
-                        {
-                            object.status = failed;
-                            object.evidence.push(ObjectEvidence {
-                                subject: "nodes it may run on".into(),
-                                path: None,
-                                observed: lines.join("; ").into(),
-                                expected: rule.fact.clone().into(),
-                            });
-                        }
-                        result.detail = Some(format!(
-                            "{waiting} object(s) left to the nodes fail: not so that {}",
-                            rule.fact
-                        ));
-                    }
-                    Decision::Missing { reason } => {
-                        result.detail =
-                            Some(format!("{waiting} object(s) left to the nodes: {reason}"));
-                    }
-                }
-                // The check is the worst of the objects that are not platform-owned, as the agent computes it.
-                if result.status == Status::Manual || result.status == Status::Pass {
-                    result.status = worst(
-                        result
-                            .objects
-                            .iter()
-                            .filter(|object| object.platform.is_none())
-                            .map(|object| object.status),
-                    )
-                    .unwrap_or(Status::Pass);
                 }
             }
         }
+        if !notes.is_empty() {
+            result.detail = Some(notes.join("; "));
+        }
+        // The check is the worst of the objects that are not platform-owned, as the agent computes it.
+        if objects_decided && matches!(result.status, Status::Manual | Status::Pass) {
+            result.status = worst(
+                result
+                    .objects
+                    .iter()
+                    .filter(|object| object.platform.is_none())
+                    .map(|object| object.status),
+            )
+            .unwrap_or(Status::Pass);
+        }
     }
     decided
+}
+
+/// A whole check decided by a fact: its new status (none: it stays `manual`) and what to say.
+fn decide_check(rule: &NodeFacts, facts: &[NodeFact], failed: Status) -> (Option<Status>, String) {
+    match decide(rule, facts) {
+        Decision::Holds { nodes } => (
+            Some(Status::Pass),
+            format!(
+                "decided by the nodes: {} ({} on {})",
+                rule.fact,
+                held(rule),
+                nodes.join(", ")
+            ),
+        ),
+        Decision::Broken { lines } => (
+            Some(failed),
+            format!(
+                "decided by the nodes: not so that {}: {}",
+                rule.fact,
+                lines.join("; ")
+            ),
+        ),
+        Decision::Missing { reason } => (None, reason),
+    }
+}
+
+/// What "holds" means for a rule, in words.
+fn held(rule: &NodeFacts) -> String {
+    let labels: Vec<String> = rule.names().iter().map(|name| rule.label(name)).collect();
+    match rule.attribute {
+        Some(_) => format!("{} {}", labels.join(", "), rule.holds_for.join(" or ")),
+        None => format!("{} pass", labels.join(", ")),
+    }
+}
+
+/// The objects of a result left `manual` for this fact, decided: they pass (and leave the list, which holds
+/// only what does not pass), or fail with the nodes' evidence beside their own. `None` when none waits for it.
+fn decide_objects(
+    rule: &NodeFacts,
+    facts: &[NodeFact],
+    failed: Status,
+    result: &mut kubeward_benchmark::cluster_report::ClusterCheckResult,
+) -> Option<String> {
+    let waits = |object: &kubeward_benchmark::cluster_report::ObjectResult| {
+        object.status == Status::Manual
+            && rule.awaiting.as_deref().is_none_or(|words| {
+                object
+                    .detail
+                    .as_ref()
+                    .is_some_and(|detail| detail.as_str().contains(words))
+            })
+    };
+    let waiting = result.objects.iter().filter(|object| waits(object)).count();
+    if waiting == 0 {
+        return None;
+    }
+    Some(match decide(rule, facts) {
+        Decision::Holds { nodes } => {
+            result.objects.retain(|object| !waits(object));
+            format!(
+                "{waiting} object(s) left to the nodes pass: {} ({} on {})",
+                rule.fact,
+                held(rule),
+                nodes.join(", ")
+            )
+        }
+        Decision::Broken { lines } => {
+            for object in result.objects.iter_mut().filter(|object| waits(object)) {
+                object.status = failed;
+                object.evidence.push(ObjectEvidence {
+                    subject: match rule.nodes {
+                        FactNodes::All => "nodes it may run on".into(),
+                        FactNodes::ControlPlane => "the API server's nodes".into(),
+                    },
+                    path: None,
+                    observed: lines.join("; ").into(),
+                    expected: rule.fact.clone().into(),
+                });
+            }
+            format!(
+                "{waiting} object(s) left to the nodes fail: not so that {}",
+                rule.fact
+            )
+        }
+        Decision::Missing { reason } => format!("{waiting} object(s) left to the nodes: {reason}"),
+    })
 }
 
 #[cfg(test)]
@@ -226,8 +291,12 @@ mod tests {
     fn encryption() -> NodeFacts {
         NodeFacts {
             checks: vec!["1.2.27".to_owned(), "1.2.28".to_owned()],
+            attribute: None,
+            holds_for: Vec::new(),
+            breaks_for: Vec::new(),
             nodes: FactNodes::ControlPlane,
             decides: FactDecides::Check,
+            awaiting: None,
             fact: "secrets are encrypted".to_owned(),
         }
     }
@@ -277,20 +346,24 @@ mod tests {
         ) else {
             panic!("a result that is not pass or fail decides nothing");
         };
-        assert!(reason.contains("cp-1 reported CIS 1.2.28 as not_applicable"));
+        assert!(reason.contains("cp-1 reported its CIS 1.2.28 as not_applicable"));
         let Decision::Missing { reason } = decide(&rule, &[fact("cp-1", true, "1.2.27", "pass")])
         else {
             panic!("a check the node did not report decides nothing");
         };
-        assert!(reason.contains("cp-1 did not report CIS 1.2.28"));
+        assert!(reason.contains("cp-1 did not report its CIS 1.2.28"));
     }
 
     #[test]
     fn for_every_node_rules_workers_speak_too() {
         let rule = NodeFacts {
             checks: vec!["4.2.14".to_owned()],
+            attribute: None,
+            holds_for: Vec::new(),
+            breaks_for: Vec::new(),
             nodes: FactNodes::All,
             decides: FactDecides::ManualObjects,
+            awaiting: Some("seccompDefault".to_owned()),
             fact: "seccompDefault".to_owned(),
         };
         assert!(matches!(
@@ -303,5 +376,41 @@ mod tests {
             ),
             Decision::Broken { .. }
         ));
+    }
+
+    #[test]
+    fn an_attribute_holds_breaks_or_decides_nothing_by_its_value() {
+        let rule = NodeFacts {
+            checks: Vec::new(),
+            attribute: Some(NodeAttribute::ContainerRuntime),
+            holds_for: vec!["cri-o".to_owned()],
+            breaks_for: vec!["containerd".to_owned(), "docker".to_owned()],
+            nodes: FactNodes::All,
+            decides: FactDecides::ManualObjects,
+            awaiting: Some("runtime".to_owned()),
+            fact: "no NET_RAW by default".to_owned(),
+        };
+        let runtime = |node: &str, value: &str| NodeFact {
+            node: node.to_owned(),
+            control_plane: false,
+            check: NodeAttribute::ContainerRuntime.name().to_owned(),
+            status: value.to_owned(),
+            observed: None,
+        };
+        assert!(matches!(
+            decide(&rule, &[runtime("a", "cri-o"), runtime("b", "cri-o")]),
+            Decision::Holds { .. }
+        ));
+        let Decision::Broken { lines } =
+            decide(&rule, &[runtime("a", "cri-o"), runtime("b", "containerd")])
+        else {
+            panic!("one containerd node breaks it");
+        };
+        assert_eq!(lines, ["b: container runtime containerd"]);
+        let Decision::Missing { reason } = decide(&rule, &[runtime("a", "unix:///run/other.sock")])
+        else {
+            panic!("an unknown runtime decides nothing");
+        };
+        assert!(reason.contains("a reported its container runtime as unix:///run/other.sock"));
     }
 }

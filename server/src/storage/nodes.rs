@@ -3,34 +3,53 @@
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-/// Registers a node or refreshes it from a scan. Roles and kubelet version come from the newest scan; first
-/// and last seen follow the scans' `finished_at`, so a late scan can only widen them. The row stays locked
-/// until the transaction ends, which serialises the ingests of one node.
+/// What a node scan says of the node itself.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSeen<'a> {
+    pub roles: &'a [String],
+    pub kubelet_version: Option<&'a str>,
+    pub container_runtime: Option<&'a str>,
+    /// The Pod Security level enforced on namespaces without a label, and where it comes from.
+    pub pod_security: Option<(&'a str, &'a str)>,
+}
+
+/// Registers a node or refreshes it from a scan. Roles, kubelet version, runtime and Pod Security defaults
+/// come from the newest scan; first and last seen follow the scans' `finished_at`, so a late scan can only
+/// widen them. The row stays locked until the transaction ends, which serialises the ingests of one node.
 #[tracing::instrument(skip_all, fields(cluster.id = cluster_id, node.name = name))]
 pub async fn upsert(
     conn: &mut PgConnection,
     cluster_id: i64,
     name: &str,
-    roles: &[String],
-    kubelet_version: Option<&str>,
+    seen: NodeSeen<'_>,
     finished_at: OffsetDateTime,
 ) -> Result<i64, sqlx::Error> {
     let row = sqlx::query!(
-        r#"INSERT INTO nodes (cluster_id, name, roles, kubelet_version, first_seen, last_seen, last_received_at)
-           VALUES ($1, $2, $3, $4, $5, $5, now())
+        r#"INSERT INTO nodes (cluster_id, name, roles, kubelet_version, first_seen, last_seen, last_received_at,
+                              container_runtime, pod_security_enforce, pod_security_source)
+           VALUES ($1, $2, $3, $4, $5, $5, now(), $6, $7, $8)
            ON CONFLICT (cluster_id, name) DO UPDATE SET
                roles = CASE WHEN excluded.last_seen >= nodes.last_seen THEN excluded.roles ELSE nodes.roles END,
                kubelet_version = CASE WHEN excluded.last_seen >= nodes.last_seen
                                       THEN excluded.kubelet_version ELSE nodes.kubelet_version END,
+               container_runtime = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                        THEN excluded.container_runtime ELSE nodes.container_runtime END,
+               pod_security_enforce = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                           THEN excluded.pod_security_enforce ELSE nodes.pod_security_enforce END,
+               pod_security_source = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                          THEN excluded.pod_security_source ELSE nodes.pod_security_source END,
                first_seen = least(nodes.first_seen, excluded.first_seen),
                last_seen = greatest(nodes.last_seen, excluded.last_seen),
                last_received_at = now()
            RETURNING id"#,
         cluster_id,
         name,
-        roles,
-        kubelet_version,
-        finished_at
+        seen.roles,
+        seen.kubelet_version,
+        finished_at,
+        seen.container_runtime,
+        seen.pod_security.map(|(level, _)| level),
+        seen.pod_security.map(|(_, source)| source)
     )
     .fetch_one(conn)
     .await?;
@@ -183,6 +202,35 @@ pub async fn fact_results(
         since,
         until,
         checks
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A node's own facts, from its newest scan.
+#[derive(Debug, Clone)]
+pub struct AttributeRow {
+    pub node: String,
+    pub roles: Vec<String>,
+    pub container_runtime: Option<String>,
+    pub pod_security_enforce: Option<String>,
+    pub pod_security_source: Option<String>,
+}
+
+/// The own facts of each node of a cluster that reported after `since`.
+#[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
+pub async fn attributes(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    since: OffsetDateTime,
+) -> Result<Vec<AttributeRow>, sqlx::Error> {
+    sqlx::query_as!(
+        AttributeRow,
+        r#"SELECT name AS node, roles, container_runtime, pod_security_enforce, pod_security_source
+           FROM nodes WHERE cluster_id = $1 AND last_seen > $2
+           ORDER BY name"#,
+        cluster_id,
+        since
     )
     .fetch_all(conn)
     .await

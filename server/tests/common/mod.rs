@@ -209,6 +209,8 @@ pub fn report(node: &str, finished_at: OffsetDateTime, statuses: &[(&str, Status
             name: node.to_owned(),
             roles: vec![NodeRole::ControlPlane, NodeRole::Worker],
             kubelet_version: Some("v1.33.2".to_owned()),
+            container_runtime: None,
+            pod_security_defaults: None,
         },
         benchmark: BenchmarkRef {
             id: "cis-kubernetes".to_owned(),

@@ -4,7 +4,7 @@
 //! day reads it like any other result, and re-reading a day never depends on reports that came later.
 
 use kubeward_benchmark::cluster_report::ClusterReport;
-use kubeward_benchmark::policy::catalog::PolicyCatalog;
+use kubeward_benchmark::policy::catalog::{NodeAttribute, PolicyCatalog};
 use sqlx::PgConnection;
 
 use crate::domain::cross_layer::{self, NodeFact};
@@ -21,29 +21,61 @@ pub async fn decided_report(
     cluster_id: i64,
     report: &ClusterReport,
 ) -> Result<Option<ClusterReport>, sqlx::Error> {
-    let checks = cross_layer::fact_checks(catalog);
     let waits = report.results.iter().any(|result| {
-        catalog
-            .check(&result.check)
-            .is_some_and(|check| check.node_facts.is_some())
+        result.status == kubeward_benchmark::Status::Manual
+            || result
+                .objects
+                .iter()
+                .any(|object| object.status == kubeward_benchmark::Status::Manual)
     });
-    if checks.is_empty() || !waits {
+    let rules = report
+        .results
+        .iter()
+        .filter_map(|result| catalog.check(&result.check))
+        .any(|check| !check.node_facts.is_empty());
+    if !waits || !rules {
         return Ok(None);
     }
     let until = report.finished_at;
-    let rows =
-        nodes::fact_results(conn, cluster_id, until - NODE_FACTS_WINDOW, until, &checks).await?;
-    let facts: Vec<NodeFact> = rows
-        .into_iter()
-        .map(|row| NodeFact {
-            control_plane: row.roles.iter().any(|role| role == "control-plane"),
+    let since = until - NODE_FACTS_WINDOW;
+    let checks = cross_layer::fact_checks(catalog);
+    let mut facts: Vec<NodeFact> = Vec::new();
+    if !checks.is_empty() {
+        let rows = nodes::fact_results(conn, cluster_id, since, until, &checks).await?;
+        facts.extend(rows.into_iter().map(|row| NodeFact {
+            control_plane: is_control_plane(&row.roles),
             observed: observed_of(&row.evidence),
             node: row.node,
             check: row.check_id,
             status: row.status,
-        })
-        .collect();
+        }));
+    }
+    for row in nodes::attributes(conn, cluster_id, since).await? {
+        let control_plane = is_control_plane(&row.roles);
+        if let Some(runtime) = row.container_runtime {
+            facts.push(NodeFact {
+                node: row.node.clone(),
+                control_plane,
+                check: NodeAttribute::ContainerRuntime.name().to_owned(),
+                status: runtime,
+                observed: None,
+            });
+        }
+        if let Some(level) = row.pod_security_enforce {
+            facts.push(NodeFact {
+                node: row.node,
+                control_plane,
+                check: NodeAttribute::PodSecurityEnforce.name().to_owned(),
+                status: level,
+                observed: row.pod_security_source,
+            });
+        }
+    }
     Ok(Some(cross_layer::apply(report, catalog, &facts)))
+}
+
+fn is_control_plane(roles: &[String]) -> bool {
+    roles.iter().any(|role| role == "control-plane")
 }
 
 /// The first observed value of a node result's evidence, shortened for a detail line.

@@ -83,8 +83,16 @@ pub async fn ingest(
         conn,
         cluster_id,
         &report.node.name,
-        &roles,
-        report.node.kubelet_version.as_deref(),
+        nodes::NodeSeen {
+            roles: &roles,
+            kubelet_version: report.node.kubelet_version.as_deref(),
+            container_runtime: report.node.container_runtime.as_deref(),
+            pod_security: report
+                .node
+                .pod_security_defaults
+                .as_ref()
+                .map(|defaults| (defaults.enforce.as_str(), defaults.source.as_str())),
+        },
         report.finished_at,
     )
     .await?;
