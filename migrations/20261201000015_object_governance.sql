@@ -38,17 +38,20 @@ CREATE FUNCTION object_scope_covers(scope_cluster BIGINT, scope_namespace TEXT, 
        AND (scope_like IS NULL OR name LIKE scope_like)
 $$;
 
--- Whether an exception's scope takes in a finding's subject: a node (by name) or an object (namespace, kind,
--- name). A node scope never takes in an object, nor an object scope a node.
-CREATE FUNCTION exception_covers(e exceptions, cluster BIGINT, node_name TEXT, object_namespace TEXT,
+-- Whether an exception's scope (its cluster, node pattern, namespace, kind and name pattern) takes in a
+-- finding's subject: a node (by name) or an object (namespace, kind, name). A node scope never takes in an
+-- object, nor an object scope a node. Scalar arguments, not the exceptions row, so that PostgreSQL inlines it:
+-- it runs once per exception and finding a page walks.
+CREATE FUNCTION exception_covers(scope_cluster BIGINT, node_like TEXT, scope_namespace TEXT, scope_kind TEXT,
+                                 scope_like TEXT, cluster BIGINT, node_name TEXT, object_namespace TEXT,
                                  object_kind TEXT, object_name TEXT)
-    RETURNS BOOLEAN LANGUAGE sql STABLE AS $$
+    RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN node_name IS NOT NULL THEN
-                e.namespace IS NULL AND e.object_kind IS NULL AND e.object_like IS NULL
-                AND scope_covers(e.cluster_id, e.node_like, cluster, node_name)
+                scope_namespace IS NULL AND scope_kind IS NULL AND scope_like IS NULL
+                AND scope_covers(scope_cluster, node_like, cluster, node_name)
            ELSE
-                e.node_like IS NULL
-                AND object_scope_covers(e.cluster_id, e.namespace, e.object_kind, e.object_like,
+                node_like IS NULL
+                AND object_scope_covers(scope_cluster, scope_namespace, scope_kind, scope_like,
                                         cluster, object_namespace, object_kind, object_name)
            END
 $$;

@@ -257,12 +257,14 @@ pub async fn raise_waiver_events(
            LEFT JOIN nodes n ON n.id = f.node_id
            LEFT JOIN objects o ON o.id = f.object_id
            WHERE e.id = $1
-             AND exception_covers(e, f.cluster_id, n.name, o.namespace, o.kind, o.name)
+             AND exception_covers(e.cluster_id, e.node_like, e.namespace, e.object_kind, e.object_like,
+                                  f.cluster_id, n.name, o.namespace, o.kind, o.name)
              AND NOT EXISTS (
                  SELECT 1 FROM exceptions other
                  WHERE other.id <> e.id AND f.check_id = ANY(other.check_ids)
                    AND exception_in_force(other.state, other.decided_at, other.revoked_at, other.expires_at, $3)
-                   AND exception_covers(other, f.cluster_id, n.name, o.namespace, o.kind, o.name))
+                   AND exception_covers(other.cluster_id, other.node_like, other.namespace, other.object_kind,
+                                       other.object_like, f.cluster_id, n.name, o.namespace, o.kind, o.name))
            ORDER BY f.id
            RETURNING id"#,
         exception_id,

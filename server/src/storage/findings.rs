@@ -573,7 +573,8 @@ pub async fn page_as_of(
                   (SELECT e.id FROM exceptions e
                    WHERE p.state = 'open' AND p.check_id = ANY(e.check_ids)
                      AND exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, $10)
-                     AND exception_covers(e, p.cluster_id, n.name, o.namespace, o.kind, o.name)
+                     AND exception_covers(e.cluster_id, e.node_like, e.namespace, e.object_kind, e.object_like,
+                                      p.cluster_id, n.name, o.namespace, o.kind, o.name)
                    ORDER BY e.expires_at DESC, e.id LIMIT 1) AS exception_id
            FROM page p
            LEFT JOIN nodes n ON n.id = p.node_id
@@ -688,7 +689,8 @@ pub async fn page(
                   (SELECT e.id FROM exceptions e
                    WHERE p.state = 'open' AND p.check_id = ANY(e.check_ids)
                      AND exception_in_force(e.state, e.decided_at, e.revoked_at, e.expires_at, now())
-                     AND exception_covers(e, p.cluster_id, n.name, o.namespace, o.kind, o.name)
+                     AND exception_covers(e.cluster_id, e.node_like, e.namespace, e.object_kind, e.object_like,
+                                      p.cluster_id, n.name, o.namespace, o.kind, o.name)
                    ORDER BY e.expires_at DESC, e.id LIMIT 1) AS exception_id
            FROM page p
            LEFT JOIN nodes n ON n.id = p.node_id
