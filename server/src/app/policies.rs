@@ -129,6 +129,15 @@ pub async fn cluster(
     let benchmarks = catalogs.policy_benchmarks();
     let mut conn = pool.acquire().await?;
     let rows = policies::checks(&mut conn, cluster_id, &benchmarks, at).await?;
+    if rows.is_empty() {
+        // No cluster scan by then: nothing to count, waive or attest (a cluster of node agents only).
+        let change = policies::platform_bucket(&mut conn, cluster_id, at).await?;
+        return Ok(PolicyStanding {
+            platform_bucket_on: change.as_ref().is_none_or(|change| change.enabled),
+            platform_bucket_change: change,
+            ..PolicyStanding::default()
+        });
+    }
     let namespaces = policies::namespaces(&mut conn, cluster_id, &benchmarks, at).await?;
     let change = policies::platform_bucket(&mut conn, cluster_id, at).await?;
     let waived =

@@ -49,26 +49,31 @@ pub async fn checks(
                    LIMIT 1
                ) l
            )
+           -- Counted per check in a lateral subquery over its own list: a GROUP BY over the whole join would
+           -- sort every listed object with the check's wide columns (to disk on a 10,000-object cluster).
            SELECT l.benchmark_id AS "benchmark_id!", rs.benchmark_version AS "benchmark_version!",
                   l.finished_at AS "scanned_at!", m.check_id AS "check_id!", c.status AS "status!", c.detail,
                   coalesce((rs.evaluated ->> m.check_id)::bigint, 0) AS "evaluated!",
-                  count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
-                  count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL) AS "platform!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'fail') AS "platform_fail!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'warn') AS "platform_warn!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('manual', 'error'))
-                      AS "platform_unknown!",
-                  coalesce(array_agg(DISTINCT (r.platform ->> 'list') || ' ' || (r.platform ->> 'version'))
-                           FILTER (WHERE r.platform IS NOT NULL), '{}') AS "platform_lists!"
+                  k.failing AS "failing!", k.unknown AS "unknown!", k.platform AS "platform!",
+                  k.platform_fail AS "platform_fail!", k.platform_warn AS "platform_warn!",
+                  k.platform_unknown AS "platform_unknown!", k.platform_lists AS "platform_lists!"
            FROM latest l
            JOIN cluster_result_sets rs ON rs.id = l.result_set_id
            CROSS JOIN LATERAL jsonb_each_text(rs.result_map) AS m(check_id, result_id)
            JOIN cluster_check_results c ON c.id = m.result_id::bigint
-           LEFT JOIN LATERAL unnest(c.object_result_ids) AS u(object_result_id) ON true
-           LEFT JOIN object_results r ON r.id = u.object_result_id
-           GROUP BY l.benchmark_id, rs.benchmark_version, l.finished_at, m.check_id, c.status, c.detail,
-                    rs.evaluated"#,
+           CROSS JOIN LATERAL (
+               SELECT count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS failing,
+                      count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS unknown,
+                      count(*) FILTER (WHERE r.platform IS NOT NULL) AS platform,
+                      count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'fail') AS platform_fail,
+                      count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'warn') AS platform_warn,
+                      count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('manual', 'error'))
+                          AS platform_unknown,
+                      coalesce(array_agg(DISTINCT (r.platform ->> 'list') || ' ' || (r.platform ->> 'version'))
+                               FILTER (WHERE r.platform IS NOT NULL), '{}') AS platform_lists
+               FROM unnest(c.object_result_ids) AS u(object_result_id)
+               JOIN object_results r ON r.id = u.object_result_id
+           ) k"#,
         cluster_id,
         at,
         benchmarks
