@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::page_text as page;
 use common::{Listed, TestServer, api_token, at, cluster_report, report};
 use kubeward_benchmark::Status;
 use kubeward_benchmark::cluster_report::{ClusterCheckResult, ClusterReport};
@@ -83,12 +84,6 @@ async fn deliver(server: &TestServer, agent: &str, scan: &ClusterReport) {
     let status = response.status();
     let body = response.text().await.unwrap();
     assert_eq!(status, 201, "{body}");
-}
-
-async fn page(server: &TestServer, path: &str) -> String {
-    let response = server.client.get(server.url(path)).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.text().await.unwrap()
 }
 
 #[sqlx::test(migrator = "kubeward_server::MIGRATOR")]

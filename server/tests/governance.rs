@@ -9,7 +9,9 @@
 
 mod common;
 
-use common::{TestServer, api_token, at, catalog, problem, report};
+use common::get_json as get;
+use common::post_json as post;
+use common::{TestServer, api_token, at, catalog, problem, report, send};
 use kubeward_benchmark::Status;
 use kubeward_benchmark::catalog::Assessment;
 use kubeward_server::domain::role::Role;
@@ -67,33 +69,6 @@ fn manual_check() -> String {
         .find(|check| check.assessment == Assessment::Manual)
         .map(|check| check.id.clone())
         .unwrap()
-}
-
-async fn send(
-    server: &TestServer,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = server
-        .client
-        .request(method, server.url(path))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
-    send(server, token, reqwest::Method::POST, path, Some(body)).await
-}
-
-async fn get(server: &TestServer, token: &str, path: &str) -> Value {
-    let response = send(server, token, reqwest::Method::GET, path, None).await;
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.json().await.unwrap()
 }
 
 async fn request_exception(callers: &Callers) -> i64 {

@@ -12,7 +12,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Listed, TestServer, api_token, at, cluster_report, count, problem};
+use common::get_json as get;
+use common::page_text as page;
+use common::post_json as post;
+use common::{Listed, TestServer, api_token, at, cluster_report, count, problem, send};
 use kubeward_benchmark::Status;
 use kubeward_benchmark::cluster_report::{ClusterReport, PlatformMark};
 use kubeward_server::domain::role::Role;
@@ -45,39 +48,6 @@ async fn callers(pool: &PgPool) -> Callers {
         auditor,
         viewer,
     }
-}
-
-async fn send(
-    server: &TestServer,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = server
-        .client
-        .request(method, server.url(path))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
-}
-
-async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
-    send(server, token, reqwest::Method::POST, path, Some(body)).await
-}
-
-async fn get(server: &TestServer, token: &str, path: &str) -> Value {
-    let response = send(server, token, reqwest::Method::GET, path, None).await;
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.json().await.unwrap()
-}
-
-async fn page(server: &TestServer, path: &str) -> String {
-    let response = server.client.get(server.url(path)).send().await.unwrap();
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.text().await.unwrap()
 }
 
 async fn deliver(callers: &Callers, report: &ClusterReport) {

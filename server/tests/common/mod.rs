@@ -377,3 +377,45 @@ pub async fn api_token(
     .unwrap();
     (id, token.reveal().to_owned())
 }
+
+/// A request with a bearer token and an optional JSON body.
+pub async fn send(
+    server: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let mut request = server
+        .client
+        .request(method, server.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// A JSON POST with a bearer token.
+pub async fn post_json(
+    server: &TestServer,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    send(server, token, reqwest::Method::POST, path, Some(body)).await
+}
+
+/// A GET with a bearer token that must answer 200, as JSON.
+pub async fn get_json(server: &TestServer, token: &str, path: &str) -> serde_json::Value {
+    let response = send(server, token, reqwest::Method::GET, path, None).await;
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
+/// A page without credentials (the test server's local mode) that must answer 200, as text.
+pub async fn page_text(server: &TestServer, path: &str) -> String {
+    let response = server.client.get(server.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.text().await.unwrap()
+}
