@@ -20,17 +20,10 @@ pub struct PatternError(pub String);
 
 impl NodePattern {
     pub fn parse(text: &str) -> Result<Self, PatternError> {
-        let valid = (1..=253).contains(&text.len())
-            && text.bytes().all(|b| {
-                b.is_ascii_lowercase()
-                    || b.is_ascii_digit()
-                    || matches!(b, b'-' | b'.' | b'*' | b'?')
-            });
-        if valid {
-            Ok(NodePattern(text.to_owned()))
-        } else {
-            Err(PatternError(text.to_owned()))
-        }
+        checked_glob(text, |b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.')
+        })
+        .map(NodePattern)
     }
 
     pub fn as_str(&self) -> &str {
@@ -45,6 +38,17 @@ impl NodePattern {
     /// The same match in Rust, for checks that do not go through the database.
     pub fn matches(&self, name: &str) -> bool {
         glob_matches(&self.0, name)
+    }
+}
+
+/// A glob of 1 to 253 bytes, each a wildcard (`*`, `?`) or a byte the name's alphabet allows.
+fn checked_glob(text: &str, allowed: fn(u8) -> bool) -> Result<String, PatternError> {
+    let valid = (1..=253).contains(&text.len())
+        && text.bytes().all(|b| matches!(b, b'*' | b'?') || allowed(b));
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(PatternError(text.to_owned()))
     }
 }
 
@@ -85,16 +89,10 @@ pub struct ObjectPattern(String);
 
 impl ObjectPattern {
     pub fn parse(text: &str) -> Result<Self, PatternError> {
-        let valid = (1..=253).contains(&text.len())
-            && text.bytes().all(|b| {
-                b.is_ascii_alphanumeric()
-                    || matches!(b, b'-' | b'.' | b':' | b'_' | b'@' | b'*' | b'?')
-            });
-        if valid {
-            Ok(ObjectPattern(text.to_owned()))
-        } else {
-            Err(PatternError(text.to_owned()))
-        }
+        checked_glob(text, |b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b':' | b'_' | b'@')
+        })
+        .map(ObjectPattern)
     }
 
     pub fn as_str(&self) -> &str {
