@@ -14,8 +14,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use kubeward_fleet::FleetSpec;
-use kubeward_server::app::ingest::{self, prepare::prepare};
 use kubeward_server::catalogs::Catalogs;
 use kubeward_server::domain::cluster::{ClusterName, Labels};
 use kubeward_server::domain::role::Role;
@@ -27,23 +25,15 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use time::OffsetDateTime;
 
-type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+mod common;
 
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
+use common::{
+    BenchResult, ScratchDatabase, ingest_node_day, node_catalog, node_fleet, percentile, setting,
+    time_requests,
+};
 
-async fn fill(
-    pool: &PgPool,
-    catalogs: &Catalogs,
-    clusters_count: usize,
-    nodes: usize,
-    days: u32,
-) -> BenchResult<usize> {
-    let catalog = Arc::new(kubeward_benchmark::Catalog::builtin("cis-1.12")?);
+async fn fill(pool: &PgPool, clusters_count: usize, nodes: usize, days: u32) -> BenchResult<usize> {
+    let catalog = node_catalog()?;
     let until = OffsetDateTime::now_utc();
     let mut stored = 0usize;
     let mut tasks = tokio::task::JoinSet::new();
@@ -57,24 +47,13 @@ async fn fill(
                 .await?
                 .ok_or("cluster exists")?;
             drop(conn);
-            let spec = FleetSpec {
-                seed: index as u64,
-                nodes,
-                control_planes: 3.min(nodes),
-                days,
-                until,
-            };
+            let spec = node_fleet(index, nodes, days, until);
             let fleet = spec.nodes(name.as_str());
             let mut count = 0usize;
             for day in 0..days {
-                for node in &fleet {
-                    let report = spec.report(&catalog, node, day);
-                    let prepared = prepare(&report, catalogs.for_report(&report)?, cluster.id);
-                    let mut tx = pool.begin().await?;
-                    ingest::ingest(&mut tx, cluster.id, &report, &prepared).await?;
-                    tx.commit().await?;
-                    count += 1;
-                }
+                count +=
+                    ingest_node_day(&pool, &catalogs, &catalog, &spec, &fleet, cluster.id, day)
+                        .await?;
             }
             Ok::<usize, Box<dyn std::error::Error + Send + Sync>>(count)
         });
@@ -88,32 +67,7 @@ async fn fill(
     while let Some(done) = tasks.join_next().await {
         stored += done??;
     }
-    let _ = catalogs;
     Ok(stored)
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
-}
-
-async fn time_requests(
-    client: &reqwest::Client,
-    token: &str,
-    paths: &[String],
-) -> BenchResult<Vec<Duration>> {
-    let mut times = Vec::with_capacity(paths.len());
-    for path in paths {
-        let started = Instant::now();
-        let response = client.get(path).bearer_auth(token).send().await?;
-        let status = response.status();
-        let _ = response.bytes().await?;
-        times.push(started.elapsed());
-        if !status.is_success() {
-            return Err(format!("{path} answered {status}").into());
-        }
-    }
-    times.sort();
-    Ok(times)
 }
 
 async fn run(database_url: &str, reuse: bool) -> BenchResult<bool> {
@@ -132,7 +86,7 @@ async fn run(database_url: &str, reuse: bool) -> BenchResult<bool> {
     let stored = if reuse {
         0
     } else {
-        fill(&pool, &catalogs, clusters_count, nodes, days).await?
+        fill(&pool, clusters_count, nodes, days).await?
     };
     let fill_time = started.elapsed();
     sqlx::query("VACUUM (ANALYZE)").execute(&pool).await?;
@@ -475,44 +429,24 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     };
     let reuse = std::env::var("KUBEWARD_BENCH_DATABASE").ok();
-    let name = reuse
-        .clone()
-        .unwrap_or_else(|| format!("kubeward_apibench_{}", uuid::Uuid::now_v7().simple()));
-    let server = base
-        .rsplit_once('/')
-        .map_or(base.as_str(), |(server, _)| server)
-        .to_owned();
-    let url = format!("{server}/{name}");
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|err| err.to_string())
         .and_then(|runtime| {
             runtime.block_on(async {
-                use sqlx::migrate::MigrateDatabase;
-                if reuse.is_none() {
-                    sqlx::Postgres::create_database(&url)
-                        .await
-                        .map_err(|err| err.to_string())?;
+                let database = match &reuse {
+                    Some(name) => ScratchDatabase::existing(&base, name),
+                    None => ScratchDatabase::create(&base, "kubeward_apibench", None).await,
                 }
-                run(&url, reuse.is_some())
-                    .await
-                    .map_err(|err| err.to_string())
+                .map_err(|err| err.to_string())?;
+                let outcome = run(&database.url, reuse.is_some()).await;
+                // KUBEWARD_BENCH_KEEP=1 keeps the filled database for EXPLAIN and for the next run.
+                database
+                    .finish(std::env::var_os("KUBEWARD_BENCH_KEEP").is_some() || reuse.is_some());
+                outcome.map_err(|err| err.to_string())
             })
         });
-    // KUBEWARD_BENCH_KEEP=1 keeps the filled database for EXPLAIN and for the next run.
-    if std::env::var_os("KUBEWARD_BENCH_KEEP").is_some() || reuse.is_some() {
-        eprintln!("kept the database {name}");
-    } else {
-        let _ = std::process::Command::new("psql")
-            .arg(&base)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            ])
-            .status();
-    }
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,

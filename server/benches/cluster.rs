@@ -7,10 +7,15 @@
 //! daily cluster scans, 5% of the workloads changing each day. Then, through the real server on a local
 //! port: 30 cluster reports of KUBEWARD_BENCH_OBJECTS (10,000) listed objects each posted gzipped (5% of them
 //! changed from one to the next), 200 unchanged cluster scans (bytes they add to the cluster tables), and 60
-//! requests of each page and 300 of each API kind. Targets (issue 14): ingest of a 10,000-object report
+//! requests of each page (fleet, cluster, policy check, object, node) and 300 of each API kind. Targets (issue 14): ingest of a 10,000-object report
 //! p95 ≤ 1 s, ≤ 1 KiB per unchanged cluster scan, pages p95 ≤ 150 ms, findings and events p95 ≤ 50 ms.
 //!
-//! KUBEWARD_BENCH_KEEP=1 keeps the filled database and prints its name.
+//! Each cluster also has KUBEWARD_BENCH_NODES (50) nodes scanned daily, ingested before the day's cluster scan.
+//!
+//! KUBEWARD_BENCH_KEEP=1 keeps the database and prints its name; KUBEWARD_BENCH_FILL_ONLY=1 fills the fleet,
+//! keeps it and measures nothing. KUBEWARD_BENCH_FLEET=<a kept fleet> then measures a copy of it
+//! (`CREATE DATABASE … TEMPLATE`) without filling again, so that several builds can be compared on one fleet in
+//! one sitting, and a fleet that takes an hour to fill is filled once.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -25,7 +30,7 @@ use kubeward_benchmark::cluster_report::{
 use kubeward_benchmark::policy::catalog::PolicyCatalog;
 use kubeward_benchmark::report::{AgentInfo, BenchmarkRef};
 use kubeward_server::app::ingest::cluster::ingest_cluster;
-use kubeward_server::app::ingest::prepare_cluster::prepare_cluster;
+use kubeward_server::app::ingest::prepare_cluster::{prepare_cluster, sent_content_hash};
 use kubeward_server::catalogs::Catalogs;
 use kubeward_server::domain::cluster::{ClusterName, Labels};
 use kubeward_server::domain::role::Role;
@@ -38,14 +43,12 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use time::OffsetDateTime;
 
-type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+mod common;
 
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
+use common::{
+    BenchResult, ScratchDatabase, ingest_node_day, node_catalog, node_fleet, percentile, setting,
+    summary, time_requests,
+};
 
 /// The workload checks a generated workload may fail: the CIS 5.2 pod security checks.
 fn workload_checks(catalog: &PolicyCatalog) -> Vec<String> {
@@ -173,17 +176,22 @@ impl Workloads {
     }
 }
 
+/// Fills the fleet: each cluster's nodes scanned daily (as the api bench's fleet), and after them the day's
+/// cluster scan, so that verdicts that wait for node facts find them as a real cluster would deliver them.
 async fn fill(
     pool: &PgPool,
     clusters_count: usize,
+    nodes: usize,
     workloads: usize,
     days: u32,
-) -> BenchResult<usize> {
+) -> BenchResult<(usize, usize)> {
     let until = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let node_catalog = node_catalog()?;
     let mut tasks = tokio::task::JoinSet::new();
-    let mut stored = 0usize;
+    let (mut node_scans, mut cluster_scans) = (0usize, 0usize);
     for index in 0..clusters_count {
-        let pool = pool.clone();
+        let (pool, node_catalog) = (pool.clone(), node_catalog.clone());
+        let catalogs = Catalogs::builtin()?;
         tasks.spawn(async move {
             let catalog = PolicyCatalog::builtin("cis-1.12")?;
             let checks: Vec<String> = catalog.checks.iter().map(|c| c.id.clone()).collect();
@@ -193,67 +201,54 @@ async fn fill(
                 .await?
                 .ok_or("cluster exists")?;
             drop(conn);
+            let node_spec = node_fleet(index, nodes, days, until);
+            let node_list = node_spec.nodes(name.as_str());
             // About one workload in six fails each pod security check.
             let mut generated =
                 Workloads::new(index as u64, workloads, workload_checks(&catalog), 0.17);
+            let mut node_count = 0usize;
             for day in 0..days {
+                node_count += ingest_node_day(
+                    &pool,
+                    &catalogs,
+                    &node_catalog,
+                    &node_spec,
+                    &node_list,
+                    cluster.id,
+                    day,
+                )
+                .await?;
                 if day > 0 {
                     generated.change();
                 }
                 let at = until - time::Duration::days(i64::from(days - 1 - day));
                 let report = generated.report(&catalog, at);
-                let prepared = prepare_cluster(&report, &report, cluster.id);
+                let prepared =
+                    prepare_cluster(&report, cluster.id, sent_content_hash(&report, cluster.id));
                 let mut tx = pool.begin().await?;
                 ingest_cluster(&mut tx, cluster.id, &report, &prepared, &checks).await?;
                 tx.commit().await?;
             }
-            Ok::<usize, Box<dyn std::error::Error + Send + Sync>>(days as usize)
+            Ok::<(usize, usize), Box<dyn std::error::Error + Send + Sync>>((
+                node_count,
+                days as usize,
+            ))
         });
-        // Two clusters at once: the machine has two cores and PostgreSQL shares them.
-        if tasks.len() >= 2
+        // Three clusters at once: the machine has two cores and PostgreSQL shares them.
+        if tasks.len() >= 3
             && let Some(done) = tasks.join_next().await
         {
-            stored += done??;
+            let (nodes_done, clusters_done) = done??;
+            node_scans += nodes_done;
+            cluster_scans += clusters_done;
         }
     }
     while let Some(done) = tasks.join_next().await {
-        stored += done??;
+        let (nodes_done, clusters_done) = done??;
+        node_scans += nodes_done;
+        cluster_scans += clusters_done;
     }
-    Ok(stored)
-}
-
-fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
-}
-
-fn summary(times: &[Duration]) -> String {
-    format!(
-        "p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms ({} requests)",
-        percentile(times, 0.5).as_secs_f64() * 1000.0,
-        percentile(times, 0.95).as_secs_f64() * 1000.0,
-        percentile(times, 1.0).as_secs_f64() * 1000.0,
-        times.len()
-    )
-}
-
-async fn time_requests(
-    client: &reqwest::Client,
-    token: &str,
-    paths: &[String],
-) -> BenchResult<Vec<Duration>> {
-    let mut times = Vec::with_capacity(paths.len());
-    for path in paths {
-        let started = Instant::now();
-        let response = client.get(path).bearer_auth(token).send().await?;
-        let status = response.status();
-        let _ = response.bytes().await?;
-        times.push(started.elapsed());
-        if !status.is_success() {
-            return Err(format!("{path} answered {status}").into());
-        }
-    }
-    times.sort();
-    Ok(times)
+    Ok((node_scans, cluster_scans))
 }
 
 fn gzip(data: &[u8]) -> BenchResult<Vec<u8>> {
@@ -298,9 +293,10 @@ async fn post_report(
     Ok((elapsed, json.len()))
 }
 
-async fn run(database_url: &str) -> BenchResult<bool> {
-    let (clusters_count, workloads, days, objects) = (
+async fn run(database_url: &str, copied_fleet: bool) -> BenchResult<bool> {
+    let (clusters_count, nodes, workloads, days, objects) = (
         setting("KUBEWARD_BENCH_CLUSTERS", 20),
+        setting("KUBEWARD_BENCH_NODES", 50),
         setting("KUBEWARD_BENCH_WORKLOADS", 2_000),
         setting("KUBEWARD_BENCH_DAYS", 90) as u32,
         setting("KUBEWARD_BENCH_OBJECTS", 10_000),
@@ -311,16 +307,35 @@ async fn run(database_url: &str) -> BenchResult<bool> {
         .await?;
     kubeward_server::MIGRATOR.run(&pool).await?;
     let started = Instant::now();
-    let stored = fill(&pool, clusters_count, workloads, days).await?;
+    let (node_scans, cluster_scans) = if copied_fleet {
+        (0, 0)
+    } else {
+        fill(&pool, clusters_count, nodes, workloads, days).await?
+    };
     let fill_time = started.elapsed();
     sqlx::query("VACUUM (ANALYZE)").execute(&pool).await?;
-    let fleet: (i64, i64, i64, i64) = sqlx::query_as(
+    let fleet: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM objects), (SELECT count(*) FROM object_results),
-                (SELECT count(*) FROM findings), (SELECT count(*) FROM finding_events)",
+                (SELECT count(*) FROM findings), (SELECT count(*) FROM finding_events),
+                (SELECT count(*) FROM scans), (SELECT count(*) FROM cluster_scans)",
     )
     .fetch_one(&pool)
     .await?;
     let fleet_bytes = cluster_tables_bytes(&pool).await?;
+    let database_bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+        .fetch_one(&pool)
+        .await?;
+    if fill_only() {
+        println!(
+            "filled {clusters_count} clusters × ({nodes} nodes + {workloads} workloads) × {days} days: {node_scans} node scans and \
+             {cluster_scans} cluster scans in {:.0} s; {} objects, {} findings; database {:.1} MiB",
+            fill_time.as_secs_f64(),
+            fleet.0,
+            fleet.2,
+            database_bytes as f64 / 1_048_576.0
+        );
+        return Ok(true);
+    }
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let application = Application::with_listener(
@@ -344,11 +359,17 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     tokio::spawn(application.run_until_stopped());
     let client = reqwest::Client::new();
 
-    // A cluster whose reports list `objects` objects: its own agent token, 30 reports a day apart.
+    // A cluster whose reports list `objects` objects: its own agent token, 30 reports a day apart. Its name is
+    // new in each run, so that a copied fleet can be measured again.
     let mut conn = pool.acquire().await?;
-    let big = clusters::create(&mut conn, &ClusterName::parse("big")?, &Labels::default())
-        .await?
-        .ok_or("cluster exists")?;
+    let big_name = format!("big-{}", &uuid::Uuid::now_v7().simple().to_string()[24..]);
+    let big = clusters::create(
+        &mut conn,
+        &ClusterName::parse(&big_name)?,
+        &Labels::default(),
+    )
+    .await?
+    .ok_or("cluster exists")?;
     let agent = NewAgentToken::generate();
     tokens::insert(&mut conn, uuid::Uuid::now_v7(), big.id, &agent.hash()).await?;
     let viewer = NewAgentToken::generate_api();
@@ -408,9 +429,12 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     // on objects that existed by then.
     let past_moment =
         OffsetDateTime::now_utc() - time::Duration::days(i64::from((days / 2).clamp(1, 30)));
-    let sample: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT c.name, o.kind, o.namespace, o.name FROM objects o JOIN clusters c ON c.id = o.cluster_id
-         WHERE c.name <> 'big' AND o.first_seen <= $1 ORDER BY random() LIMIT 60",
+    let sample: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT c.name, o.kind, o.namespace, o.name,
+                (SELECT n.name FROM nodes n WHERE n.cluster_id = c.id ORDER BY n.id
+                 OFFSET o.id % greatest(1, (SELECT count(*) FROM nodes m WHERE m.cluster_id = c.id)) LIMIT 1)
+         FROM objects o JOIN clusters c ON c.id = o.cluster_id
+         WHERE c.name NOT LIKE 'big-%' AND o.first_seen <= $1 ORDER BY random() LIMIT 60",
     )
     .bind(past_moment - time::Duration::days(1))
     .fetch_all(&pool)
@@ -427,9 +451,10 @@ async fn run(database_url: &str) -> BenchResult<bool> {
         ("cluster page (with its policies)", Vec::new()),
         ("policy check page", Vec::new()),
         ("object page", Vec::new()),
+        ("node page", Vec::new()),
     ];
     let check_ids = workload_checks(&catalog);
-    for (index, (cluster, kind, namespace, name)) in sample.iter().enumerate() {
+    for (index, (cluster, kind, namespace, name, node)) in sample.iter().enumerate() {
         let at = if index % 2 == 0 {
             String::new()
         } else {
@@ -446,11 +471,16 @@ async fn run(database_url: &str) -> BenchResult<bool> {
         page_paths[3].1.push(format!(
             "{base}/clusters/{cluster}/objects/{kind}/{namespace}/{name}{at}"
         ));
+        if let Some(node) = node {
+            page_paths[4]
+                .1
+                .push(format!("{base}/clusters/{cluster}/nodes/{node}{at}"));
+        }
     }
     let mut rng = StdRng::seed_from_u64(42);
     let api_paths: Vec<String> = (0..300)
         .map(|i| {
-            let (cluster, kind, namespace, name) = &sample[rng.random_range(0..sample.len())];
+            let (cluster, kind, namespace, name, _) = &sample[rng.random_range(0..sample.len())];
             match i % 4 {
                 0 => format!("{base}/api/v1/findings?cluster={cluster}&kind={kind}"),
                 1 => format!(
@@ -465,7 +495,7 @@ async fn run(database_url: &str) -> BenchResult<bool> {
         })
         .collect();
     let mut pages = Vec::new();
-    for (name, paths) in &page_paths {
+    for (name, paths) in page_paths.iter().filter(|(_, paths)| !paths.is_empty()) {
         time_requests(&client, viewer.reveal(), &paths[..3]).await?;
         pages.push((*name, time_requests(&client, viewer.reveal(), paths).await?));
     }
@@ -484,14 +514,18 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     let events = time_requests(&client, viewer.reveal(), &events_paths).await?;
 
     println!(
-        "fleet: {clusters_count} clusters × {workloads} workloads × {days} days = {stored} cluster scans ingested in {:.0} s; \
-         {} objects, {} object results, {} findings, {} events; cluster tables {:.1} MiB",
+        "fleet: {clusters_count} clusters × ({nodes} nodes + {workloads} workloads) × {days} days: {} node scans and {} cluster scans \
+         ({node_scans} and {cluster_scans} ingested by this run in {:.0} s); {} objects, {} object results, {} findings, {} events; \
+         cluster tables {:.1} MiB, database {:.1} MiB",
+        fleet.4,
+        fleet.5,
         fill_time.as_secs_f64(),
         fleet.0,
         fleet.1,
         fleet.2,
         fleet.3,
-        fleet_bytes as f64 / 1_048_576.0
+        fleet_bytes as f64 / 1_048_576.0,
+        database_bytes as f64 / 1_048_576.0
     );
     let mean_listed = listed.iter().sum::<usize>() / listed.len().max(1);
     println!(
@@ -543,42 +577,33 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     Ok(true)
 }
 
+/// KUBEWARD_BENCH_FILL_ONLY=1: fill the fleet and keep it for KUBEWARD_BENCH_FLEET, measuring nothing.
+fn fill_only() -> bool {
+    std::env::var_os("KUBEWARD_BENCH_FILL_ONLY").is_some()
+}
+
 fn main() -> std::process::ExitCode {
     let Ok(base) = std::env::var("DATABASE_URL") else {
         eprintln!("set DATABASE_URL to a PostgreSQL server (a scratch database is created on it)");
         return std::process::ExitCode::from(2);
     };
-    let name = format!("kubeward_clusterbench_{}", uuid::Uuid::now_v7().simple());
-    let server = base
-        .rsplit_once('/')
-        .map_or(base.as_str(), |(server, _)| server)
-        .to_owned();
-    let url = format!("{server}/{name}");
+    // KUBEWARD_BENCH_FLEET=<kept database>: measure a copy of a fleet a run kept, instead of filling one.
+    let fleet = std::env::var("KUBEWARD_BENCH_FLEET").ok();
     let outcome = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|err| err.to_string())
         .and_then(|runtime| {
             runtime.block_on(async {
-                use sqlx::migrate::MigrateDatabase;
-                sqlx::Postgres::create_database(&url)
-                    .await
-                    .map_err(|err| err.to_string())?;
-                run(&url).await.map_err(|err| err.to_string())
+                let database =
+                    ScratchDatabase::create(&base, "kubeward_clusterbench", fleet.as_deref())
+                        .await
+                        .map_err(|err| err.to_string())?;
+                let outcome = run(&database.url, fleet.is_some()).await;
+                database.finish(std::env::var_os("KUBEWARD_BENCH_KEEP").is_some() || fill_only());
+                outcome.map_err(|err| err.to_string())
             })
         });
-    if std::env::var_os("KUBEWARD_BENCH_KEEP").is_some() {
-        eprintln!("kept the database {name}");
-    } else {
-        let _ = std::process::Command::new("psql")
-            .arg(&base)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            ])
-            .status();
-    }
     match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
