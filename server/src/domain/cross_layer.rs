@@ -134,9 +134,8 @@ pub fn fact_checks(catalog: &PolicyCatalog) -> Vec<String> {
 
 /// The report as the server stores it: each result the agent left `manual` for want of a node fact,
 /// decided from the nodes' results. Results the agent decided are never changed.
-pub fn apply(report: &ClusterReport, catalog: &PolicyCatalog, facts: &[NodeFact]) -> ClusterReport {
-    let mut decided = report.clone();
-    for result in &mut decided.results {
+pub fn apply(report: &mut ClusterReport, catalog: &PolicyCatalog, facts: &[NodeFact]) {
+    for result in &mut report.results {
         let Some(check) = catalog.check(&result.check) else {
             continue;
         };
@@ -185,7 +184,6 @@ pub fn apply(report: &ClusterReport, catalog: &PolicyCatalog, facts: &[NodeFact]
             .unwrap_or(Status::Pass);
         }
     }
-    decided
 }
 
 /// A whole check decided by a fact: its new status (none: it stays `manual`) and what to say.

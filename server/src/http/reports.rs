@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 use super::input::is_json;
 use super::problem::ApiError;
 use crate::app::ingest::cluster::ingest_cluster;
-use crate::app::ingest::cross_layer::decided_report;
-use crate::app::ingest::prepare_cluster::prepare_cluster;
+use crate::app::ingest::cross_layer::decide_from_nodes;
+use crate::app::ingest::prepare_cluster::{prepare_cluster, sent_content_hash};
 use crate::app::ingest::{self, IngestError, IngestOutcome, prepare::prepare};
 use crate::app::views::ReportReceipt;
 use crate::domain::report_time;
@@ -188,7 +188,7 @@ async fn post_cluster_report(
     cluster_name: &str,
     body: &[u8],
 ) -> Result<HttpResponse, ApiError> {
-    let report = kubeward_benchmark::parse_cluster_report(body)?;
+    let mut report = kubeward_benchmark::parse_cluster_report(body)?;
     if report.source != Source::Api {
         return Err(ApiError::InvalidReport {
             field: Some("source".to_owned()),
@@ -203,8 +203,9 @@ async fn post_cluster_report(
         .map(|check| check.id.clone())
         .collect();
     let mut tx = state.pool.begin().await?;
-    let decided = decided_report(&mut tx, catalog, cluster_id, &report).await?;
-    let prepared = prepare_cluster(&report, decided.as_ref().unwrap_or(&report), cluster_id);
+    let content_hash = sent_content_hash(&report, cluster_id);
+    decide_from_nodes(&mut tx, catalog, cluster_id, &mut report).await?;
+    let prepared = prepare_cluster(&report, cluster_id, content_hash);
     let outcome =
         match ingest_cluster(&mut tx, cluster_id, &report, &prepared, &catalog_checks).await {
             Ok(outcome) => outcome,

@@ -14,13 +14,14 @@ use crate::storage::nodes;
 /// likely gone, and its old settings must not decide today's verdict.
 pub const NODE_FACTS_WINDOW: time::Duration = time::Duration::days(7);
 
-/// The report as it is to be stored: `None` when no result waits for a node fact (store it as sent).
-pub async fn decided_report(
+/// Decides, in place, the results of `report` that wait for a node fact; `false` when none waits (the report
+/// is stored as sent). Deciding in place spares a copy of a report that may list tens of thousands of objects.
+pub async fn decide_from_nodes(
     conn: &mut PgConnection,
     catalog: &PolicyCatalog,
     cluster_id: i64,
-    report: &ClusterReport,
-) -> Result<Option<ClusterReport>, sqlx::Error> {
+    report: &mut ClusterReport,
+) -> Result<bool, sqlx::Error> {
     let waits = report.results.iter().any(|result| {
         result.status == kubeward_benchmark::Status::Manual
             || result
@@ -34,7 +35,7 @@ pub async fn decided_report(
         .filter_map(|result| catalog.check(&result.check))
         .any(|check| !check.node_facts.is_empty());
     if !waits || !rules {
-        return Ok(None);
+        return Ok(false);
     }
     let until = report.finished_at;
     let since = until - NODE_FACTS_WINDOW;
@@ -71,7 +72,8 @@ pub async fn decided_report(
             });
         }
     }
-    Ok(Some(cross_layer::apply(report, catalog, &facts)))
+    cross_layer::apply(report, catalog, &facts);
+    Ok(true)
 }
 
 fn is_control_plane(roles: &[String]) -> bool {

@@ -41,12 +41,21 @@ fn digest_of<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-/// `sent` is the report as the agent sent it (its hash answers re-deliveries); `report` is what is stored:
-/// the same, or with the results left to the nodes decided (`cross_layer`).
+/// The hash of a report as its agent sent it, before the server decides anything in it: a re-delivery of the
+/// same scan id answers 200 when it hashes alike and 409 when it does not.
+pub fn sent_content_hash(sent: &ClusterReport, cluster_id: i64) -> Vec<u8> {
+    let mut content = Sha256::new();
+    content.update(cluster_id.to_be_bytes());
+    content.update(serde_json::to_vec(sent).unwrap_or_default());
+    content.finalize()[..16].to_vec()
+}
+
+/// `report` is what is stored: as sent, or with the results left to the nodes decided (`cross_layer`);
+/// `content_hash` is `sent_content_hash` of the report as sent.
 pub fn prepare_cluster(
-    sent: &ClusterReport,
     report: &ClusterReport,
     cluster_id: i64,
+    content_hash: Vec<u8>,
 ) -> PreparedClusterReport {
     let cluster = cluster_id.to_be_bytes();
     let mut objects: Vec<ObjectKey> = Vec::new();
@@ -156,10 +165,6 @@ pub fn prepare_cluster(
         ),
     );
 
-    let mut content = Sha256::new();
-    content.update(cluster);
-    content.update(serde_json::to_vec(sent).unwrap_or_default());
-
     PreparedClusterReport {
         objects,
         object_results,
@@ -174,7 +179,7 @@ pub fn prepare_cluster(
             platform_objects,
             passes_over_platform_failures,
         },
-        content_hash: content.finalize()[..16].to_vec(),
+        content_hash,
         context: report.context.as_ref().map(|context| {
             let objects = serde_json::Value::Array(context.objects.clone());
             let canonical = serde_json::to_vec(&objects).unwrap_or_default();
