@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kubeward_benchmark::Status;
+use kubeward_benchmark::policy::node_facts::NodeFact;
 use kubeward_benchmark::values::parse_go_duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -513,22 +514,23 @@ fn run_manifests(args: &ManifestsArgs) -> ExitCode {
         eprintln!("kubeward-agent: no *.yaml, *.yml or *.json file found in the inputs");
         return ExitCode::from(2);
     }
-    let (inventory, with_context) = match &args.context_from {
-        None => (set.inventory, false),
+    let (inventory, node_facts) = match &args.context_from {
+        None => (set.inventory, None),
         Some(server) => match cluster_context(args, server) {
-            Ok(context) => {
+            Ok((context, node_facts)) => {
                 eprintln!(
-                    "kubeward-agent: judged with cluster {}'s context: {} objects ({})",
+                    "kubeward-agent: judged with cluster {}'s context: {} objects ({}), {} node facts",
                     args.cluster.as_deref().unwrap_or_default(),
                     context.len(),
                     kubeward_benchmark::policy::context::kinds(&context)
                         .into_iter()
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    node_facts.len()
                 );
                 (
                     kubeward_benchmark::policy::context::with_context(&set.inventory, context),
-                    true,
+                    Some(node_facts),
                 )
             }
             Err(err) => {
@@ -538,8 +540,15 @@ fn run_manifests(args: &ManifestsArgs) -> ExitCode {
         },
     };
     let mut reports = policy_scan::evaluate(&inventory, &catalogs, &platform, &options, started_at);
-    if with_context {
+    if let Some(node_facts) = &node_facts {
         for report in &mut reports {
+            // What the cluster's nodes said decides the results no manifest can, as the server decides them.
+            if let Some(catalog) = catalogs
+                .iter()
+                .find(|catalog| catalog.benchmark == report.benchmark)
+            {
+                kubeward_benchmark::policy::node_facts::apply(report, catalog, node_facts);
+            }
             kubeward_benchmark::policy::context::keep_manifest_results(report);
         }
     }
@@ -709,11 +718,12 @@ fn run_scan(args: &ScanArgs) -> ExitCode {
     }
 }
 
-/// Fetches and reads the cluster's context for `manifests --context-from`.
+/// Fetches and reads the cluster's context for `manifests --context-from`: its objects, and what its nodes
+/// said of the facts no manifest holds.
 fn cluster_context(
     args: &ManifestsArgs,
     server: &str,
-) -> Result<Vec<kubeward_benchmark::policy::Object>, String> {
+) -> Result<(Vec<kubeward_benchmark::policy::Object>, Vec<NodeFact>), String> {
     let cluster = args.cluster.as_deref().unwrap_or_default();
     let token = args
         .api_token
@@ -727,12 +737,16 @@ fn cluster_context(
     let answer: ContextAnswer = serde_json::from_slice(&body).map_err(|err| {
         format!("the server's context of cluster {cluster} cannot be read: {err}")
     })?;
-    kubeward_benchmark::policy::context::read(&answer.context)
-        .map_err(|err| format!("the server's context of cluster {cluster}: {err}"))
+    let objects = kubeward_benchmark::policy::context::read(&answer.context)
+        .map_err(|err| format!("the server's context of cluster {cluster}: {err}"))?;
+    Ok((objects, answer.node_facts))
 }
 
 /// The server's answer to `GET /api/v1/clusters/{name}/context` (the fields read here).
 #[derive(serde::Deserialize)]
 struct ContextAnswer {
     context: kubeward_benchmark::policy::context::ClusterContext,
+    /// A server from before node facts were served sends none: those checks then stay `manual`.
+    #[serde(default)]
+    node_facts: Vec<NodeFact>,
 }

@@ -450,7 +450,7 @@ fn manifests_are_judged_with_the_context_the_cluster_agent_delivered() {
     let manifest = dir.path().join("web.yaml");
     std::fs::write(
         &manifest,
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ci-web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: ci-web}}\n  template:\n    metadata: {labels: {app: ci-web}}\n    spec:\n      containers:\n      - name: web\n        image: registry.example/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n        securityContext: {privileged: true}\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ci-web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: ci-web}}\n  template:\n    metadata: {labels: {app: ci-web}}\n    spec:\n      containers:\n      - name: web\n        image: registry.example/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n        securityContext: {privileged: true}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ci-batch, namespace: default}\nspec:\n  selector: {matchLabels: {app: ci-batch}}\n  template:\n    metadata: {labels: {app: ci-batch}}\n    spec:\n      containers:\n      - name: batch\n        image: registry.example/batch@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
     )
     .unwrap();
     let auditor = api_token(&database, "auditor");
@@ -522,6 +522,63 @@ fn manifests_are_judged_with_the_context_the_cluster_agent_delivered() {
             "a cluster object was reported: {object:?}"
         );
     }
+
+    // Namespace default has no Pod Security label: its level is the API server's default, which neither the
+    // manifests nor the context's objects hold. With no node reporting, CI leaves it open, as the server does.
+    assert_eq!(
+        object_status(&judged, "KW-PSA-LEVEL", "default"),
+        Some(Status::Manual)
+    );
+    // The control-plane node's agent reports: its API server has no admission configuration, so the built-in
+    // default (privileged) applies. CI now decides the namespace from that node fact, naming the node.
+    let node_spool = dir.path().join("node-spool");
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/demo/node");
+    let node_run = support::run_agent(
+        &[
+            "--once",
+            "--retry-for",
+            "20s",
+            "--server",
+            &server,
+            "--token-file",
+            token.to_str().unwrap(),
+            "--spool-dir",
+            node_spool.to_str().unwrap(),
+        ],
+        &demo,
+        &demo.join("proc"),
+    );
+    assert_eq!(
+        node_run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&node_run.stderr)
+    );
+    let decided = manifests_with_context(&manifest, &server, &auditor);
+    let said = String::from_utf8_lossy(&decided.stderr);
+    assert!(said.contains("node facts"), "{said}");
+    let decided: Vec<ClusterReport> = serde_json::from_slice(&decided.stdout).unwrap();
+    assert_eq!(
+        object_status(&decided, "KW-PSA-LEVEL", "default"),
+        Some(Status::Fail)
+    );
+    let evidence: Vec<String> = decided
+        .iter()
+        .flat_map(|report| &report.results)
+        .filter(|result| result.check == "KW-PSA-LEVEL")
+        .flat_map(|result| &result.objects)
+        .filter(|object| object.name == "default")
+        .flat_map(|object| &object.evidence)
+        .map(|evidence| evidence.observed.to_string())
+        .collect();
+    assert!(
+        evidence
+            .iter()
+            .any(|observed| observed.contains("demo-cp-1") && observed.contains("privileged")),
+        "{evidence:?}"
+    );
+    // Shop's own label still decides shop.
+    assert_eq!(object_status(&decided, "KW-PSA-LEVEL", "shop"), None);
 
     // Who may read it: an auditor's token; a viewer's, a wrong one or none is refused, saying why.
     let viewer = api_token(&database, "viewer");

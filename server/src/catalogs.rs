@@ -132,6 +132,18 @@ impl Catalogs {
         ids
     }
 
+    /// The node checks that any cluster-scope catalog's `node_facts` rules read.
+    pub fn policy_fact_checks(&self) -> Vec<String> {
+        let mut checks: Vec<String> = self
+            .policies
+            .values()
+            .flat_map(kubeward_benchmark::policy::node_facts::fact_checks)
+            .collect();
+        checks.sort_unstable();
+        checks.dedup();
+        checks
+    }
+
     /// A cluster-scope check in any known catalog, with its catalog's title.
     pub fn find_policy_check(&self, check: &str) -> Option<(&PolicyCheck, &str)> {
         self.policies.values().find_map(|catalog| {

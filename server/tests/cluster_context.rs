@@ -9,9 +9,11 @@
 
 mod common;
 
-use common::{TestServer, api_token, at, cluster_report, count, problem};
+use common::{TestServer, api_token, at, cluster_report, count, problem, report};
+use kubeward_benchmark::Status;
 use kubeward_benchmark::cluster_report::{ClusterReport, Source};
 use kubeward_benchmark::policy::context::ClusterContext;
+use kubeward_benchmark::report::PodSecurityDefaults;
 use kubeward_server::domain::role::Role;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -129,6 +131,51 @@ async fn the_newest_context_is_served_to_auditors_and_each_distinct_one_is_store
         Value::from(first.scan_id.to_string()),
         "the newest by then: the scan of hour 1, which carried the same context"
     );
+
+    // No node has reported: the facts no manifest holds are not served, and CI leaves those checks open.
+    assert_eq!(now["node_facts"], json!([]));
+    // A control-plane node reports at hour 3: its API server's default Pod Security level and its node checks
+    // are served beside the objects, for CI to decide as the server does.
+    let mut control_plane = report("cp-1", at(3), &[("1.2.27", Status::Fail)]);
+    control_plane.node.pod_security_defaults = Some(PodSecurityDefaults {
+        enforce: "baseline".to_owned(),
+        source: "/etc/kubernetes/admission/<script>.yaml".to_owned(),
+    });
+    assert_eq!(server.post(&agent, &control_plane).await.status(), 201);
+    let as_of = |hours: i64| {
+        format!(
+            "?at={}",
+            (at(hours).format(&Rfc3339).unwrap()).replace('+', "%2B")
+        )
+    };
+    let after: Value = context(&server, &auditor, &as_of(4))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let facts = after["node_facts"].as_array().unwrap();
+    assert!(
+        facts.contains(&json!({"node": "cp-1", "control_plane": true,
+            "check": "default Pod Security level", "status": "baseline",
+            "observed": "/etc/kubernetes/admission/<script>.yaml"})),
+        "{facts:?}"
+    );
+    assert!(
+        facts
+            .iter()
+            .any(|fact| fact["check"] == "1.2.27" && fact["status"] == "fail"),
+        "{facts:?}"
+    );
+    // As of hour 2 the node had not reported yet, and today it has been silent for more than a week: it
+    // speaks for neither moment.
+    let before: Value = context(&server, &auditor, &as_of(2))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(before["node_facts"], json!([]));
+    let today: Value = context(&server, &auditor, "").await.json().await.unwrap();
+    assert_eq!(today["node_facts"], json!([]));
 
     // Who may read it.
     assert_eq!(context(&server, &viewer, "").await.status(), 403);

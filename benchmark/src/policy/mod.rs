@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod context;
 pub mod json;
+pub mod node_facts;
 pub mod objects;
 pub mod platform;
 pub mod rbac;

@@ -1090,6 +1090,24 @@ pub struct ClusterContextView {
     pub object_count: i64,
     /// What `kubeward-agent manifests --context-from` reads.
     pub context: ContextObjects,
+    /// What the cluster's node agents said by then (within the 7 days before): the node checks and node
+    /// facts that decide the cluster checks no manifest can (the API server's default Pod Security level, the
+    /// container runtime, secrets encryption, the kubelets' `seccompDefault`). Empty when no node reports.
+    pub node_facts: Vec<NodeFactView>,
+}
+
+/// One node's result of one node check, or one of its own facts (`check` is then `container runtime` or
+/// `default Pod Security level`, and `status` its value).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeFactView {
+    pub node: String,
+    pub control_plane: bool,
+    pub check: String,
+    /// A node check's status (`pass`, `fail`, …), or the fact's value (`containerd`, `baseline`).
+    pub status: String,
+    /// What the node agent observed, when its evidence says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
 }
 
 /// The context's objects: namespaces with their labels, network policies, service accounts, roles,

@@ -4,7 +4,6 @@
 pub mod actor;
 pub mod audit;
 pub mod cluster;
-pub mod cross_layer;
 pub mod exception;
 pub mod network;
 pub mod object;

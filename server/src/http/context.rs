@@ -1,6 +1,8 @@
 //! `GET /api/v1/clusters/{name}/context`: a cluster's newest context, for manifest checks in CI
 //! (`kubeward-agent manifests --context-from`). The objects are as the cluster agent sent them, trimmed to what
-//! the checks read (see `kubeward_benchmark::policy::context`); never a Secret's data.
+//! the checks read (see `kubeward_benchmark::policy::context`); never a Secret's data. Beside them, what the
+//! cluster's nodes said of the facts no manifest holds (`kubeward_benchmark::policy::node_facts`), so that CI
+//! decides those checks as the server does when the cluster scan arrives.
 
 use actix_web::{HttpResponse, web};
 use time::OffsetDateTime;
@@ -8,7 +10,8 @@ use time::OffsetDateTime;
 use super::api::{at_param, bad};
 use super::problem::ApiError;
 use super::query::{ApiQuery, ContextQuery};
-use crate::app::views::{ClusterContextView, ContextObjects, time_text};
+use crate::app::ingest::cross_layer::facts_of_nodes;
+use crate::app::views::{ClusterContextView, ContextObjects, NodeFactView, time_text};
 use crate::domain::cluster::ClusterName;
 use crate::shared::AppState;
 use crate::storage::{cluster_scans, clusters};
@@ -40,6 +43,22 @@ pub async fn cluster_context(
                  kubeward-agent run --cluster sends it with each run)"
             ))
         })?;
+    let node_facts = facts_of_nodes(
+        &mut conn,
+        &state.catalogs.policy_fact_checks(),
+        cluster.id,
+        at,
+    )
+    .await?
+    .into_iter()
+    .map(|fact| NodeFactView {
+        node: fact.node,
+        control_plane: fact.control_plane,
+        check: fact.check,
+        status: fact.status,
+        observed: fact.observed,
+    })
+    .collect();
     let objects = match row.objects {
         serde_json::Value::Array(objects) => objects,
         _ => Vec::new(),
@@ -50,5 +69,6 @@ pub async fn cluster_context(
         scanned_at: time_text(row.scanned_at),
         object_count: i64::from(row.object_count),
         context: ContextObjects { objects },
+        node_facts,
     }))
 }

@@ -217,20 +217,23 @@ pub struct AttributeRow {
     pub pod_security_source: Option<String>,
 }
 
-/// The own facts of each node of a cluster that reported after `since`.
+/// The own facts (newest values) of each node of a cluster that reported after `since` and existed by `until`.
 #[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
 pub async fn attributes(
     conn: &mut PgConnection,
     cluster_id: i64,
     since: OffsetDateTime,
+    until: OffsetDateTime,
 ) -> Result<Vec<AttributeRow>, sqlx::Error> {
+    // A node first seen after `until` did not exist yet and does not speak for that moment.
     sqlx::query_as!(
         AttributeRow,
         r#"SELECT name AS node, roles, container_runtime, pod_security_enforce, pod_security_source
-           FROM nodes WHERE cluster_id = $1 AND last_seen > $2
+           FROM nodes WHERE cluster_id = $1 AND last_seen > $2 AND first_seen <= $3
            ORDER BY name"#,
         cluster_id,
-        since
+        since,
+        until
     )
     .fetch_all(conn)
     .await

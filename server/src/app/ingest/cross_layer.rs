@@ -7,8 +7,8 @@ use kubeward_benchmark::cluster_report::ClusterReport;
 use kubeward_benchmark::policy::catalog::{NodeAttribute, PolicyCatalog};
 use sqlx::PgConnection;
 
-use crate::domain::cross_layer::{self, NodeFact};
 use crate::storage::nodes;
+use kubeward_benchmark::policy::node_facts::{self, NodeFact};
 
 /// A node that has not reported for this long before a cluster scan no longer speaks for the cluster: it is
 /// likely gone, and its old settings must not decide today's verdict.
@@ -37,12 +37,30 @@ pub async fn decide_from_nodes(
     if !waits || !rules {
         return Ok(false);
     }
-    let until = report.finished_at;
+    let facts = facts_of_nodes(
+        conn,
+        &node_facts::fact_checks(catalog),
+        cluster_id,
+        report.finished_at,
+    )
+    .await?;
+    node_facts::apply(report, catalog, &facts);
+    Ok(true)
+}
+
+/// What the nodes of a cluster said by `until`, within [`NODE_FACTS_WINDOW`]: each node's newest result of
+/// each of `checks`, and each node's own facts (its container runtime, its API server's default Pod Security
+/// level). Cluster ingest decides from them; the CI context serves them.
+pub async fn facts_of_nodes(
+    conn: &mut PgConnection,
+    checks: &[String],
+    cluster_id: i64,
+    until: time::OffsetDateTime,
+) -> Result<Vec<NodeFact>, sqlx::Error> {
     let since = until - NODE_FACTS_WINDOW;
-    let checks = cross_layer::fact_checks(catalog);
     let mut facts: Vec<NodeFact> = Vec::new();
     if !checks.is_empty() {
-        let rows = nodes::fact_results(conn, cluster_id, since, until, &checks).await?;
+        let rows = nodes::fact_results(conn, cluster_id, since, until, checks).await?;
         facts.extend(rows.into_iter().map(|row| NodeFact {
             control_plane: is_control_plane(&row.roles),
             observed: observed_of(&row.evidence),
@@ -51,7 +69,7 @@ pub async fn decide_from_nodes(
             status: row.status,
         }));
     }
-    for row in nodes::attributes(conn, cluster_id, since).await? {
+    for row in nodes::attributes(conn, cluster_id, since, until).await? {
         let control_plane = is_control_plane(&row.roles);
         if let Some(runtime) = row.container_runtime {
             facts.push(NodeFact {
@@ -72,8 +90,7 @@ pub async fn decide_from_nodes(
             });
         }
     }
-    cross_layer::apply(report, catalog, &facts);
-    Ok(true)
+    Ok(facts)
 }
 
 fn is_control_plane(roles: &[String]) -> bool {

@@ -4,18 +4,22 @@
 //! that grants it (containerd does, CRI-O does not), and a namespace without a Pod Security label gets the API
 //! server's default level. The agent reports those results as `manual`; the catalog says which node facts
 //! decide them (`node_facts`), and the server, which has the node agents' reports of the same cluster, decides
-//! them here when a cluster scan arrives, with the nodes' evidence beside the objects'.
+//! them when a cluster scan arrives, with the nodes' evidence beside the objects'. The same decision runs in CI
+//! (`kubeward-agent manifests --context-from`) on the facts the server serves with a cluster's context, so a
+//! manifest is judged as the cluster's nodes will take it.
 
-use kubeward_benchmark::Status;
-use kubeward_benchmark::cluster_report::{ClusterReport, ObjectEvidence};
+use serde::{Deserialize, Serialize};
+
 #[cfg(test)]
-use kubeward_benchmark::policy::catalog::NodeAttribute;
-use kubeward_benchmark::policy::catalog::{FactDecides, FactNodes, NodeFacts, PolicyCatalog};
-use kubeward_benchmark::policy::worst;
+use super::catalog::NodeAttribute;
+use super::catalog::{FactDecides, FactNodes, NodeFacts, PolicyCatalog};
+use super::worst;
+use crate::Status;
+use crate::cluster_report::{ClusterReport, ObjectEvidence};
 
 /// One node check's result on one node, from that node's newest scan before the cluster scan; or one of the
 /// node's own facts (`check` is then the attribute's name and `status` its value).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeFact {
     pub node: String,
     pub control_plane: bool,
@@ -24,6 +28,7 @@ pub struct NodeFact {
     /// value (`containerd`, `baseline`).
     pub status: String,
     /// What the node agent observed, when its evidence says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<String>,
 }
 
@@ -142,7 +147,7 @@ pub fn apply(report: &mut ClusterReport, catalog: &PolicyCatalog, facts: &[NodeF
         if check.node_facts.is_empty() {
             continue;
         }
-        let failed = if check.assessment == kubeward_benchmark::catalog::Assessment::Manual {
+        let failed = if check.assessment == crate::catalog::Assessment::Manual {
             Status::Warn
         } else {
             Status::Fail
@@ -225,9 +230,9 @@ fn decide_objects(
     rule: &NodeFacts,
     facts: &[NodeFact],
     failed: Status,
-    result: &mut kubeward_benchmark::cluster_report::ClusterCheckResult,
+    result: &mut crate::cluster_report::ClusterCheckResult,
 ) -> Option<String> {
-    let waits = |object: &kubeward_benchmark::cluster_report::ObjectResult| {
+    let waits = |object: &crate::cluster_report::ObjectResult| {
         object.status == Status::Manual
             && rule.awaiting.as_deref().is_none_or(|words| {
                 object
