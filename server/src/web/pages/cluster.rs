@@ -197,33 +197,40 @@ pub async fn show(
     .await?
     .ok_or_else(|| PageError::NotFound(format!("cluster {name}")))?;
     let first_day = day - time::Duration::days(range_days - 1);
-    let series = standing::daily_series(&state.pool, first_day, day, Some(cluster.id))
-        .await?
-        .remove(&cluster.id)
-        .unwrap_or_else(|| vec![None; usize::try_from(range_days).unwrap_or(0)]);
-    let standing = policies::cluster(&state.pool, &state.catalogs, cluster.id, moment).await?;
-    let mut conn = state.pool.acquire().await?;
     let filter = FindingFilter {
         cluster: Some(name.clone()),
         state: Some("open"),
         ..FindingFilter::default()
     };
-    let open = match &as_of {
-        None => findings::page(&mut conn, &filter, 0, FINDINGS_SHOWN + 1).await?,
-        Some(as_of) => {
-            findings::page_as_of(&mut conn, &filter, as_of.end, 0, FINDINGS_SHOWN + 1).await?
-        }
+    let findings_and_changes = async {
+        let mut conn = state.pool.acquire().await?;
+        let open = match &as_of {
+            None => findings::page(&mut conn, &filter, 0, FINDINGS_SHOWN + 1).await?,
+            Some(as_of) => {
+                findings::page_as_of(&mut conn, &filter, as_of.end, 0, FINDINGS_SHOWN + 1).await?
+            }
+        };
+        let recent = stored_standing::transitions(
+            &mut conn,
+            cluster.id,
+            None,
+            moment - time::Duration::days(RECENT_DAYS),
+            moment,
+            200,
+        )
+        .await?;
+        Ok::<_, sqlx::Error>((open, recent))
     };
-    let recent = stored_standing::transitions(
-        &mut conn,
-        cluster.id,
-        None,
-        moment - time::Duration::days(RECENT_DAYS),
-        moment,
-        200,
-    )
-    .await?;
-    drop(conn);
+    // The trend, the policies and the open findings are independent reads: on connections of their own,
+    // PostgreSQL runs them side by side.
+    let (mut series_by_cluster, standing, (open, recent)) = tokio::try_join!(
+        standing::daily_series(&state.pool, first_day, day, Some(cluster.id)),
+        policies::cluster(&state.pool, &state.catalogs, cluster.id, moment),
+        findings_and_changes,
+    )?;
+    let series = series_by_cluster
+        .remove(&cluster.id)
+        .unwrap_or_else(|| vec![None; usize::try_from(range_days).unwrap_or(0)]);
 
     let mut sections: Vec<SectionRow> = by_section
         .into_iter()
