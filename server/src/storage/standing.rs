@@ -233,14 +233,40 @@ pub async fn transitions(
     to: OffsetDateTime,
     limit: i64,
 ) -> Result<Vec<Transition>, sqlx::Error> {
+    let Some(node_id) = node_id else {
+        return sqlx::query_as!(
+            Transition,
+            r#"SELECT e.finding_id, n.name AS node, f.check_id, e.kind, e.at, e.scan_id
+               FROM finding_events e
+               JOIN findings f ON f.id = e.finding_id
+               JOIN nodes n ON n.id = f.node_id
+               WHERE f.cluster_id = $1 AND e.at > $2 AND e.at <= $3
+               ORDER BY e.at DESC, e.id DESC
+               LIMIT $4"#,
+            cluster_id,
+            from,
+            to,
+            limit
+        )
+        .fetch_all(conn)
+        .await;
+    };
+    // One node: from its few findings to each one's newest events by the events' finding index. Walking the
+    // event log by time instead read millions of object findings' events to find a node's few (1.7 s for a
+    // node page on the 200-cluster fleet; 0.6 ms this way).
     sqlx::query_as!(
         Transition,
-        r#"SELECT e.finding_id, n.name AS node, f.check_id, e.kind, e.at, e.scan_id
-           FROM finding_events e
-           JOIN findings f ON f.id = e.finding_id
+        r#"SELECT e.finding_id AS "finding_id!", n.name AS node, f.check_id,
+                  e.kind AS "kind!", e.at AS "at!", e.scan_id
+           FROM findings f
            JOIN nodes n ON n.id = f.node_id
-           WHERE f.cluster_id = $1 AND ($2::bigint IS NULL OR f.node_id = $2)
-             AND e.at > $3 AND e.at <= $4
+           CROSS JOIN LATERAL (
+               SELECT x.id, x.finding_id, x.kind, x.at, x.scan_id FROM finding_events x
+               WHERE x.finding_id = f.id AND x.at > $3 AND x.at <= $4
+               ORDER BY x.at DESC, x.id DESC
+               LIMIT $5
+           ) e
+           WHERE f.cluster_id = $1 AND f.node_id = $2
            ORDER BY e.at DESC, e.id DESC
            LIMIT $5"#,
         cluster_id,
