@@ -305,7 +305,14 @@ async fn run(database_url: &str, copied_fleet: bool) -> BenchResult<bool> {
         .max_connections(12)
         .connect(database_url)
         .await?;
+    // On a kept fleet from an older build this applies the newer migrations, backfills included: timed, as
+    // a production upgrade would run them.
+    let migrating = Instant::now();
     kubeward_server::MIGRATOR.run(&pool).await?;
+    println!(
+        "migrations brought up to date in {:.1} s",
+        migrating.elapsed().as_secs_f64()
+    );
     let started = Instant::now();
     let (node_scans, cluster_scans) = if copied_fleet {
         (0, 0)

@@ -36,6 +36,64 @@ pub struct NewCheckResult {
     pub status: String,
     pub detail: Option<String>,
     pub object_results: Vec<usize>,
+    /// Its listed objects counted, stored with it so that pages read them instead of counting.
+    pub listed: ListedCounts,
+}
+
+/// A check result's listed objects counted by status and platform, in all and per namespace (the
+/// check_result_counts migration says what each count is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedCounts {
+    pub failing: i32,
+    pub unknown: i32,
+    pub platform: i32,
+    pub platform_fail: i32,
+    pub platform_warn: i32,
+    pub platform_unknown: i32,
+    /// `list version` of each platform-owned list that named an object, sorted and distinct.
+    pub platform_lists: std::collections::BTreeSet<String>,
+    pub by_namespace: std::collections::BTreeMap<String, NamespaceCounts>,
+}
+
+/// A check result's listed objects in one namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NamespaceCounts {
+    pub failing: i32,
+    pub unknown: i32,
+    pub platform: i32,
+    pub platform_failing: i32,
+    pub platform_unknown: i32,
+    /// The distinct objects, as indexes into the objects registered for the report.
+    pub objects: std::collections::BTreeSet<usize>,
+}
+
+impl ListedCounts {
+    /// The per-namespace counts as stored, with the objects' registry ids.
+    fn by_namespace_json(&self, object_ids: &[i64]) -> serde_json::Value {
+        let namespaces: serde_json::Map<String, serde_json::Value> = self
+            .by_namespace
+            .iter()
+            .map(|(namespace, counts)| {
+                let mut ids: Vec<i64> = counts
+                    .objects
+                    .iter()
+                    .filter_map(|index| object_ids.get(*index).copied())
+                    .collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let value = serde_json::json!({
+                    "failing": counts.failing,
+                    "unknown": counts.unknown,
+                    "platform": counts.platform,
+                    "platform_failing": counts.platform_failing,
+                    "platform_unknown": counts.platform_unknown,
+                    "objects": ids,
+                });
+                (namespace.clone(), value)
+            })
+            .collect();
+        serde_json::Value::Object(namespaces)
+    }
 }
 
 /// A set of check results with its summary counts.
@@ -234,6 +292,7 @@ pub async fn store_check_results(
     conn: &mut PgConnection,
     results: &[NewCheckResult],
     object_result_ids: &[i64],
+    object_ids: &[i64],
 ) -> Result<Vec<i64>, sqlx::Error> {
     let mut ids = Vec::with_capacity(results.len());
     for result in results {
@@ -242,15 +301,27 @@ pub async fn store_check_results(
             .iter()
             .filter_map(|index| object_result_ids.get(*index).copied())
             .collect();
+        let listed = &result.listed;
+        let platform_lists: Vec<&str> = listed.platform_lists.iter().map(String::as_str).collect();
         let inserted = sqlx::query!(
-            r#"INSERT INTO cluster_check_results (digest, check_id, status, detail, object_result_ids)
-               VALUES ($1, $2, $3, $4, $5)
+            r#"INSERT INTO cluster_check_results
+                   (digest, check_id, status, detail, object_result_ids, failing, unknown, platform,
+                    platform_fail, platform_warn, platform_unknown, platform_lists, by_namespace)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                ON CONFLICT (digest) DO NOTHING RETURNING id"#,
             &result.digest,
             result.check_id,
             result.status,
             result.detail,
-            &members
+            &members,
+            listed.failing,
+            listed.unknown,
+            listed.platform,
+            listed.platform_fail,
+            listed.platform_warn,
+            listed.platform_unknown,
+            &platform_lists as &[&str],
+            listed.by_namespace_json(object_ids)
         )
         .fetch_optional(&mut *conn)
         .await?;

@@ -2,6 +2,8 @@
 //! benchmark by then (found per benchmark by walking the timeline index backwards), read per check and per
 //! namespace, and the objects the scans named.
 
+use std::collections::HashSet;
+
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
@@ -49,31 +51,18 @@ pub async fn checks(
                    LIMIT 1
                ) l
            )
-           -- Counted per check in a lateral subquery over its own list: a GROUP BY over the whole join would
-           -- sort every listed object with the check's wide columns (to disk on a 10,000-object cluster).
+           -- The listed objects were counted when the check result was stored (check_result_counts).
            SELECT l.benchmark_id AS "benchmark_id!", rs.benchmark_version AS "benchmark_version!",
                   l.finished_at AS "scanned_at!", m.check_id AS "check_id!", c.status AS "status!", c.detail,
                   coalesce((rs.evaluated ->> m.check_id)::bigint, 0) AS "evaluated!",
-                  k.failing AS "failing!", k.unknown AS "unknown!", k.platform AS "platform!",
-                  k.platform_fail AS "platform_fail!", k.platform_warn AS "platform_warn!",
-                  k.platform_unknown AS "platform_unknown!", k.platform_lists AS "platform_lists!"
+                  c.failing::bigint AS "failing!", c.unknown::bigint AS "unknown!",
+                  c.platform::bigint AS "platform!", c.platform_fail::bigint AS "platform_fail!",
+                  c.platform_warn::bigint AS "platform_warn!", c.platform_unknown::bigint AS "platform_unknown!",
+                  c.platform_lists AS "platform_lists!"
            FROM latest l
            JOIN cluster_result_sets rs ON rs.id = l.result_set_id
            CROSS JOIN LATERAL jsonb_each_text(rs.result_map) AS m(check_id, result_id)
-           JOIN cluster_check_results c ON c.id = m.result_id::bigint
-           CROSS JOIN LATERAL (
-               SELECT count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS failing,
-                      count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS unknown,
-                      count(*) FILTER (WHERE r.platform IS NOT NULL) AS platform,
-                      count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'fail') AS platform_fail,
-                      count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'warn') AS platform_warn,
-                      count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('manual', 'error'))
-                          AS platform_unknown,
-                      coalesce(array_agg(DISTINCT (r.platform ->> 'list') || ' ' || (r.platform ->> 'version'))
-                               FILTER (WHERE r.platform IS NOT NULL), '{}') AS platform_lists
-               FROM unnest(c.object_result_ids) AS u(object_result_id)
-               JOIN object_results r ON r.id = u.object_result_id
-           ) k"#,
+           JOIN cluster_check_results c ON c.id = m.result_id::bigint"#,
         cluster_id,
         at,
         benchmarks
@@ -84,7 +73,7 @@ pub async fn checks(
 
 /// A namespace's objects in a cluster's newest scans at a moment (cluster-scoped objects under the empty
 /// namespace), counted per object and check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceRow {
     pub namespace: String,
     pub failing: i64,
@@ -96,6 +85,19 @@ pub struct NamespaceRow {
     pub objects: i64,
 }
 
+/// One namespace's entry in a check result's `by_namespace` (check_result_counts).
+#[derive(Debug, serde::Deserialize)]
+struct StoredNamespaceCounts {
+    failing: i64,
+    unknown: i64,
+    platform: i64,
+    platform_failing: i64,
+    platform_unknown: i64,
+    objects: Vec<i64>,
+}
+
+/// Reads the per-namespace counts stored with each check result of the newest scans, and adds them up: the
+/// counts are per listed object and check, so they add across checks; the objects are counted once each.
 #[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
 pub async fn namespaces(
     conn: &mut PgConnection,
@@ -103,42 +105,64 @@ pub async fn namespaces(
     benchmarks: &[String],
     at: OffsetDateTime,
 ) -> Result<Vec<NamespaceRow>, sqlx::Error> {
-    sqlx::query_as!(
-        NamespaceRow,
+    let stored = sqlx::query_scalar!(
         r#"WITH latest AS (
-               SELECT b.benchmark_id, l.result_set_id, l.finished_at
+               SELECT l.result_set_id
                FROM unnest($3::text[]) AS b(benchmark_id)
                CROSS JOIN LATERAL (
-                   SELECT s.result_set_id, s.finished_at FROM cluster_scans s
+                   SELECT s.result_set_id FROM cluster_scans s
                    WHERE s.cluster_id = $1 AND s.benchmark_id = b.benchmark_id AND s.finished_at <= $2
                    ORDER BY s.finished_at DESC, s.scan_id DESC
                    LIMIT 1
                ) l
            )
-           SELECT o.namespace AS "namespace!",
-                  count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
-                  count(*) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
-                  count(*) FILTER (WHERE r.platform IS NOT NULL) AS "platform!",
-                  count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('fail', 'warn'))
-                      AS "platform_failing!",
-                  count(*) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('manual', 'error'))
-                      AS "platform_unknown!",
-                  count(DISTINCT o.id) AS "objects!"
+           SELECT c.by_namespace AS "by_namespace!"
            FROM latest l
            JOIN cluster_result_sets rs ON rs.id = l.result_set_id
            CROSS JOIN LATERAL jsonb_each_text(rs.result_map) AS m(check_id, result_id)
            JOIN cluster_check_results c ON c.id = m.result_id::bigint
-           CROSS JOIN LATERAL unnest(c.object_result_ids) AS u(object_result_id)
-           JOIN object_results r ON r.id = u.object_result_id
-           JOIN objects o ON o.id = r.object_id
-           GROUP BY o.namespace
-           ORDER BY o.namespace"#,
+           WHERE c.by_namespace <> '{}'::jsonb"#,
         cluster_id,
         at,
         benchmarks
     )
     .fetch_all(conn)
-    .await
+    .await?;
+    let mut by_namespace: std::collections::BTreeMap<String, (NamespaceRow, HashSet<i64>)> =
+        std::collections::BTreeMap::new();
+    for value in stored {
+        let counts: std::collections::HashMap<String, StoredNamespaceCounts> =
+            serde_json::from_value(value).map_err(|err| sqlx::Error::Decode(Box::new(err)))?;
+        for (namespace, counts) in counts {
+            let (row, objects) = by_namespace.entry(namespace.clone()).or_insert_with(|| {
+                (
+                    NamespaceRow {
+                        namespace,
+                        failing: 0,
+                        unknown: 0,
+                        platform: 0,
+                        platform_failing: 0,
+                        platform_unknown: 0,
+                        objects: 0,
+                    },
+                    HashSet::new(),
+                )
+            });
+            row.failing += counts.failing;
+            row.unknown += counts.unknown;
+            row.platform += counts.platform;
+            row.platform_failing += counts.platform_failing;
+            row.platform_unknown += counts.platform_unknown;
+            objects.extend(counts.objects);
+        }
+    }
+    Ok(by_namespace
+        .into_values()
+        .map(|(mut row, objects)| {
+            row.objects = objects.len() as i64;
+            row
+        })
+        .collect())
 }
 
 /// An object a cluster report named.
@@ -231,13 +255,9 @@ pub async fn check_by_cluster(
         r#"SELECT k.name AS "cluster!", l.finished_at AS "scanned_at!", c.status AS "status!",
                   platform_bucket_on(k.id, $2) AS "platform_bucket!",
                   coalesce((rs.evaluated ->> $1)::bigint, 0) AS "evaluated!",
-                  count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('fail', 'warn')) AS "failing!",
-                  count(r.id) FILTER (WHERE r.platform IS NULL AND r.status IN ('manual', 'error')) AS "unknown!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL) AS "platform!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'fail') AS "platform_fail!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status = 'warn') AS "platform_warn!",
-                  count(r.id) FILTER (WHERE r.platform IS NOT NULL AND r.status IN ('manual', 'error'))
-                      AS "platform_unknown!"
+                  c.failing::bigint AS "failing!", c.unknown::bigint AS "unknown!",
+                  c.platform::bigint AS "platform!", c.platform_fail::bigint AS "platform_fail!",
+                  c.platform_warn::bigint AS "platform_warn!", c.platform_unknown::bigint AS "platform_unknown!"
            FROM clusters k
            CROSS JOIN LATERAL (
                SELECT s.result_set_id, s.finished_at FROM cluster_scans s
@@ -248,10 +268,8 @@ pub async fn check_by_cluster(
                LIMIT 1
            ) l
            JOIN cluster_result_sets rs ON rs.id = l.result_set_id
+           -- The listed objects were counted when the check result was stored (check_result_counts).
            JOIN cluster_check_results c ON c.id = (rs.result_map ->> $1)::bigint
-           LEFT JOIN LATERAL unnest(c.object_result_ids) AS u(object_result_id) ON true
-           LEFT JOIN object_results r ON r.id = u.object_result_id
-           GROUP BY k.id, k.name, l.finished_at, c.status, rs.evaluated
            ORDER BY k.name"#,
         check_id,
         at

@@ -122,6 +122,7 @@ pub async fn ingest_cluster(
                 conn,
                 &prepared.check_results,
                 &object_result_ids,
+                &object_ids,
             )
             .await?;
             cluster_scans::store_set(conn, &prepared.set, &prepared.check_results, &check_ids)

@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 
 use kubeward_benchmark::Status;
-use kubeward_benchmark::cluster_report::ClusterReport;
+use kubeward_benchmark::cluster_report::{ClusterReport, ObjectResult};
 use sha2::{Digest, Sha256};
 
 use super::prepare::status_index;
-use crate::storage::cluster_scans::{NewCheckResult, NewObjectResult, NewSet, ObjectKey};
+use crate::storage::cluster_scans::{
+    ListedCounts, NewCheckResult, NewObjectResult, NewSet, ObjectKey,
+};
 
 /// A cluster report ready for the ingest transaction.
 #[derive(Debug, Clone)]
@@ -43,6 +45,38 @@ fn digest_of<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
 
 /// The hash of a report as its agent sent it, before the server decides anything in it: a re-delivery of the
 /// same scan id answers 200 when it hashes alike and 409 when it does not.
+/// Counts one listed object (at `index` in the report's objects) into its check result's counts, as the
+/// check_result_counts migration counts the rows stored before it.
+fn tally(listed: &mut ListedCounts, object: &ObjectResult, index: usize) {
+    let failing = matches!(object.status, Status::Fail | Status::Warn);
+    let unknown = matches!(object.status, Status::Manual | Status::Error);
+    let namespace = listed
+        .by_namespace
+        .entry(object.namespace.as_deref().unwrap_or_default().to_owned())
+        .or_default();
+    namespace.objects.insert(index);
+    match &object.platform {
+        None => {
+            listed.failing += i32::from(failing);
+            listed.unknown += i32::from(unknown);
+            namespace.failing += i32::from(failing);
+            namespace.unknown += i32::from(unknown);
+        }
+        Some(mark) => {
+            listed.platform += 1;
+            listed.platform_fail += i32::from(object.status == Status::Fail);
+            listed.platform_warn += i32::from(object.status == Status::Warn);
+            listed.platform_unknown += i32::from(unknown);
+            listed
+                .platform_lists
+                .insert(format!("{} {}", mark.list, mark.version));
+            namespace.platform += 1;
+            namespace.platform_failing += i32::from(failing);
+            namespace.platform_unknown += i32::from(unknown);
+        }
+    }
+}
+
 pub fn sent_content_hash(sent: &ClusterReport, cluster_id: i64) -> Vec<u8> {
     let mut content = Sha256::new();
     content.update(cluster_id.to_be_bytes());
@@ -79,6 +113,7 @@ pub fn prepare_cluster(
         counts[status_index(result.status)] += 1;
         evaluated.push(i64::try_from(result.evaluated).unwrap_or(i64::MAX));
         let mut members = Vec::with_capacity(result.objects.len());
+        let mut listed = ListedCounts::default();
         for object in &result.objects {
             let key = ObjectKey {
                 kind: object.kind.to_string(),
@@ -89,6 +124,7 @@ pub fn prepare_cluster(
                 objects.push(key);
                 objects.len() - 1
             });
+            tally(&mut listed, object, index);
             if object.platform.is_some() {
                 platform_objects += 1;
             } else if matches!(object.status, Status::Fail | Status::Warn) {
@@ -141,6 +177,7 @@ pub fn prepare_cluster(
             status: result.status.as_str().to_owned(),
             detail: result.detail.clone(),
             object_results: members,
+            listed,
         });
     }
 
