@@ -935,3 +935,97 @@ async fn pages_show_policies_objects_and_their_history_today_and_on_a_past_day(p
         "{cart}"
     );
 }
+
+/// The cluster page's change list: the cluster's node findings' events in the period, newest first, at most
+/// the limit; never another cluster's, never an object's (those are the policies' own lists).
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn a_clusters_change_list_is_its_node_events_in_the_period_newest_first(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, prod) = server.enroll("prod").await;
+    let (_, stage) = server.enroll("stage").await;
+    let mut rng = StdRng::seed_from_u64(11);
+    let checks = ["1.1.1", "1.1.2", "1.1.3", "1.1.4", "1.1.5", "1.1.6"];
+    for hour in 0..12 {
+        for (agent, node) in [(&prod, "cp-1"), (&prod, "worker-1"), (&stage, "cp-1")] {
+            let statuses: Vec<(&str, Status)> = checks
+                .iter()
+                .map(|check| {
+                    let status = if rng.random_bool(0.5) {
+                        Status::Fail
+                    } else {
+                        Status::Pass
+                    };
+                    (*check, status)
+                })
+                .collect();
+            let response = server.post(agent, &report(node, at(hour), &statuses)).await;
+            assert_eq!(response.status(), 201);
+        }
+        let objects: &[Listed] = if hour % 2 == 0 { &[CART] } else { &[] };
+        let status = if objects.is_empty() {
+            Status::Pass
+        } else {
+            Status::Warn
+        };
+        deliver(
+            &server,
+            &prod,
+            &cluster_report(at(hour), &[("5.2.2", status, objects)]),
+        )
+        .await;
+    }
+    let prod_id: i64 = sqlx::query_scalar("SELECT id FROM clusters WHERE name = 'prod'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    // Object findings move in the same period, and stage's node: both must stay out.
+    let others: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM finding_events e JOIN findings f ON f.id = e.finding_id
+         WHERE (f.object_id IS NOT NULL OR f.cluster_id <> $1) AND e.at > $2",
+    )
+    .bind(prod_id)
+    .bind(at(2))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(others > 5, "{others} events of objects and of stage");
+    for (from, to, limit) in [(2, 9, 200), (0, 11, 5), (-1, 11, 200), (9, 9, 200)] {
+        let mut conn = pool.acquire().await.unwrap();
+        let listed = kubeward_server::storage::standing::transitions(
+            &mut conn,
+            prod_id,
+            None,
+            at(from),
+            at(to),
+            limit,
+        )
+        .await
+        .unwrap();
+        let listed: Vec<(i64, String, String, OffsetDateTime)> = listed
+            .into_iter()
+            .map(|event| (event.finding_id, event.node, event.kind, event.at))
+            .collect();
+        // The definition, walking every event.
+        let expected: Vec<(i64, String, String, OffsetDateTime)> = sqlx::query_as(
+            "SELECT e.finding_id, n.name, e.kind, e.at FROM finding_events e
+             JOIN findings f ON f.id = e.finding_id JOIN nodes n ON n.id = f.node_id
+             WHERE f.cluster_id = $1 AND e.at > $2 AND e.at <= $3
+             ORDER BY e.at DESC, e.id DESC LIMIT $4",
+        )
+        .bind(prod_id)
+        .bind(at(from))
+        .bind(at(to))
+        .bind(limit)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            listed, expected,
+            "from hour {from} to {to}, at most {limit}"
+        );
+        if to > from {
+            assert!(!listed.is_empty(), "from hour {from} to {to}");
+        }
+        assert!(listed.len() as i64 <= limit);
+    }
+}

@@ -234,13 +234,22 @@ pub async fn transitions(
     limit: i64,
 ) -> Result<Vec<Transition>, sqlx::Error> {
     let Some(node_id) = node_id else {
+        // The cluster's node findings (by their own index, without the object findings beside them), then each
+        // one's newest events by the events' finding index: the event log has no time index to walk, and
+        // reading it by time read every cluster's events of the period.
         return sqlx::query_as!(
             Transition,
-            r#"SELECT e.finding_id, n.name AS node, f.check_id, e.kind, e.at, e.scan_id
-               FROM finding_events e
-               JOIN findings f ON f.id = e.finding_id
+            r#"SELECT e.finding_id AS "finding_id!", n.name AS node, f.check_id,
+                      e.kind AS "kind!", e.at AS "at!", e.scan_id
+               FROM findings f
                JOIN nodes n ON n.id = f.node_id
-               WHERE f.cluster_id = $1 AND e.at > $2 AND e.at <= $3
+               CROSS JOIN LATERAL (
+                   SELECT x.id, x.finding_id, x.kind, x.at, x.scan_id FROM finding_events x
+                   WHERE x.finding_id = f.id AND x.at > $2 AND x.at <= $3
+                   ORDER BY x.at DESC, x.id DESC
+                   LIMIT $4
+               ) e
+               WHERE f.cluster_id = $1 AND f.node_id IS NOT NULL
                ORDER BY e.at DESC, e.id DESC
                LIMIT $4"#,
             cluster_id,
