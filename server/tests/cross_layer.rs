@@ -518,3 +518,110 @@ async fn net_raw_follows_every_nodes_runtime_and_unlabelled_namespaces_the_api_s
         "the missing fact is named"
     );
 }
+
+/// `status` of a check in one cluster scan.
+async fn stored_in(pool: &PgPool, scan_id: uuid::Uuid, check: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT c.status FROM cluster_scans s
+         JOIN cluster_result_sets rs ON rs.id = s.result_set_id
+         JOIN cluster_check_results c ON c.id = (rs.result_map ->> $2)::bigint
+         WHERE s.scan_id = $1",
+    )
+    .bind(scan_id)
+    .bind(check)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A cluster scan that arrives after its nodes changed is decided by the nodes as they were when it finished:
+/// their runtime, their API server's default and their roles then, not now.
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn a_late_cluster_scan_is_decided_by_the_nodes_as_they_were_when_it_finished(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    // Hour 0: cp-1 on containerd (NET_RAW granted), privileged by default.
+    node_with(
+        &server,
+        &agent,
+        "cp-1",
+        at(0),
+        Some("containerd"),
+        Some("privileged"),
+    )
+    .await;
+    node_with(&server, &agent, "w-1", at(0), Some("cri-o"), None).await;
+    // Hour 2: cp-1 moved to CRI-O and baseline.
+    node_with(
+        &server,
+        &agent,
+        "cp-1",
+        at(2),
+        Some("cri-o"),
+        Some("baseline"),
+    )
+    .await;
+    node_with(&server, &agent, "w-1", at(2), Some("cri-o"), None).await;
+
+    let today = runtime_and_defaults_scan(at(3));
+    deliver(&server, &agent, &today).await;
+    assert_eq!(stored_in(&pool, today.scan_id, "5.2.8").await, "pass");
+    assert_eq!(stored_in(&pool, today.scan_id, "5.2.2").await, "pass");
+
+    // The scan of hour 1 arrives last: cp-1 was on containerd and privileged by default then.
+    let late = runtime_and_defaults_scan(at(1));
+    deliver(&server, &agent, &late).await;
+    assert_eq!(stored_in(&pool, late.scan_id, "5.2.8").await, "warn");
+    assert_eq!(stored_in(&pool, late.scan_id, "5.2.2").await, "warn");
+    let evidence: Vec<Value> = sqlx::query_scalar(
+        "SELECT r.evidence FROM cluster_scans s
+         JOIN cluster_result_sets rs ON rs.id = s.result_set_id
+         JOIN cluster_check_results c ON c.id = (rs.result_map ->> '5.2.2')::bigint
+         CROSS JOIN LATERAL unnest(c.object_result_ids) u(id) JOIN object_results r ON r.id = u.id
+         WHERE s.scan_id = $1",
+    )
+    .bind(late.scan_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let observed = evidence[0].as_array().unwrap().last().unwrap()["observed"].clone();
+    assert_eq!(
+        observed,
+        "cp-1: default Pod Security level privileged (observed /etc/kubernetes/admission/pss.yaml)"
+    );
+
+    // What the CI context serves as of hour 1 says the same.
+    let cluster_id: i64 = sqlx::query_scalar("SELECT id FROM clusters WHERE name = 'prod'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let facts = kubeward_server::app::ingest::cross_layer::facts_of_nodes(
+        &mut conn,
+        &[],
+        cluster_id,
+        at(1),
+    )
+    .await
+    .unwrap();
+    let context = serde_json::json!({ "node_facts": facts });
+    let runtimes: Vec<(String, String)> = context["node_facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|fact| fact["check"] == "container runtime")
+        .map(|fact| {
+            (
+                fact["node"].as_str().unwrap().to_owned(),
+                fact["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        runtimes,
+        [
+            ("cp-1".to_owned(), "containerd".to_owned()),
+            ("w-1".to_owned(), "cri-o".to_owned())
+        ]
+    );
+}

@@ -13,9 +13,27 @@ pub struct NodeSeen<'a> {
     pub pod_security: Option<(&'a str, &'a str)>,
 }
 
-/// Registers a node or refreshes it from a scan. Roles, kubelet version, runtime and Pod Security defaults
-/// come from the newest scan; first and last seen follow the scans' `finished_at`, so a late scan can only
-/// widen them. The row stays locked until the transaction ends, which serialises the ingests of one node.
+impl NodeSeen<'_> {
+    /// The content address of what the scan says of the node (see the node_attributes_per_scan migration).
+    fn digest(&self) -> Vec<u8> {
+        use sha2::{Digest, Sha256};
+        let (enforce, source) = self.pod_security.unzip();
+        let canonical = serde_json::json!([self.roles, self.container_runtime, enforce, source]);
+        Sha256::digest(canonical.to_string().as_bytes()).to_vec()
+    }
+}
+
+/// A registered node, and the stored set of what its scan said of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Registered {
+    pub node_id: i64,
+    pub attributes_id: i64,
+}
+
+/// Registers a node or refreshes it from a scan, and stores what the scan says of the node (once per distinct
+/// content). Roles, kubelet version, runtime and Pod Security defaults on the node come from the newest scan;
+/// first and last seen follow the scans' `finished_at`, so a late scan can only widen them. The row stays
+/// locked until the transaction ends, which serialises the ingests of one node.
 #[tracing::instrument(skip_all, fields(cluster.id = cluster_id, node.name = name))]
 pub async fn upsert(
     conn: &mut PgConnection,
@@ -23,25 +41,44 @@ pub async fn upsert(
     name: &str,
     seen: NodeSeen<'_>,
     finished_at: OffsetDateTime,
-) -> Result<i64, sqlx::Error> {
+) -> Result<Registered, sqlx::Error> {
+    let digest = seen.digest();
+    // One round trip: the set is found, or added, beside the node's upsert.
     let row = sqlx::query!(
-        r#"INSERT INTO nodes (cluster_id, name, roles, kubelet_version, first_seen, last_seen, last_received_at,
-                              container_runtime, pod_security_enforce, pod_security_source)
-           VALUES ($1, $2, $3, $4, $5, $5, now(), $6, $7, $8)
-           ON CONFLICT (cluster_id, name) DO UPDATE SET
-               roles = CASE WHEN excluded.last_seen >= nodes.last_seen THEN excluded.roles ELSE nodes.roles END,
-               kubelet_version = CASE WHEN excluded.last_seen >= nodes.last_seen
-                                      THEN excluded.kubelet_version ELSE nodes.kubelet_version END,
-               container_runtime = CASE WHEN excluded.last_seen >= nodes.last_seen
-                                        THEN excluded.container_runtime ELSE nodes.container_runtime END,
-               pod_security_enforce = CASE WHEN excluded.last_seen >= nodes.last_seen
-                                           THEN excluded.pod_security_enforce ELSE nodes.pod_security_enforce END,
-               pod_security_source = CASE WHEN excluded.last_seen >= nodes.last_seen
-                                          THEN excluded.pod_security_source ELSE nodes.pod_security_source END,
-               first_seen = least(nodes.first_seen, excluded.first_seen),
-               last_seen = greatest(nodes.last_seen, excluded.last_seen),
-               last_received_at = now()
-           RETURNING id"#,
+        r#"WITH found AS (
+               SELECT id FROM node_attribute_sets WHERE digest = $9
+           ),
+           added AS (
+               INSERT INTO node_attribute_sets (digest, roles, container_runtime, pod_security_enforce,
+                                                pod_security_source)
+               SELECT $9, $3, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM found)
+               ON CONFLICT (digest) DO NOTHING
+               RETURNING id
+           ),
+           node AS (
+               INSERT INTO nodes (cluster_id, name, roles, kubelet_version, first_seen, last_seen, last_received_at,
+                                  container_runtime, pod_security_enforce, pod_security_source)
+               VALUES ($1, $2, $3, $4, $5, $5, now(), $6, $7, $8)
+               ON CONFLICT (cluster_id, name) DO UPDATE SET
+                   roles = CASE WHEN excluded.last_seen >= nodes.last_seen THEN excluded.roles ELSE nodes.roles END,
+                   kubelet_version = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                          THEN excluded.kubelet_version ELSE nodes.kubelet_version END,
+                   container_runtime = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                            THEN excluded.container_runtime ELSE nodes.container_runtime END,
+                   pod_security_enforce = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                               THEN excluded.pod_security_enforce
+                                               ELSE nodes.pod_security_enforce END,
+                   pod_security_source = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                              THEN excluded.pod_security_source
+                                              ELSE nodes.pod_security_source END,
+                   first_seen = least(nodes.first_seen, excluded.first_seen),
+                   last_seen = greatest(nodes.last_seen, excluded.last_seen),
+                   last_received_at = now()
+               RETURNING id
+           )
+           SELECT node.id AS "node_id!",
+                  coalesce((SELECT id FROM found), (SELECT id FROM added)) AS attributes_id
+           FROM node"#,
         cluster_id,
         name,
         seen.roles,
@@ -49,11 +86,28 @@ pub async fn upsert(
         finished_at,
         seen.container_runtime,
         seen.pod_security.map(|(level, _)| level),
-        seen.pod_security.map(|(_, source)| source)
+        seen.pod_security.map(|(_, source)| source),
+        &digest
     )
-    .fetch_one(conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(row.id)
+    let attributes_id = match row.attributes_id {
+        Some(id) => id,
+        // Another ingest added the same set while this statement ran: its snapshot could not see that row,
+        // the next statement's does.
+        None => {
+            sqlx::query_scalar!(
+                "SELECT id FROM node_attribute_sets WHERE digest = $1",
+                &digest
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+    };
+    Ok(Registered {
+        node_id: row.node_id,
+        attributes_id,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -185,14 +239,17 @@ pub async fn fact_results(
 ) -> Result<Vec<FactRow>, sqlx::Error> {
     sqlx::query_as!(
         FactRow,
-        r#"SELECT n.name AS node, n.roles, r.check_id, r.status, r.evidence
+        r#"SELECT n.name AS node,
+                  -- The roles the scan reported; scans stored before they were kept per scan have the node's.
+                  coalesce(a.roles, n.roles) AS "roles!", r.check_id, r.status, r.evidence
            FROM nodes n
            CROSS JOIN LATERAL (
-               SELECT s.result_set_id FROM scans s
+               SELECT s.result_set_id, s.attributes_id FROM scans s
                WHERE s.node_id = n.id AND s.finished_at > $2 AND s.finished_at <= $3
                ORDER BY s.finished_at DESC, s.scan_id DESC
                LIMIT 1
            ) l
+           LEFT JOIN node_attribute_sets a ON a.id = l.attributes_id
            JOIN result_sets rs ON rs.id = l.result_set_id
            CROSS JOIN LATERAL unnest(rs.result_ids) AS u(result_id)
            JOIN check_results r ON r.id = u.result_id
@@ -207,7 +264,7 @@ pub async fn fact_results(
     .await
 }
 
-/// A node's own facts, from its newest scan.
+/// A node's own facts, as its newest scan in a period said them.
 #[derive(Debug, Clone)]
 pub struct AttributeRow {
     pub node: String,
@@ -217,7 +274,8 @@ pub struct AttributeRow {
     pub pod_security_source: Option<String>,
 }
 
-/// The own facts (newest values) of each node of a cluster that reported after `since` and existed by `until`.
+/// The own facts of each node of a cluster as its newest scan that finished in `(since, until]` said them: a
+/// cluster scan of `until` is decided by the nodes as they were then, however late it arrives.
 #[tracing::instrument(skip_all, fields(cluster.id = cluster_id))]
 pub async fn attributes(
     conn: &mut PgConnection,
@@ -225,12 +283,27 @@ pub async fn attributes(
     since: OffsetDateTime,
     until: OffsetDateTime,
 ) -> Result<Vec<AttributeRow>, sqlx::Error> {
-    // A node first seen after `until` did not exist yet and does not speak for that moment.
+    // Scans stored before the facts were kept per scan have none: the node's newest values stand in.
     sqlx::query_as!(
         AttributeRow,
-        r#"SELECT name AS node, roles, container_runtime, pod_security_enforce, pod_security_source
-           FROM nodes WHERE cluster_id = $1 AND last_seen > $2 AND first_seen <= $3
-           ORDER BY name"#,
+        r#"SELECT n.name AS node,
+                  CASE WHEN l.attributes_id IS NULL THEN n.roles ELSE a.roles END AS "roles!",
+                  CASE WHEN l.attributes_id IS NULL THEN n.container_runtime ELSE a.container_runtime END
+                      AS container_runtime,
+                  CASE WHEN l.attributes_id IS NULL THEN n.pod_security_enforce ELSE a.pod_security_enforce END
+                      AS pod_security_enforce,
+                  CASE WHEN l.attributes_id IS NULL THEN n.pod_security_source ELSE a.pod_security_source END
+                      AS pod_security_source
+           FROM nodes n
+           CROSS JOIN LATERAL (
+               SELECT s.attributes_id FROM scans s
+               WHERE s.node_id = n.id AND s.finished_at > $2 AND s.finished_at <= $3
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) l
+           LEFT JOIN node_attribute_sets a ON a.id = l.attributes_id
+           WHERE n.cluster_id = $1
+           ORDER BY n.name"#,
         cluster_id,
         since,
         until

@@ -9,6 +9,8 @@ pub struct NewScan {
     pub scan_id: Uuid,
     pub node_id: i64,
     pub result_set_id: i64,
+    /// What the scan said of the node itself (`nodes::upsert`).
+    pub attributes_id: i64,
     pub started_at: OffsetDateTime,
     pub finished_at: OffsetDateTime,
     pub content_hash: Vec<u8>,
@@ -20,8 +22,9 @@ pub struct NewScan {
 #[tracing::instrument(skip_all, fields(scan.id = %scan.scan_id))]
 pub async fn insert(conn: &mut PgConnection, scan: &NewScan) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query!(
-        r#"INSERT INTO scans (scan_id, node_id, result_set_id, started_at, finished_at, content_hash, agent_version)
-           SELECT $1, $2, $3, $4, $5, $6, $7
+        r#"INSERT INTO scans (scan_id, node_id, result_set_id, started_at, finished_at, content_hash, agent_version,
+                              attributes_id)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8
            WHERE NOT EXISTS (SELECT 1 FROM cluster_scans WHERE scan_id = $1)
            ON CONFLICT (scan_id) DO NOTHING"#,
         scan.scan_id,
@@ -31,6 +34,7 @@ pub async fn insert(conn: &mut PgConnection, scan: &NewScan) -> Result<bool, sql
         scan.finished_at,
         &scan.content_hash,
         scan.agent_version,
+        scan.attributes_id,
     )
     .execute(conn)
     .await?;

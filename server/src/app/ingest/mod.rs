@@ -79,7 +79,10 @@ pub async fn ingest(
         .iter()
         .map(|role| role.as_str().to_owned())
         .collect();
-    let node_id = nodes::upsert(
+    let nodes::Registered {
+        node_id,
+        attributes_id,
+    } = nodes::upsert(
         conn,
         cluster_id,
         &report.node.name,
@@ -111,6 +114,7 @@ pub async fn ingest(
             scan_id: report.scan_id,
             node_id,
             result_set_id: set_id,
+            attributes_id,
             started_at: report.started_at,
             finished_at: report.finished_at,
             content_hash: prepared.content_hash.clone(),
