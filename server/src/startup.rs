@@ -77,6 +77,7 @@ impl Application {
                 services.auth_failures_per_minute,
             )),
             sealer: Arc::new(sealer),
+            known_attribute_sets: Arc::default(),
         };
         let web_config = web::Data::from(services.web);
         let form_targets: Vec<String> = web_config

@@ -63,6 +63,11 @@ pub async fn time_requests(
     Ok(times)
 }
 
+/// The node attribute sets the fill has stored: a bench process fills one database.
+static KNOWN_ATTRIBUTE_SETS: std::sync::LazyLock<
+    kubeward_server::storage::nodes::KnownAttributeSets,
+> = std::sync::LazyLock::new(Default::default);
+
 /// One day of node scans of a generated cluster, each ingested in its own transaction through the real path.
 pub async fn ingest_node_day(
     pool: &PgPool,
@@ -77,7 +82,14 @@ pub async fn ingest_node_day(
         let report = spec.report(catalog, node, day);
         let prepared = prepare(&report, catalogs.for_report(&report)?, cluster_id);
         let mut tx = pool.begin().await?;
-        ingest::ingest(&mut tx, cluster_id, &report, &prepared).await?;
+        ingest::ingest(
+            &mut tx,
+            &KNOWN_ATTRIBUTE_SETS,
+            cluster_id,
+            &report,
+            &prepared,
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(nodes.len())

@@ -36,6 +36,7 @@ pub async fn fill(pool: &PgPool, catalogs: &Catalogs) -> Result<usize, DemoError
     let catalog = kubeward_benchmark::Catalog::builtin("cis-1.12")
         .map_err(|err| DemoError::Invalid(err.to_string()))?;
     let mut stored = 0;
+    let known = crate::storage::nodes::KnownAttributeSets::default();
     for (seed, (name, labels, nodes, control_planes)) in CLUSTERS.iter().enumerate() {
         let name = ClusterName::parse(name).map_err(|err| DemoError::Invalid(err.to_string()))?;
         let labels = Labels::parse(labels.iter().copied())
@@ -62,7 +63,7 @@ pub async fn fill(pool: &PgPool, catalogs: &Catalogs) -> Result<usize, DemoError
                     .map_err(|err| DemoError::Invalid(err.to_string()))?;
                 let prepared = prepare(&report, catalog, cluster.id);
                 let mut tx = pool.begin().await?;
-                match ingest::ingest(&mut tx, cluster.id, &report, &prepared).await {
+                match ingest::ingest(&mut tx, &known, cluster.id, &report, &prepared).await {
                     Ok(_) => tx.commit().await?,
                     Err(ingest::IngestError::Database(err)) => return Err(err.into()),
                     Err(err) => return Err(DemoError::Invalid(err.to_string())),

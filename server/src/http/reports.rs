@@ -144,7 +144,15 @@ async fn post_node_report(
     let prepared = prepare(&report, catalog, cluster_id);
 
     let mut tx = state.pool.begin().await?;
-    let outcome = match ingest::ingest(&mut tx, cluster_id, &report, &prepared).await {
+    let outcome = match ingest::ingest(
+        &mut tx,
+        &state.known_attribute_sets,
+        cluster_id,
+        &report,
+        &prepared,
+    )
+    .await
+    {
         Ok(outcome) => outcome,
         Err(IngestError::Conflict(scan_id)) => return Err(ApiError::Conflict(scan_id)),
         Err(IngestError::Database(err)) => return Err(err.into()),

@@ -35,6 +35,8 @@ pub struct AppState {
     pub throttle: Arc<throttle::AuthThrottle>,
     /// Seals the secrets the server must read back (webhook signing secrets).
     pub sealer: Arc<crate::domain::sealed::Sealer>,
+    /// The node attribute sets already stored, so that node ingest need not look them up.
+    pub known_attribute_sets: Arc<crate::storage::nodes::KnownAttributeSets>,
 }
 
 /// Where a request came from: the peer address, and what a proxy claims it forwarded for (recorded as a claim,

@@ -37,48 +37,31 @@ pub struct Registered {
 #[tracing::instrument(skip_all, fields(cluster.id = cluster_id, node.name = name))]
 pub async fn upsert(
     conn: &mut PgConnection,
+    known: &KnownAttributeSets,
     cluster_id: i64,
     name: &str,
     seen: NodeSeen<'_>,
     finished_at: OffsetDateTime,
 ) -> Result<Registered, sqlx::Error> {
-    let digest = seen.digest();
-    // One round trip: the set is found, or added, beside the node's upsert.
-    let row = sqlx::query!(
-        r#"WITH found AS (
-               SELECT id FROM node_attribute_sets WHERE digest = $9
-           ),
-           added AS (
-               INSERT INTO node_attribute_sets (digest, roles, container_runtime, pod_security_enforce,
-                                                pod_security_source)
-               SELECT $9, $3, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM found)
-               ON CONFLICT (digest) DO NOTHING
-               RETURNING id
-           ),
-           node AS (
-               INSERT INTO nodes (cluster_id, name, roles, kubelet_version, first_seen, last_seen, last_received_at,
-                                  container_runtime, pod_security_enforce, pod_security_source)
-               VALUES ($1, $2, $3, $4, $5, $5, now(), $6, $7, $8)
-               ON CONFLICT (cluster_id, name) DO UPDATE SET
-                   roles = CASE WHEN excluded.last_seen >= nodes.last_seen THEN excluded.roles ELSE nodes.roles END,
-                   kubelet_version = CASE WHEN excluded.last_seen >= nodes.last_seen
-                                          THEN excluded.kubelet_version ELSE nodes.kubelet_version END,
-                   container_runtime = CASE WHEN excluded.last_seen >= nodes.last_seen
-                                            THEN excluded.container_runtime ELSE nodes.container_runtime END,
-                   pod_security_enforce = CASE WHEN excluded.last_seen >= nodes.last_seen
-                                               THEN excluded.pod_security_enforce
-                                               ELSE nodes.pod_security_enforce END,
-                   pod_security_source = CASE WHEN excluded.last_seen >= nodes.last_seen
-                                              THEN excluded.pod_security_source
-                                              ELSE nodes.pod_security_source END,
-                   first_seen = least(nodes.first_seen, excluded.first_seen),
-                   last_seen = greatest(nodes.last_seen, excluded.last_seen),
-                   last_received_at = now()
-               RETURNING id
-           )
-           SELECT node.id AS "node_id!",
-                  coalesce((SELECT id FROM found), (SELECT id FROM added)) AS attributes_id
-           FROM node"#,
+    let attributes_id = attribute_set(conn, known, &seen).await?;
+    let node_id = sqlx::query_scalar!(
+        r#"INSERT INTO nodes (cluster_id, name, roles, kubelet_version, first_seen, last_seen, last_received_at,
+                              container_runtime, pod_security_enforce, pod_security_source)
+           VALUES ($1, $2, $3, $4, $5, $5, now(), $6, $7, $8)
+           ON CONFLICT (cluster_id, name) DO UPDATE SET
+               roles = CASE WHEN excluded.last_seen >= nodes.last_seen THEN excluded.roles ELSE nodes.roles END,
+               kubelet_version = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                      THEN excluded.kubelet_version ELSE nodes.kubelet_version END,
+               container_runtime = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                        THEN excluded.container_runtime ELSE nodes.container_runtime END,
+               pod_security_enforce = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                           THEN excluded.pod_security_enforce ELSE nodes.pod_security_enforce END,
+               pod_security_source = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                          THEN excluded.pod_security_source ELSE nodes.pod_security_source END,
+               first_seen = least(nodes.first_seen, excluded.first_seen),
+               last_seen = greatest(nodes.last_seen, excluded.last_seen),
+               last_received_at = now()
+           RETURNING id"#,
         cluster_id,
         name,
         seen.roles,
@@ -86,16 +69,81 @@ pub async fn upsert(
         finished_at,
         seen.container_runtime,
         seen.pod_security.map(|(level, _)| level),
-        seen.pod_security.map(|(_, source)| source),
-        &digest
+        seen.pod_security.map(|(_, source)| source)
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Registered {
+        node_id,
+        attributes_id,
+    })
+}
+
+/// Ids of attribute sets seen committed in one database, by digest. A fleet has a handful of distinct sets
+/// (most nodes of a cluster share one), so nearly every node scan finds its set here and pays no query for
+/// it. Only ids read back as already stored are kept: a set added by a transaction that may still roll back
+/// is not. Sets are never deleted, so a kept id stays valid. One per database: ids mean nothing in another.
+#[derive(Debug, Default)]
+pub struct KnownAttributeSets(std::sync::Mutex<std::collections::HashMap<Vec<u8>, i64>>);
+
+/// Past this many distinct sets the memo is emptied and refills from what arrives.
+const KNOWN_ATTRIBUTE_SETS_AT_MOST: usize = 10_000;
+
+impl KnownAttributeSets {
+    fn get(&self, digest: &[u8]) -> Option<i64> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|known| known.get(digest).copied())
+    }
+
+    fn keep(&self, digest: Vec<u8>, id: i64) {
+        if let Ok(mut known) = self.0.lock() {
+            if known.len() >= KNOWN_ATTRIBUTE_SETS_AT_MOST {
+                known.clear();
+            }
+            known.insert(digest, id);
+        }
+    }
+}
+
+/// The id of the stored set of what a scan says of its node, stored now if new.
+async fn attribute_set(
+    conn: &mut PgConnection,
+    known: &KnownAttributeSets,
+    seen: &NodeSeen<'_>,
+) -> Result<i64, sqlx::Error> {
+    let digest = seen.digest();
+    if let Some(id) = known.get(&digest) {
+        return Ok(id);
+    }
+    // One round trip: found, or added.
+    let row = sqlx::query!(
+        r#"WITH found AS (
+               SELECT id FROM node_attribute_sets WHERE digest = $1
+           ),
+           added AS (
+               INSERT INTO node_attribute_sets (digest, roles, container_runtime, pod_security_enforce,
+                                                pod_security_source)
+               SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM found)
+               ON CONFLICT (digest) DO NOTHING
+               RETURNING id
+           )
+           SELECT (SELECT id FROM found) AS found, (SELECT id FROM added) AS added"#,
+        &digest,
+        seen.roles,
+        seen.container_runtime,
+        seen.pod_security.map(|(level, _)| level),
+        seen.pod_security.map(|(_, source)| source)
     )
     .fetch_one(&mut *conn)
     .await?;
-    let attributes_id = match row.attributes_id {
-        Some(id) => id,
+    let committed = match (row.found, row.added) {
+        (Some(id), _) => id,
+        (None, Some(id)) => return Ok(id),
         // Another ingest added the same set while this statement ran: its snapshot could not see that row,
         // the next statement's does.
-        None => {
+        (None, None) => {
             sqlx::query_scalar!(
                 "SELECT id FROM node_attribute_sets WHERE digest = $1",
                 &digest
@@ -104,10 +152,8 @@ pub async fn upsert(
             .await?
         }
     };
-    Ok(Registered {
-        node_id: row.node_id,
-        attributes_id,
-    })
+    known.keep(digest, committed);
+    Ok(committed)
 }
 
 #[derive(Debug, Clone)]

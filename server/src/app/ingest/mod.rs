@@ -69,6 +69,7 @@ pub enum IngestError {
 #[tracing::instrument(skip_all, fields(cluster.id = cluster_id, node.name = %report.node.name, scan.id = %report.scan_id))]
 pub async fn ingest(
     conn: &mut PgConnection,
+    known: &nodes::KnownAttributeSets,
     cluster_id: i64,
     report: &Report,
     prepared: &PreparedReport,
@@ -84,6 +85,7 @@ pub async fn ingest(
         attributes_id,
     } = nodes::upsert(
         conn,
+        known,
         cluster_id,
         &report.node.name,
         nodes::NodeSeen {
