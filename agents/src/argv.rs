@@ -63,7 +63,11 @@ pub fn parse_flags(args: &[String]) -> Vec<Flag> {
                 _ => None,
             },
         };
-        flags.push(Flag { name, value });
+        flags.push(Flag {
+            name,
+            value,
+            source: None,
+        });
     }
     flags
 }

@@ -137,6 +137,7 @@ pub fn process_facts(proc_root: &Path, process: &FoundProcess) -> ProcessFacts {
         flags,
         env,
         config_layers: Vec::new(),
+        embedded_in: None,
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Catalog {
     pub name: String,
     pub benchmark: BenchmarkRef,
     pub title: String,
+    /// The catalog whose check logic this one reuses (`cis-1.12` for a distribution's benchmark).
+    pub based_on: Option<String>,
     pub sections: Vec<Section>,
     /// Every check, ordered by id.
     pub checks: Vec<Check>,
@@ -35,6 +37,11 @@ pub struct Section {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
     pub id: String,
+    /// The stable key that follows a check across benchmarks and versions (the crosswalk): the CIS
+    /// Kubernetes v1.12 id for every check of that benchmark and every check of a distribution's benchmark
+    /// that reuses one, the catalog's own name for a check of its own (`aks/azure-json-mode`). Findings,
+    /// exceptions and trends follow this key, so a node that moves to another benchmark keeps them.
+    pub key: String,
     pub section: String,
     pub title: String,
     pub level: u8,
@@ -46,6 +53,9 @@ pub struct Check {
     /// What a person should look at, for Manual checks.
     pub guidance: Option<String>,
     pub remediation: String,
+    /// Set when the benchmark makes the check impossible on its distribution (k3s sets
+    /// `--hostname-override` itself): the check is `not_applicable` with this reason, whatever the node shows.
+    pub skip: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -176,32 +186,44 @@ pub struct CatalogError {
     pub message: String,
 }
 
-/// The catalogs shipped in the binary, by name.
-const BUILTIN: &[(&str, &[(&str, &str)])] = &[(
-    "cis-1.12",
-    &[
-        (
+/// One YAML file of a catalog: its name and text.
+type CatalogFile = (&'static str, &'static str);
+
+macro_rules! catalog_files {
+    ($dir:literal: $($file:literal),+ $(,)?) => {
+        &[$(($file, include_str!(concat!("../catalog/", $dir, "/", $file)))),+]
+    };
+}
+
+/// The catalogs shipped in the binary, by name. A distribution's catalog names the catalog it is based on
+/// in its header; that one must come first.
+const BUILTIN: &[(&str, &[CatalogFile])] = &[
+    (
+        "cis-1.12",
+        catalog_files!("cis-1.12":
             "catalog.yaml",
-            include_str!("../catalog/cis-1.12/catalog.yaml"),
-        ),
-        (
             "1-control-plane-components.yaml",
-            include_str!("../catalog/cis-1.12/1-control-plane-components.yaml"),
-        ),
-        (
             "2-etcd.yaml",
-            include_str!("../catalog/cis-1.12/2-etcd.yaml"),
-        ),
-        (
             "3-control-plane-configuration.yaml",
-            include_str!("../catalog/cis-1.12/3-control-plane-configuration.yaml"),
-        ),
-        (
             "4-worker-nodes.yaml",
-            include_str!("../catalog/cis-1.12/4-worker-nodes.yaml"),
         ),
-    ],
-)];
+    ),
+    ("eks-1.8.0", catalog_files!("eks-1.8.0": "catalog.yaml")),
+    ("aks-1.8.0", catalog_files!("aks-1.8.0": "catalog.yaml")),
+    ("gke-1.9.0", catalog_files!("gke-1.9.0": "catalog.yaml")),
+    (
+        "k3s-cis-1.12",
+        catalog_files!("k3s-cis-1.12": "catalog.yaml"),
+    ),
+    (
+        "rke2-cis-1.12",
+        catalog_files!("rke2-cis-1.12": "catalog.yaml"),
+    ),
+    (
+        "openshift-1.8.0",
+        catalog_files!("openshift-1.8.0": "catalog.yaml"),
+    ),
+];
 
 impl Catalog {
     /// The names of every catalog shipped in the binary.
@@ -232,9 +254,10 @@ impl Catalog {
             file: file.to_owned(),
             message,
         };
-        let mut header: Option<(BenchmarkRef, String)> = None;
+        let mut header: Option<RawHeader> = None;
         let mut sections: Vec<Section> = Vec::new();
         let mut checks: Vec<Check> = Vec::new();
+        let mut raw_checks: Vec<(&str, RawCheck)> = Vec::new();
         for (file, text) in files {
             let raw: RawFile =
                 serde_path_to_error::deserialize(serde_yaml_ng::Deserializer::from_str(text))
@@ -252,25 +275,53 @@ impl Catalog {
                 if header.is_some() {
                     return Err(error(file, "a second `benchmark:` header".to_owned()));
                 }
-                header = Some((
-                    BenchmarkRef {
-                        id: benchmark.id,
-                        version: benchmark.version,
-                    },
-                    benchmark.title,
-                ));
+                header = Some(benchmark);
             }
             sections.extend(raw.sections);
-            for (index, raw_check) in raw.checks.into_iter().enumerate() {
-                let id = raw_check.id.clone();
-                let check = raw_check
-                    .into_check()
-                    .map_err(|message| error(file, format!("checks[{index}] ({id}): {message}")))?;
-                checks.push(check);
+            raw_checks.extend(raw.checks.into_iter().map(|check| (*file, check)));
+        }
+        let header =
+            header.ok_or_else(|| error("", "no file has a `benchmark:` header".to_owned()))?;
+        let benchmark = BenchmarkRef {
+            id: header.id,
+            version: header.version,
+        };
+        let (title, based_on) = (header.title, header.based_on);
+        let base = match &based_on {
+            Some(base) if base == name => {
+                return Err(error("", "a catalog cannot be based on itself".to_owned()));
+            }
+            Some(base) => Some(
+                Catalog::builtin(base)
+                    .map_err(|err| error("", format!("based_on {base}: {}", err.message)))?,
+            ),
+            None => None,
+        };
+        for (index, (file, raw_check)) in raw_checks.into_iter().enumerate() {
+            let id = raw_check.id.clone();
+            let check = raw_check
+                .into_check(name, base.as_ref())
+                .map_err(|message| error(file, format!("checks[{index}] ({id}): {message}")))?;
+            checks.push(check);
+        }
+        if header.inherit_unlisted {
+            let base = base.as_ref().ok_or_else(|| {
+                error(
+                    "",
+                    "inherit_unlisted needs the catalog to be based_on another".to_owned(),
+                )
+            })?;
+            for section in &base.sections {
+                if !sections.iter().any(|own| own.id == section.id) {
+                    sections.push(section.clone());
+                }
+            }
+            for check in &base.checks {
+                if !checks.iter().any(|own| own.id == check.id) {
+                    checks.push(check.clone());
+                }
             }
         }
-        let (benchmark, title) =
-            header.ok_or_else(|| error("", "no file has a `benchmark:` header".to_owned()))?;
         validate_catalog(&sections, &checks).map_err(|message| error("", message))?;
         checks.sort_by(|a, b| compare_ids(&a.id, &b.id));
         sections.sort_by(|a, b| compare_ids(&a.id, &b.id));
@@ -278,6 +329,7 @@ impl Catalog {
             name: name.to_owned(),
             benchmark,
             title,
+            based_on,
             sections,
             checks,
         })
@@ -285,6 +337,18 @@ impl Catalog {
 
     pub fn check(&self, id: &str) -> Option<&Check> {
         self.checks.iter().find(|check| check.id == id)
+    }
+
+    /// The check with this stable key, if this benchmark has it.
+    pub fn check_by_key(&self, key: &str) -> Option<&Check> {
+        self.checks.iter().find(|check| check.key == key)
+    }
+
+    /// The builtin catalog whose benchmark is this one, by the id and version a report carries.
+    pub fn builtin_for(benchmark: &BenchmarkRef) -> Option<Catalog> {
+        Catalog::builtin_names()
+            .filter_map(|name| Catalog::builtin(name).ok())
+            .find(|catalog| &catalog.benchmark == benchmark)
     }
 
     pub fn section(&self, id: &str) -> Option<&Section> {
@@ -323,9 +387,16 @@ fn validate_catalog(sections: &[Section], checks: &[Check]) -> Result<(), String
         }
     }
     let mut check_ids = BTreeSet::new();
+    let mut keys = BTreeSet::new();
     for check in checks {
         if !check_ids.insert(check.id.as_str()) {
             return Err(format!("check {} is defined twice", check.id));
+        }
+        if !keys.insert(check.key.as_str()) {
+            return Err(format!(
+                "check {} has the key {}, which another check already has",
+                check.id, check.key
+            ));
         }
         if !section_ids.contains(check.section.as_str()) {
             return Err(format!(
@@ -358,26 +429,61 @@ struct RawHeader {
     #[serde(deserialize_with = "crate::values::scalar_string")]
     version: String,
     title: String,
+    #[serde(default)]
+    based_on: Option<String>,
+    /// Every check (and section) of the base catalog that this one does not restate applies as it is:
+    /// for benchmarks that keep the base's numbering (the k3s and RKE2 guides).
+    #[serde(default)]
+    inherit_unlisted: bool,
 }
 
+/// A check as written. A check of a catalog `based_on` another may name the base check it reuses
+/// (`from:`) and restate only what its benchmark changes: its id, section, title, assessment, the expected
+/// condition or the file set, or a skip.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCheck {
     id: String,
     section: String,
-    title: String,
-    level: u8,
-    assessment: Assessment,
-    applies_to: Component,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    level: Option<u8>,
+    #[serde(default)]
+    assessment: Option<Assessment>,
+    #[serde(default)]
+    applies_to: Option<Component>,
     #[serde(default)]
     test: Option<RawTest>,
+    /// Replaces the condition of the base check's single probe (`mode_at_most: "644"` on a managed worker).
+    #[serde(default, with = "serde_yaml_ng::with::singleton_map")]
+    expect: Option<Condition>,
+    /// Replaces the file set of the base check's file probe.
+    #[serde(default)]
+    files: Option<FileSet>,
     #[serde(default)]
     guidance: Option<String>,
-    remediation: String,
+    #[serde(default)]
+    remediation: Option<String>,
+    #[serde(default)]
+    skip: Option<String>,
+}
+
+/// A stable key: letters, digits and `.-/_`, as the crosswalk and the server store it.
+fn is_stable_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 64
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '/' | '_'))
 }
 
 impl RawCheck {
-    fn into_check(self) -> Result<Check, String> {
+    fn into_check(self, catalog: &str, base: Option<&Catalog>) -> Result<Check, String> {
         if !is_check_id(&self.id) {
             return Err("the id is not a dotted number".to_owned());
         }
@@ -387,38 +493,116 @@ impl RawCheck {
                 self.section
             ));
         }
-        if self.title.trim().is_empty() {
+        let inherited = match (&self.from, base) {
+            (Some(from), Some(base)) => Some(
+                base.check(from)
+                    .ok_or_else(|| format!("from {from}: {} has no such check", base.name))?
+                    .clone(),
+            ),
+            (Some(_), None) => {
+                return Err("`from` needs the catalog to be based_on another".to_owned());
+            }
+            (None, _) => None,
+        };
+        let key = match (&self.key, &inherited) {
+            (Some(key), _) => key.clone(),
+            (None, Some(inherited)) => inherited.key.clone(),
+            // The CIS Kubernetes catalog's own ids are the keys every other benchmark maps onto.
+            (None, None) if base.is_none() => self.id.clone(),
+            (None, None) => {
+                return Err(format!(
+                    "a check of its own needs a stable `key` (such as {catalog}/{})",
+                    self.id
+                ));
+            }
+        };
+        if !is_stable_key(&key) {
+            return Err(format!("key \"{key}\" is not a stable key"));
+        }
+        let required = |field: &str| format!("missing field `{field}`");
+        let title = self
+            .title
+            .or_else(|| inherited.as_ref().map(|check| check.title.clone()))
+            .ok_or_else(|| required("title"))?;
+        let level = self
+            .level
+            .or_else(|| inherited.as_ref().map(|check| check.level))
+            .ok_or_else(|| required("level"))?;
+        let assessment = self
+            .assessment
+            .or_else(|| inherited.as_ref().map(|check| check.assessment))
+            .ok_or_else(|| required("assessment"))?;
+        let applies_to = self
+            .applies_to
+            .or_else(|| inherited.as_ref().map(|check| check.applies_to))
+            .ok_or_else(|| required("applies_to"))?;
+        let remediation = self
+            .remediation
+            .or_else(|| inherited.as_ref().map(|check| check.remediation.clone()))
+            .ok_or_else(|| required("remediation"))?;
+        let guidance = self
+            .guidance
+            .or_else(|| inherited.as_ref().and_then(|check| check.guidance.clone()));
+        let mut test = match self.test.map(RawTest::into_test).transpose()? {
+            Some(test) => Some(test),
+            None => inherited.and_then(|check| check.test),
+        };
+        if self.expect.is_some() || self.files.is_some() {
+            let Some(Test::Probe { probe, expect }) = &mut test else {
+                return Err(
+                    "`expect` and `files` replace parts of a single probe; the check has none"
+                        .to_owned(),
+                );
+            };
+            if let Some(files) = self.files {
+                match probe {
+                    Probe::Files(set) => *set = files,
+                    _ => return Err("`files` replaces the file set of a file probe".to_owned()),
+                }
+            }
+            if let Some(condition) = self.expect {
+                *expect = condition;
+            }
+            check_condition_fits(probe, expect)?;
+        }
+        if title.trim().is_empty() {
             return Err("the title is empty".to_owned());
         }
-        if self.remediation.trim().is_empty() {
+        if remediation.trim().is_empty() {
             return Err("the remediation is empty".to_owned());
         }
-        if !(1..=2).contains(&self.level) {
-            return Err(format!("level {} is not 1 or 2", self.level));
+        if !(1..=2).contains(&level) {
+            return Err(format!("level {level} is not 1 or 2"));
         }
-        let test = self.test.map(RawTest::into_test).transpose()?;
-        match (self.assessment, &test, &self.guidance) {
-            (Assessment::Automated, None, _) => {
+        let skip = self.skip.map(|reason| reason.trim().to_owned());
+        if skip.as_deref().is_some_and(str::is_empty) {
+            return Err("a skip needs its reason".to_owned());
+        }
+        match (assessment, &test, &guidance, &skip) {
+            (_, _, _, Some(_)) => {}
+            (Assessment::Automated, None, _, None) => {
                 return Err("an Automated check needs a test".to_owned());
             }
-            (Assessment::Manual, None, None) => {
+            (Assessment::Manual, None, None, None) => {
                 return Err("a Manual check without a test needs guidance".to_owned());
             }
             _ => {}
         }
         if let Some(test) = &test {
-            check_components(test, self.applies_to)?;
+            check_components(test, applies_to)?;
         }
         Ok(Check {
             id: self.id,
+            key,
             section: self.section,
-            title: self.title.trim().to_owned(),
-            level: self.level,
-            assessment: self.assessment,
-            applies_to: self.applies_to,
+            title: title.trim().to_owned(),
+            level,
+            assessment,
+            applies_to,
             test,
-            guidance: self.guidance.map(|text| text.trim().to_owned()),
-            remediation: self.remediation.trim().to_owned(),
+            guidance: guidance.map(|text| text.trim().to_owned()),
+            remediation: remediation.trim().to_owned(),
+            skip,
         })
     }
 }

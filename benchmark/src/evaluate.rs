@@ -11,7 +11,7 @@ use crate::catalog::{
     Test,
 };
 use crate::facts::{
-    Component, ConfigLookup, FileFact, FileSetFacts, LayerKind, NodeFacts, ProcessFacts,
+    Component, ConfigLookup, FileFact, FileSetFacts, Flag, LayerKind, NodeFacts, ProcessFacts,
 };
 use crate::report::{CheckResult, Evidence, Status};
 use crate::validate::MAX_EVIDENCE_PER_RESULT;
@@ -28,6 +28,14 @@ pub fn evaluate(catalog: &Catalog, facts: &NodeFacts) -> Vec<CheckResult> {
 
 /// Evaluates one check.
 pub fn evaluate_check(check: &Check, facts: &NodeFacts) -> CheckResult {
+    if let Some(reason) = &check.skip {
+        return result(
+            check,
+            Status::NotApplicable,
+            Vec::new(),
+            Some(reason.clone()),
+        );
+    }
     let Some(test) = &check.test else {
         return if facts.processes.contains_key(&check.applies_to) {
             result(check, Status::Manual, Vec::new(), None)
@@ -207,28 +215,29 @@ impl Resolved {
 }
 
 fn setting_subject(setting: &SettingProbe, process: &ProcessFacts) -> String {
+    let process_name = match &process.embedded_in {
+        Some(host) => format!("{} (in {host}, pid {})", setting.component, process.pid),
+        None => format!("{} (pid {})", setting.component, process.pid),
+    };
     match &setting.config {
-        Some(key) => format!(
-            "{} (pid {}) {} / {key}",
-            setting.component, process.pid, setting.flag
-        ),
-        None => format!(
-            "{} (pid {}) {}",
-            setting.component, process.pid, setting.flag
-        ),
+        Some(key) => format!("{process_name} {} / {key}", setting.flag),
+        None => format!("{process_name} {}", setting.flag),
     }
 }
 
 fn resolve_setting(setting: &SettingProbe, process: &ProcessFacts) -> Result<Resolved, String> {
-    let flags: Vec<String> = process
-        .flag_values(setting.flag_name())
-        .map(|flag| flag.value.clone().unwrap_or_else(|| "true".to_owned()))
-        .collect();
-    if !flags.is_empty() {
+    let occurrences: Vec<&Flag> = process.flag_values(setting.flag_name()).collect();
+    if let Some(last) = occurrences.last() {
         return Ok(Resolved {
-            values: flags,
+            source: last
+                .source
+                .clone()
+                .unwrap_or_else(|| "command line".to_owned()),
+            values: occurrences
+                .iter()
+                .map(|flag| flag.value.clone().unwrap_or_else(|| "true".to_owned()))
+                .collect(),
             explicit: true,
-            source: "command line".to_owned(),
         });
     }
     let env_name = setting.env.clone().or_else(|| {
@@ -573,7 +582,6 @@ fn cap_evidence(mut evidence: Vec<Evidence>) -> Vec<Evidence> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::Flag;
 
     fn process(flags: &[(&str, Option<&str>)]) -> ProcessFacts {
         ProcessFacts {
@@ -583,6 +591,7 @@ mod tests {
                 .map(|(name, value)| Flag {
                     name: (*name).to_owned(),
                     value: value.map(str::to_owned),
+                    source: None,
                 })
                 .collect(),
             ..ProcessFacts::default()

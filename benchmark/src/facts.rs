@@ -73,6 +73,9 @@ pub enum FileSet {
     KubeletKubeconfig,
     KubeletClientCa,
     KubeletConfigFiles,
+    /// The cloud provider's configuration and credentials file the kubelet reads (AKS
+    /// `/etc/kubernetes/azure.json`).
+    CloudProviderConfig,
 }
 
 /// Everything collected from one node.
@@ -96,6 +99,9 @@ pub struct ProcessFacts {
     pub env: BTreeMap<String, String>,
     /// Config file layers, lowest precedence first (the `--config` file, then drop-ins in merge order).
     pub config_layers: Vec<ConfigLayer>,
+    /// The process the component runs inside when it has none of its own (`k3s server`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedded_in: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +109,10 @@ pub struct Flag {
     pub name: String,
     /// `None` for a bare boolean flag.
     pub value: Option<String>,
+    /// Where the flag came from when it is not the process's own command line: a k3s config file, or the
+    /// value k3s passes to the component it embeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,6 +44,42 @@ pub struct NodeInfo {
     /// On a node running the API server: the Pod Security level it enforces on namespaces without a label.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_security_defaults: Option<PodSecurityDefaults>,
+    /// The distribution the agent recognised, the signals that decided it, and the files it followed:
+    /// why this report is judged by its benchmark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+}
+
+/// The platform fingerprint of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    /// `kubeadm`, `eks`, `aks`, `gke`, `k3s`, `rke2`, `openshift`, or `unknown` when no Kubernetes component
+    /// was found at all.
+    pub distribution: String,
+    /// The node image family where it matters for paths (`al2`, `al2023`, `bottlerocket`, `cos`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    /// How the benchmark was chosen: `auto` (from the signals) or `override` (`--benchmark ID`).
+    pub choice: String,
+    /// Every signal seen, for and against the choice.
+    #[serde(default)]
+    pub signals: Vec<PlatformSignal>,
+    /// The configuration files the agent followed to read the components' settings.
+    #[serde(default)]
+    pub followed: Vec<String>,
+    /// Why the choice is uncertain: signals that point at different distributions, an override that
+    /// disagrees with them, or no Kubernetes component on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uncertain: Option<String>,
+}
+
+/// One observation that points at a distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformSignal {
+    /// The distribution it points at.
+    pub distribution: String,
+    /// What was seen, where (`process 812 /home/kubernetes/bin/kubelet`, `file /etc/eks`).
+    pub observed: String,
 }
 
 /// The API server's Pod Security admission defaults.

@@ -79,6 +79,80 @@ pub(crate) fn deserialize_body<T: serde::de::DeserializeOwned>(
     Ok(value)
 }
 
+/// The distributions a platform fingerprint may name.
+pub const DISTRIBUTIONS: &[&str] = &[
+    "kubeadm",
+    "eks",
+    "aks",
+    "gke",
+    "k3s",
+    "rke2",
+    "openshift",
+    "unknown",
+];
+
+/// At most this many signals and followed files: a fingerprint is a summary, not a dump of the host.
+const MAX_PLATFORM_ITEMS: usize = 64;
+
+fn check_platform(platform: &crate::report::Platform) -> Result<(), ReportError> {
+    let known = |field: &str, name: &str| {
+        if DISTRIBUTIONS.contains(&name) {
+            Ok(())
+        } else {
+            Err(ReportError::invalid(
+                field,
+                format!("must be one of {}", DISTRIBUTIONS.join(", ")),
+            ))
+        }
+    };
+    known("node.platform.distribution", &platform.distribution)?;
+    if let Some(variant) = &platform.variant {
+        check_string("node.platform.variant", variant, true)?;
+        if variant.len() > 64 {
+            return Err(ReportError::invalid(
+                "node.platform.variant",
+                "at most 64 bytes",
+            ));
+        }
+    }
+    if !matches!(platform.choice.as_str(), "auto" | "override") {
+        return Err(ReportError::invalid(
+            "node.platform.choice",
+            "must be auto or override",
+        ));
+    }
+    if platform.signals.len() > MAX_PLATFORM_ITEMS {
+        return Err(ReportError::invalid(
+            "node.platform.signals",
+            format!("at most {MAX_PLATFORM_ITEMS} signals"),
+        ));
+    }
+    for (i, signal) in platform.signals.iter().enumerate() {
+        known(
+            &format!("node.platform.signals[{i}].distribution"),
+            &signal.distribution,
+        )?;
+        check_string(
+            &format!("node.platform.signals[{i}].observed"),
+            &signal.observed,
+            true,
+        )?;
+    }
+    if platform.followed.len() > MAX_PLATFORM_ITEMS {
+        return Err(ReportError::invalid(
+            "node.platform.followed",
+            format!("at most {MAX_PLATFORM_ITEMS} files"),
+        ));
+    }
+    for (i, path) in platform.followed.iter().enumerate() {
+        check_string(&format!("node.platform.followed[{i}]"), path, true)?;
+    }
+    if let Some(reason) = &platform.uncertain {
+        check_string("node.platform.uncertain", reason, true)?;
+    }
+    Ok(())
+}
+
 /// Checks the limits and rules that the types alone cannot express.
 pub fn validate_report(report: &Report) -> Result<(), ReportError> {
     if report.schema != SCHEMA_V1 {
@@ -112,6 +186,9 @@ pub fn validate_report(report: &Report) -> Result<(), ReportError> {
             ));
         }
         check_string("node.pod_security_defaults.source", &defaults.source, true)?;
+    }
+    if let Some(platform) = &report.node.platform {
+        check_platform(platform)?;
     }
     let mut roles = HashSet::new();
     for (i, role) in report.node.roles.iter().enumerate() {

@@ -227,3 +227,234 @@ proptest! {
         let _ = Catalog::from_files("mutated", &[("catalog.yaml", header), ("4.yaml", &mutated)]);
     }
 }
+
+/// The check of `catalog` with this id, or a loud failure.
+fn check_of<'a>(catalog: &'a Catalog, id: &str) -> &'a kubeward_benchmark::Check {
+    catalog
+        .check(id)
+        .unwrap_or_else(|| panic!("{} has no check {id}", catalog.name))
+}
+
+#[test]
+fn the_distribution_catalogs_restate_the_cis_checks_under_their_own_ids_and_keep_the_keys() {
+    // CIS 4.2.1 (the kubelet refuses anonymous requests) under every benchmark's own number.
+    for (catalog, id) in [
+        ("cis-1.12", "4.2.1"),
+        ("eks-1.8.0", "3.2.1"),
+        ("aks-1.8.0", "3.2.1"),
+        ("k3s-cis-1.12", "4.2.1"),
+        ("rke2-cis-1.12", "4.2.1"),
+        ("openshift-1.8.0", "4.2.2"),
+    ] {
+        let catalog = Catalog::builtin(catalog).unwrap();
+        let check = check_of(&catalog, id);
+        assert_eq!(check.key, "4.2.1", "{} {id}", catalog.name);
+        assert_eq!(
+            catalog.check_by_key("4.2.1").map(|check| check.id.as_str()),
+            Some(id)
+        );
+        // The logic is the CIS check's own.
+        let base = Catalog::builtin("cis-1.12").unwrap();
+        assert_eq!(check.test, check_of(&base, "4.2.1").test);
+    }
+    let gke = Catalog::builtin("gke-1.9.0").unwrap();
+    assert!(
+        gke.check_by_key("4.2.1").is_none(),
+        "GKE 1.9.0 has no kubelet settings group"
+    );
+}
+
+#[test]
+fn managed_workers_are_held_to_644_where_the_generic_benchmark_asks_600() {
+    let base = Catalog::builtin("cis-1.12").unwrap();
+    let expectation = |catalog: &Catalog, id: &str| match &check_of(catalog, id).test {
+        Some(Test::Probe { expect, .. }) => expect.clone(),
+        other => panic!("{id}: {other:?}"),
+    };
+    assert_eq!(expectation(&base, "4.1.5"), Condition::ModeAtMost(0o600));
+    for (name, kubeconfig, config) in [
+        ("eks-1.8.0", "3.1.1", Some("3.1.3")),
+        ("aks-1.8.0", "3.1.1", None),
+        ("gke-1.9.0", "3.1.1", Some("3.1.3")),
+        ("openshift-1.8.0", "4.1.5", None),
+    ] {
+        let catalog = Catalog::builtin(name).unwrap();
+        assert_eq!(
+            expectation(&catalog, kubeconfig),
+            Condition::ModeAtMost(0o644),
+            "{name}"
+        );
+        assert_eq!(check_of(&catalog, kubeconfig).key, "4.1.5");
+        if let Some(config) = config {
+            assert_eq!(
+                expectation(&catalog, config),
+                Condition::ModeAtMost(0o644),
+                "{name}"
+            );
+            assert_eq!(check_of(&catalog, config).key, "4.1.9");
+        }
+    }
+    // k3s and RKE2 are stricter than the base on the kubelet's client CA.
+    for name in ["k3s-cis-1.12", "rke2-cis-1.12"] {
+        let catalog = Catalog::builtin(name).unwrap();
+        assert_eq!(
+            expectation(&catalog, "4.1.7"),
+            Condition::ModeAtMost(0o600),
+            "{name}"
+        );
+    }
+    // AKS checks the cloud provider file azure.json, a check of its own with its own key.
+    let aks = Catalog::builtin("aks-1.8.0").unwrap();
+    let azure = check_of(&aks, "3.1.3");
+    assert_eq!(azure.key, "aks/cloud-provider-config-mode");
+    assert!(matches!(
+        &azure.test,
+        Some(Test::Probe {
+            probe: Probe::Files(FileSet::CloudProviderConfig),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn each_distribution_catalog_has_the_node_items_of_its_benchmark() {
+    let count = |name: &str, section: &str| {
+        let catalog = Catalog::builtin(name).unwrap();
+        catalog
+            .checks
+            .iter()
+            .filter(|check| check.id.starts_with(&format!("{section}.")))
+            .count()
+    };
+    assert_eq!(count("eks-1.8.0", "3"), 13);
+    assert_eq!(count("aks-1.8.0", "3"), 13);
+    assert_eq!(count("gke-1.9.0", "3"), 4);
+    assert_eq!(count("openshift-1.8.0", "4"), 22);
+    // The k3s and RKE2 guides keep every CIS v1.12 node check under its own id.
+    for name in ["k3s-cis-1.12", "rke2-cis-1.12"] {
+        let catalog = Catalog::builtin(name).unwrap();
+        assert_eq!(catalog.checks.len(), 97, "{name}");
+        assert!(
+            catalog.checks.iter().all(|check| check.key == check.id),
+            "{name}"
+        );
+    }
+    // Every EKS kubelet item is Automated in its benchmark, where several CIS ones are Manual.
+    let eks = Catalog::builtin("eks-1.8.0").unwrap();
+    for check in eks.checks.iter().filter(|check| check.section == "3.2") {
+        assert_eq!(check.assessment, Assessment::Automated, "{}", check.id);
+    }
+    // Managed items that only the cloud shows are Manual, with guidance, and share a key across clouds.
+    for name in ["eks-1.8.0", "aks-1.8.0", "gke-1.9.0"] {
+        let catalog = Catalog::builtin(name).unwrap();
+        let kms = catalog
+            .check_by_key("managed/secrets-envelope-encryption")
+            .unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(kms.assessment, Assessment::Manual);
+        assert!(kms.test.is_none() && kms.guidance.is_some());
+    }
+}
+
+#[test]
+fn skips_say_why_and_are_only_where_the_distribution_makes_the_check_impossible() {
+    let k3s = Catalog::builtin("k3s-cis-1.12").unwrap();
+    let skipped: Vec<&str> = k3s
+        .checks
+        .iter()
+        .filter(|check| check.skip.is_some())
+        .map(|check| check.id.as_str())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "1.1.1", "1.1.2", "1.1.3", "1.1.4", "1.1.5", "1.1.6", "1.1.7", "1.1.8", "1.1.12",
+            "4.1.1", "4.1.2", "4.2.7"
+        ]
+    );
+    assert!(
+        check_of(&k3s, "4.2.7")
+            .skip
+            .as_deref()
+            .unwrap()
+            .contains("hostname-override")
+    );
+    let rke2 = Catalog::builtin("rke2-cis-1.12").unwrap();
+    assert!(
+        check_of(&rke2, "1.1.1").skip.is_none(),
+        "RKE2's control plane runs as static pods"
+    );
+    assert!(
+        check_of(&rke2, "1.1.12").skip.is_none(),
+        "RKE2's CIS profile has an etcd user"
+    );
+}
+
+const DERIVED_HEADER: &str = r#"
+benchmark: { id: derived, version: "1", title: Derived, based_on: cis-1.12 }
+sections: [ { id: "3", title: Three }, { id: "3.1", title: Three one } ]
+"#;
+
+fn load_derived(checks: &str) -> Result<Catalog, String> {
+    Catalog::from_files(
+        "derived",
+        &[("header.yaml", DERIVED_HEADER), ("checks.yaml", checks)],
+    )
+    .map_err(|err| err.to_string())
+}
+
+#[test]
+fn a_derived_catalog_is_refused_where_its_reuse_is_wrong() {
+    assert!(load_derived(r#"checks: [ { id: "3.1.1", section: "3.1", from: "4.1.5" } ]"#).is_ok());
+    let cases = [
+        (
+            r#"checks: [ { id: "3.1.1", section: "3.1", from: "9.9.9" } ]"#,
+            "has no such check",
+        ),
+        (
+            r#"checks: [ { id: "3.1.1", section: "3.1", title: T, level: 1, assessment: manual, applies_to: kubelet, guidance: G, remediation: R } ]"#,
+            "needs a stable `key`",
+        ),
+        (
+            r#"checks: [ { id: "3.1.1", section: "3.1", from: "4.1.5" }, { id: "3.1.2", section: "3.1", from: "4.1.5" } ]"#,
+            "which another check already has",
+        ),
+        // 4.2.9 is an any/all combination: there is no single condition to replace.
+        (
+            r#"checks: [ { id: "3.1.1", section: "3.1", from: "4.2.9", expect: present } ]"#,
+            "single probe",
+        ),
+        // A file set replaces a file probe's set only.
+        (
+            r#"checks: [ { id: "3.1.1", section: "3.1", from: "4.2.1", files: pki_keys } ]"#,
+            "file probe",
+        ),
+        // A file condition on a setting probe.
+        (
+            r#"checks: [ { id: "3.1.1", section: "3.1", from: "4.2.1", expect: { mode_at_most: "644" } } ]"#,
+            "does not apply",
+        ),
+        (
+            r#"checks: [ { id: "3.1.1", section: "3.1", from: "4.1.5", key: "has spaces" } ]"#,
+            "not a stable key",
+        ),
+        (
+            r#"checks: [ { id: "3.1.1", section: "3.1", from: "4.1.5", skip: " " } ]"#,
+            "needs its reason",
+        ),
+    ];
+    for (text, message) in cases {
+        let err = load_derived(text).unwrap_err();
+        assert!(err.contains(message), "{text}: {err}");
+    }
+    // `from` needs a base.
+    let err = load(r#"checks: [ { id: "1.1", section: "1", from: "4.1.5" } ]"#).unwrap_err();
+    assert!(err.contains("based_on"), "{err}");
+    // A base that does not exist is named.
+    let err = Catalog::from_files(
+        "x",
+        &[("h.yaml", "benchmark: { id: x, version: \"1\", title: X, based_on: cis-0.1 }\nsections: [ { id: \"1\", title: One } ]\n")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("based_on cis-0.1"), "{err}");
+}

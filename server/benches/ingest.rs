@@ -120,6 +120,7 @@ impl Agent {
                 kubelet_version: Some("v1.33.2".to_owned()),
                 container_runtime: None,
                 pod_security_defaults: None,
+                platform: None,
             },
             benchmark: BenchmarkRef {
                 id: "cis-kubernetes".to_owned(),

@@ -153,6 +153,7 @@ mod tests {
                 kubelet_version: None,
                 container_runtime: None,
                 pod_security_defaults: None,
+                platform: None,
             },
             benchmark: catalog.benchmark.clone(),
             started_at: time::OffsetDateTime::UNIX_EPOCH,

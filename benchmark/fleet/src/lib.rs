@@ -167,6 +167,7 @@ impl FleetSpec {
                 kubelet_version: Some("v1.33.2".to_owned()),
                 container_runtime: None,
                 pod_security_defaults: None,
+                platform: None,
             },
             benchmark: catalog.benchmark.clone(),
             started_at: finished_at - Duration::milliseconds(12),
@@ -182,6 +183,7 @@ fn flags(pairs: &[(&str, &str)]) -> Vec<Flag> {
         .map(|(name, value)| Flag {
             name: (*name).to_owned(),
             value: Some((*value).to_owned()),
+            source: None,
         })
         .collect()
 }
@@ -221,6 +223,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
     processes.insert(
         Component::Kubelet,
         ProcessFacts {
+            embedded_in: None,
             pid: 812,
             flags: flags(&[
                 ("kubeconfig", "/etc/kubernetes/kubelet.conf"),
@@ -242,6 +245,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
     processes.insert(
         Component::KubeProxy,
         ProcessFacts {
+            embedded_in: None,
             pid: 1601,
             flags: flags(&[("config", "/var/lib/kube-proxy/config.conf")]),
             env: BTreeMap::new(),
@@ -349,6 +353,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
         processes.insert(
             Component::KubeApiserver,
             ProcessFacts {
+                embedded_in: None,
                 pid: 1201,
                 flags: flags(&apiserver),
                 ..ProcessFacts::default()
@@ -357,6 +362,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
         processes.insert(
             Component::KubeControllerManager,
             ProcessFacts {
+                embedded_in: None,
                 pid: 1301,
                 flags: flags(&[
                     ("bind-address", "127.0.0.1"),
@@ -381,6 +387,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
         processes.insert(
             Component::KubeScheduler,
             ProcessFacts {
+                embedded_in: None,
                 pid: 1401,
                 flags: flags(&[
                     ("bind-address", bind),
@@ -393,6 +400,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
         processes.insert(
             Component::Etcd,
             ProcessFacts {
+                embedded_in: None,
                 pid: 1501,
                 flags: flags(&[
                     ("cert-file", "/etc/kubernetes/pki/etcd/server.crt"),

@@ -211,6 +211,7 @@ pub fn report(node: &str, finished_at: OffsetDateTime, statuses: &[(&str, Status
             kubelet_version: Some("v1.33.2".to_owned()),
             container_runtime: None,
             pod_security_defaults: None,
+            platform: None,
         },
         benchmark: BenchmarkRef {
             id: "cis-kubernetes".to_owned(),
