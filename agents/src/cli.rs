@@ -22,7 +22,7 @@ use crate::metrics::{self, Metrics};
 use crate::output;
 use crate::policy_scan::{self, PolicyScanOptions};
 use crate::run::{ClusterJob, Job, RunEnd, RunOptions, Runner, Stopper};
-use crate::scan::{DEFAULT_BENCHMARK, ScanOptions, scan};
+use crate::scan::{DEFAULT_BENCHMARK, GENERIC_BENCHMARK, ScanOptions, scan};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -203,7 +203,9 @@ pub struct Target {
     /// The node's name; defaults to NODE_NAME, then <host-root>/etc/hostname.
     #[arg(long, env = "NODE_NAME")]
     pub node_name: Option<String>,
-    /// The benchmark catalog to evaluate.
+    /// The benchmark catalog to evaluate: `auto` picks the one of the node's distribution (eks-1.8.0,
+    /// aks-1.8.0, gke-1.9.0, k3s-cis-1.12, rke2-cis-1.12, openshift-1.8.0, else cis-1.12) and says why in
+    /// the report; a catalog name overrides the choice.
     #[arg(long, env = "KUBEWARD_BENCHMARK", default_value = DEFAULT_BENCHMARK)]
     pub benchmark: String,
 }
@@ -363,7 +365,7 @@ fn run_simulation(args: &SimulateArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let catalog = match kubeward_benchmark::Catalog::builtin(DEFAULT_BENCHMARK) {
+    let catalog = match kubeward_benchmark::Catalog::builtin(GENERIC_BENCHMARK) {
         Ok(catalog) => Arc::new(catalog),
         Err(err) => {
             eprintln!("kubeward-agent: {err}");
@@ -682,6 +684,15 @@ fn run_scan(args: &ScanArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(doubt) = scan
+        .report
+        .node
+        .platform
+        .as_ref()
+        .and_then(|platform| platform.uncertain.as_deref())
+    {
+        eprintln!("kubeward-agent: warning: {doubt}");
+    }
     let text = match args.format {
         Format::Json => match serde_json::to_string_pretty(&scan.report) {
             Ok(json) => json + "\n",
@@ -705,11 +716,14 @@ fn run_scan(args: &ScanArgs) -> ExitCode {
         "scan of {} finished",
         scan.report.node.name
     );
+    // A host with no Kubernetes component was not checked at all: that counts as an error.
     let tripped = args.fail_on.is_some_and(|level| {
-        scan.report
-            .results
-            .iter()
-            .any(|result| level.trips_on(result.status))
+        scan.found_nothing()
+            || scan
+                .report
+                .results
+                .iter()
+                .any(|result| level.trips_on(result.status))
     });
     if tripped {
         ExitCode::from(1)

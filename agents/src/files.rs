@@ -38,11 +38,66 @@ const KUBELET_UNIT_DROP_IN_DIRS: &[&str] = &[
     "/run/systemd/system/kubelet.service.d",
 ];
 
+/// The fixed paths a distribution keeps the files no component flag names: admin kubeconfigs, CNI
+/// configuration.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub admin_kubeconfigs: Vec<(String, String)>,
+    pub cni_dirs: Vec<String>,
+}
+
+impl Layout {
+    pub fn kubeadm() -> Self {
+        Layout {
+            admin_kubeconfigs: vec![
+                (
+                    "/etc/kubernetes/admin.conf".to_owned(),
+                    "kubeadm's admin kubeconfig".to_owned(),
+                ),
+                (
+                    "/etc/kubernetes/super-admin.conf".to_owned(),
+                    "kubeadm's super-admin kubeconfig".to_owned(),
+                ),
+            ],
+            cni_dirs: vec![
+                "/etc/cni/net.d".to_owned(),
+                "/var/lib/cni/networks".to_owned(),
+            ],
+        }
+    }
+
+    /// k3s and RKE2 write the admin kubeconfig in their data directory and the user's copy under
+    /// /etc/rancher; k3s keeps its CNI configuration in its data directory too.
+    pub fn rancher(name: &str, data_dir: &str) -> Self {
+        let mut cni_dirs = vec![
+            "/etc/cni/net.d".to_owned(),
+            "/var/lib/cni/networks".to_owned(),
+        ];
+        if name == "k3s" {
+            cni_dirs.insert(0, format!("{data_dir}/agent/etc/cni/net.d"));
+        }
+        Layout {
+            admin_kubeconfigs: vec![
+                (
+                    format!("{data_dir}/server/cred/admin.kubeconfig"),
+                    format!("{name}'s admin kubeconfig"),
+                ),
+                (
+                    format!("/etc/rancher/{name}/{name}.yaml"),
+                    format!("{name}'s user kubeconfig (write-kubeconfig)"),
+                ),
+            ],
+            cni_dirs,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct FileCollector<'a> {
     pub host: &'a HostFs,
     pub accounts: &'a Accounts,
     pub processes: &'a BTreeMap<Component, ProcessFacts>,
+    pub layout: &'a Layout,
 }
 
 impl FileCollector<'_> {
@@ -83,22 +138,15 @@ impl FileCollector<'_> {
         sets.insert(FileSet::EtcdDataDir, self.etcd_data_dir());
         sets.insert(
             FileSet::AdminKubeconfigs,
-            self.existing(
-                &[
-                    (
-                        "/etc/kubernetes/admin.conf".to_owned(),
-                        "kubeadm's admin kubeconfig".to_owned(),
-                    ),
-                    (
-                        "/etc/kubernetes/super-admin.conf".to_owned(),
-                        "kubeadm's super-admin kubeconfig".to_owned(),
-                    ),
-                ],
-                || {
-                    "neither /etc/kubernetes/admin.conf nor /etc/kubernetes/super-admin.conf exists"
-                        .to_owned()
-                },
-            ),
+            self.existing(&self.layout.admin_kubeconfigs, || {
+                let paths: Vec<&str> = self
+                    .layout
+                    .admin_kubeconfigs
+                    .iter()
+                    .map(|(path, _)| path.as_str())
+                    .collect();
+                format!("none of {} exists", paths.join(", "))
+            }),
         );
         sets.insert(
             FileSet::SchedulerKubeconfig,
@@ -132,6 +180,7 @@ impl FileCollector<'_> {
         );
         sets.insert(FileSet::KubeletClientCa, self.kubelet_client_ca());
         sets.insert(FileSet::KubeletConfigFiles, self.kubelet_config_files());
+        sets.insert(FileSet::CloudProviderConfig, self.cloud_provider_config());
         sets
     }
 
@@ -243,17 +292,40 @@ impl FileCollector<'_> {
 
     fn cni_files(&self) -> FileSetFacts {
         let mut files = Vec::new();
-        for dir in ["/etc/cni/net.d", "/var/lib/cni/networks"] {
+        for dir in &self.layout.cni_dirs {
             if let Err(facts) = self.walk(dir, &format!("files under {dir}"), &mut files) {
                 return facts;
             }
         }
         if files.is_empty() {
             FileSetFacts::Absent {
-                reason: "no CNI files under /etc/cni/net.d or /var/lib/cni/networks".to_owned(),
+                reason: format!("no CNI files under {}", self.layout.cni_dirs.join(" or ")),
             }
         } else {
             FileSetFacts::Files(files)
+        }
+    }
+
+    /// The cloud provider's config and credentials file: the one the kubelet names with --cloud-config,
+    /// else AKS's /etc/kubernetes/azure.json when it is there.
+    fn cloud_provider_config(&self) -> FileSetFacts {
+        const AZURE_JSON: &str = "/etc/kubernetes/azure.json";
+        let named = self
+            .processes
+            .get(&Component::Kubelet)
+            .and_then(|kubelet| last_flag(kubelet, "cloud-config"));
+        match named {
+            Some(path) => self.existing(
+                &[(path.to_owned(), "kubelet --cloud-config".to_owned())],
+                || format!("{path}, named by kubelet --cloud-config, does not exist"),
+            ),
+            None => self.existing(
+                &[(
+                    AZURE_JSON.to_owned(),
+                    "the AKS cloud provider file".to_owned(),
+                )],
+                || format!("the kubelet names no --cloud-config and {AZURE_JSON} does not exist"),
+            ),
         }
     }
 

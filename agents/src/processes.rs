@@ -29,8 +29,81 @@ pub struct ProcRootError {
     pub source: std::io::Error,
 }
 
-/// Lists the component processes under `proc_root`, the lowest pid of each component.
-pub fn discover(proc_root: &Path) -> Result<BTreeMap<Component, FoundProcess>, ProcRootError> {
+/// A distribution's own process that runs or starts the components: `k3s server`, `rke2 agent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supervisor {
+    pub kind: SupervisorKind,
+    pub pid: u32,
+    /// `server` or `agent`.
+    pub mode: String,
+    /// The arguments after the subcommand.
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SupervisorKind {
+    K3s,
+    Rke2,
+}
+
+impl SupervisorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SupervisorKind::K3s => "k3s",
+            SupervisorKind::Rke2 => "rke2",
+        }
+    }
+}
+
+/// What runs on the host: the components with their own processes, and the distributions' supervisors.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    pub components: BTreeMap<Component, FoundProcess>,
+    /// The lowest pid of each supervisor kind.
+    pub supervisors: Vec<Supervisor>,
+}
+
+/// Recognises `k3s server`, `k3s agent`, `rke2 server` and `rke2 agent`. k3s renames its kernel thread name
+/// to `k3s-server` or `k3s-agent` while its argv\[0\] stays the binary's path, so either one counts.
+pub fn identify_supervisor(argv: &[String], comm: &str, pid: u32) -> Option<Supervisor> {
+    let first = argv.first()?;
+    // A rewritten process title can put the subcommand in argv[0] itself ("k3s server").
+    let mut words: Vec<&str> = first.split_whitespace().collect();
+    words.extend(argv.iter().skip(1).map(String::as_str));
+    let base = words
+        .first()
+        .map(|word| word.rsplit('/').next().unwrap_or(word))?;
+    let kind = match (base, comm) {
+        ("k3s", _) | (_, "k3s-server" | "k3s-agent") => SupervisorKind::K3s,
+        ("rke2", _) => SupervisorKind::Rke2,
+        _ => return None,
+    };
+    let from_comm = comm
+        .strip_prefix("k3s-")
+        .filter(|_| kind == SupervisorKind::K3s);
+    let subcommand = words
+        .get(1)
+        .copied()
+        .filter(|word| matches!(*word, "server" | "agent"));
+    let mode = subcommand
+        .or(from_comm)
+        .filter(|mode| matches!(*mode, "server" | "agent"))?;
+    let skip = if subcommand.is_some() { 2 } else { 1 };
+    Some(Supervisor {
+        kind,
+        pid,
+        mode: mode.to_owned(),
+        args: words
+            .iter()
+            .skip(skip)
+            .map(|word| (*word).to_owned())
+            .collect(),
+    })
+}
+
+/// Lists the component processes under `proc_root`, the lowest pid of each component, and the
+/// distributions' supervisors.
+pub fn discover(proc_root: &Path) -> Result<Discovered, ProcRootError> {
     let entries = fs::read_dir(proc_root).map_err(|source| ProcRootError {
         path: proc_root.to_owned(),
         source,
@@ -41,6 +114,7 @@ pub fn discover(proc_root: &Path) -> Result<BTreeMap<Component, FoundProcess>, P
         .collect();
     pids.sort_unstable();
     let mut found = BTreeMap::new();
+    let mut supervisors: Vec<Supervisor> = Vec::new();
     for pid in pids {
         let dir = proc_root.join(pid.to_string());
         // Processes come and go during a scan, and kernel threads have no command line: skip both.
@@ -48,6 +122,16 @@ pub fn discover(proc_root: &Path) -> Result<BTreeMap<Component, FoundProcess>, P
             continue;
         };
         let comm = fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if let Some(supervisor) = identify_supervisor(&argv, comm.trim(), pid) {
+            // k3s re-executes itself and RKE2 starts helpers: the lowest pid is the one started first.
+            if !supervisors
+                .iter()
+                .any(|known| known.kind == supervisor.kind)
+            {
+                supervisors.push(supervisor);
+            }
+            continue;
+        }
         let Some(component) = identify(&argv, comm.trim()) else {
             continue;
         };
@@ -70,7 +154,10 @@ pub fn discover(proc_root: &Path) -> Result<BTreeMap<Component, FoundProcess>, P
             },
         );
     }
-    Ok(found)
+    Ok(Discovered {
+        components: found,
+        supervisors,
+    })
 }
 
 fn read_cmdline(dir: &Path) -> Option<Vec<String>> {
@@ -138,6 +225,7 @@ pub fn process_facts(proc_root: &Path, process: &FoundProcess) -> ProcessFacts {
         env,
         config_layers: Vec::new(),
         embedded_in: None,
+        settings_error: None,
     }
 }
 
@@ -192,6 +280,45 @@ mod tests {
         );
         assert_eq!(
             identify(&argv(&["kubelet-wrapper"]), "kubelet-wrapper"),
+            None
+        );
+    }
+
+    #[test]
+    fn k3s_and_rke2_are_recognised_by_binary_or_kernel_name() {
+        let k3s = identify_supervisor(
+            &argv(&["/usr/local/bin/k3s", "server", "--secrets-encryption"]),
+            "k3s-server",
+            7,
+        )
+        .unwrap();
+        assert_eq!(
+            (k3s.kind, k3s.mode.as_str()),
+            (SupervisorKind::K3s, "server")
+        );
+        assert_eq!(k3s.args, ["--secrets-encryption"]);
+        // The kernel name alone says which mode runs when the command line has no subcommand.
+        let agent = identify_supervisor(&argv(&["/usr/local/bin/k3s"]), "k3s-agent", 8).unwrap();
+        assert_eq!(agent.mode, "agent");
+        let title =
+            identify_supervisor(&argv(&["/usr/local/bin/k3s server"]), "k3s-server", 9).unwrap();
+        assert_eq!(title.mode, "server");
+        let rke2 = identify_supervisor(&argv(&["/usr/bin/rke2", "agent"]), "rke2", 10).unwrap();
+        assert_eq!(
+            (rke2.kind, rke2.mode.as_str()),
+            (SupervisorKind::Rke2, "agent")
+        );
+        // Other subcommands (k3s kubectl, rke2 certificate) and look-alikes are not supervisors.
+        assert_eq!(
+            identify_supervisor(&argv(&["/usr/local/bin/k3s", "kubectl", "get"]), "k3s", 11),
+            None
+        );
+        assert_eq!(
+            identify_supervisor(&argv(&["/usr/bin/k3sup", "install"]), "k3sup", 12),
+            None
+        );
+        assert_eq!(
+            identify_supervisor(&argv(&["bash", "-c", "k3s server"]), "bash", 13),
             None
         );
     }

@@ -9,10 +9,14 @@ use uuid::Uuid;
 
 use crate::collect;
 use crate::host::{HostFs, IoCounters};
+use crate::platform;
 use crate::processes::ProcRootError;
 
-/// The benchmark catalog scanned when none is named.
-pub const DEFAULT_BENCHMARK: &str = "cis-1.12";
+/// The benchmark of the node's own distribution, chosen from what the node shows.
+pub const DEFAULT_BENCHMARK: &str = "auto";
+
+/// The catalog of upstream Kubernetes, used where a catalog is needed before any node is seen.
+pub const GENERIC_BENCHMARK: &str = "cis-1.12";
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
@@ -49,15 +53,32 @@ pub struct Scan {
     pub io: IoCounters,
 }
 
+impl Scan {
+    /// Whether the scan found no Kubernetes component at all: its verdicts judged nothing that runs.
+    pub fn found_nothing(&self) -> bool {
+        self.report
+            .node
+            .platform
+            .as_ref()
+            .is_some_and(|platform| platform.distribution == "unknown")
+    }
+}
+
 pub fn scan(options: &ScanOptions) -> Result<Scan, SetupError> {
     let started_at = OffsetDateTime::now_utc();
     if !options.host_root.is_dir() {
         return Err(SetupError::HostRootMissing(options.host_root.clone()));
     }
-    let catalog = Catalog::builtin(&options.benchmark)?;
+    // An override is checked before the node is read: a typo must not cost a scan.
+    if options.benchmark != DEFAULT_BENCHMARK {
+        Catalog::builtin(&options.benchmark)?;
+    }
     let host = HostFs::new(&options.host_root);
     let node_name = node_name(options, &host)?;
-    let facts = collect::collect(&host, &options.proc_root)?;
+    let collected = collect::collect(&host, &options.proc_root)?;
+    let facts = collected.facts;
+    let choice = platform::choose(&collected.detection, &options.benchmark, collected.followed);
+    let catalog = Catalog::builtin(&choice.catalog)?;
     let results = evaluate(&catalog, &facts);
     let report = Report {
         schema: SCHEMA_V1.to_owned(),
@@ -71,6 +92,7 @@ pub fn scan(options: &ScanOptions) -> Result<Scan, SetupError> {
             kubelet_version: None,
             container_runtime: crate::node_info::container_runtime(&facts),
             pod_security_defaults: crate::node_info::pod_security_defaults(&host, &facts),
+            platform: Some(choice.platform),
         },
         benchmark: catalog.benchmark.clone(),
         started_at,

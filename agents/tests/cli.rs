@@ -119,10 +119,39 @@ fn fail_on_sets_the_exit_status() {
     let node = fixtures::control_plane();
     assert_eq!(agent(&node, &["--fail-on", "fail"]).status.code(), Some(1));
     assert_eq!(agent(&node, &["--fail-on", "warn"]).status.code(), Some(1));
-    // A node with nothing of Kubernetes on it has nothing that fails or warns.
+    // A host with nothing of Kubernetes on it (a wrong --proc-root, a pod without hostPID) was not checked:
+    // it says so on stderr, in the table and in the report, and --fail-on counts it as an error.
     let empty = NodeTree::new();
     empty.hostname("bare-1");
-    assert_eq!(agent(&empty, &["--fail-on", "warn"]).status.code(), Some(0));
+    for level in ["fail", "warn"] {
+        let output = agent(&empty, &["--fail-on", level]);
+        assert_eq!(output.status.code(), Some(1), "--fail-on {level}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("no Kubernetes component was found"),
+            "{stderr}"
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("Distribution: unknown"), "{stdout}");
+        assert!(
+            stdout.contains("WARNING: no Kubernetes component"),
+            "{stdout}"
+        );
+    }
+    let output = agent(&empty, &["--format", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "without --fail-on it is a warning"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["node"]["platform"]["distribution"], "unknown");
+    assert!(
+        report["node"]["platform"]["uncertain"]
+            .as_str()
+            .unwrap()
+            .contains("--proc-root")
+    );
     // Only warnings: --fail-on fail passes, --fail-on warn trips.
     let warned = NodeTree::new();
     warned.hostname("warned-1").process(

@@ -226,6 +226,12 @@ fn setting_subject(setting: &SettingProbe, process: &ProcessFacts) -> String {
 }
 
 fn resolve_setting(setting: &SettingProbe, process: &ProcessFacts) -> Result<Resolved, String> {
+    if let Some(reason) = &process.settings_error {
+        return Err(format!(
+            "{}'s settings are unknown: {reason}",
+            setting.component
+        ));
+    }
     let occurrences: Vec<&Flag> = process.flag_values(setting.flag_name()).collect();
     if let Some(last) = occurrences.last() {
         return Ok(Resolved {

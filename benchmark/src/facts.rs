@@ -102,6 +102,10 @@ pub struct ProcessFacts {
     /// The process the component runs inside when it has none of its own (`k3s server`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedded_in: Option<String>,
+    /// Why none of the process's settings can be known (the config file k3s or etcd reads its flags from
+    /// cannot be read): every setting check is then an error, never a default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -235,3 +235,83 @@ fn malformed_json_and_trailing_garbage_are_refused() {
     let err = parse_report(&body).unwrap_err();
     assert!(err.to_string().contains("trailing"), "{err}");
 }
+
+fn with_platform(platform: Value) -> Value {
+    let mut report = valid();
+    report["node"]["platform"] = platform;
+    report
+}
+
+#[test]
+fn a_platform_fingerprint_is_accepted_by_both_and_kept_exactly() {
+    let report = with_platform(json!({
+        "distribution": "k3s",
+        "choice": "auto",
+        "signals": [{ "distribution": "k3s", "observed": "process 600 runs `k3s server` <script>alert(1)</script>" }],
+        "followed": ["/etc/rancher/k3s/config.yaml"],
+        "uncertain": "benchmark choice uncertain: '; DROP TABLE scans; --"
+    }));
+    assert!(schema().is_valid(&report));
+    let parsed = parse(&report).unwrap();
+    let platform = parsed.node.platform.unwrap();
+    assert!(
+        platform.signals[0]
+            .observed
+            .ends_with("<script>alert(1)</script>")
+    );
+    assert_eq!(
+        platform.uncertain.as_deref(),
+        Some("benchmark choice uncertain: '; DROP TABLE scans; --")
+    );
+}
+
+#[test]
+fn a_malformed_platform_fingerprint_is_refused_by_path() {
+    let signal = |distribution: &str| json!({ "distribution": distribution, "observed": "x" });
+    let many: Vec<Value> = (0..65).map(|_| signal("eks")).collect();
+    for (platform, field) in [
+        (
+            json!({ "distribution": "windows", "choice": "auto" }),
+            "node.platform.distribution",
+        ),
+        (
+            json!({ "distribution": "eks", "choice": "guess" }),
+            "node.platform.choice",
+        ),
+        (
+            json!({ "distribution": "eks", "choice": "auto", "variant": "x".repeat(65) }),
+            "node.platform.variant",
+        ),
+        (
+            json!({ "distribution": "eks", "choice": "auto", "signals": [signal("mesos")] }),
+            "node.platform.signals[0].distribution",
+        ),
+        (
+            json!({ "distribution": "eks", "choice": "auto", "signals": [{ "distribution": "eks", "observed": "" }] }),
+            "node.platform.signals[0].observed",
+        ),
+        (
+            json!({ "distribution": "eks", "choice": "auto", "signals": many }),
+            "node.platform.signals",
+        ),
+        (
+            json!({ "distribution": "eks", "choice": "auto", "followed": ["a\u{0}b"] }),
+            "node.platform.followed[0]",
+        ),
+        (
+            json!({ "distribution": "eks", "choice": "auto", "uncertain": "x".repeat(5000) }),
+            "node.platform.uncertain",
+        ),
+    ] {
+        assert_invalid(with_platform(platform), field);
+    }
+    // Wrong types are refused by the parser, naming the field.
+    for platform in [
+        json!("eks"),
+        json!({ "distribution": 7, "choice": "auto" }),
+        json!({ "distribution": "eks", "choice": "auto", "signals": {} }),
+    ] {
+        let err = parse(&with_platform(platform)).unwrap_err().to_string();
+        assert!(err.contains("node.platform"), "{err}");
+    }
+}

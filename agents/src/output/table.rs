@@ -97,6 +97,34 @@ pub fn render(report: &Report, catalog: &Catalog, colour_on: bool) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(platform) = &report.node.platform {
+        let variant = platform
+            .variant
+            .as_deref()
+            .map(|variant| format!(" ({})", printable(variant)))
+            .unwrap_or_default();
+        let how = if platform.choice == "auto" {
+            "chosen from the node"
+        } else {
+            "set by --benchmark"
+        };
+        let _ = writeln!(
+            out,
+            "Distribution: {}{variant}; benchmark {how}",
+            printable(&platform.distribution)
+        );
+        for signal in &platform.signals {
+            let _ = writeln!(
+                out,
+                "  signal for {}: {}",
+                printable(&signal.distribution),
+                printable(&signal.observed)
+            );
+        }
+        if let Some(doubt) = &platform.uncertain {
+            let _ = writeln!(out, "WARNING: {}", printable(doubt));
+        }
+    }
     let mut current_section = "";
     for result in &report.results {
         let check = catalog.check(&result.check);

@@ -224,6 +224,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
         Component::Kubelet,
         ProcessFacts {
             embedded_in: None,
+            settings_error: None,
             pid: 812,
             flags: flags(&[
                 ("kubeconfig", "/etc/kubernetes/kubelet.conf"),
@@ -246,6 +247,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
         Component::KubeProxy,
         ProcessFacts {
             embedded_in: None,
+            settings_error: None,
             pid: 1601,
             flags: flags(&[("config", "/var/lib/kube-proxy/config.conf")]),
             env: BTreeMap::new(),
@@ -354,6 +356,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
             Component::KubeApiserver,
             ProcessFacts {
                 embedded_in: None,
+                settings_error: None,
                 pid: 1201,
                 flags: flags(&apiserver),
                 ..ProcessFacts::default()
@@ -363,6 +366,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
             Component::KubeControllerManager,
             ProcessFacts {
                 embedded_in: None,
+                settings_error: None,
                 pid: 1301,
                 flags: flags(&[
                     ("bind-address", "127.0.0.1"),
@@ -388,6 +392,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
             Component::KubeScheduler,
             ProcessFacts {
                 embedded_in: None,
+                settings_error: None,
                 pid: 1401,
                 flags: flags(&[
                     ("bind-address", bind),
@@ -401,6 +406,7 @@ fn node_facts(control_plane: bool, active: &[Deviation]) -> NodeFacts {
             Component::Etcd,
             ProcessFacts {
                 embedded_in: None,
+                settings_error: None,
                 pid: 1501,
                 flags: flags(&[
                     ("cert-file", "/etc/kubernetes/pki/etcd/server.crt"),
