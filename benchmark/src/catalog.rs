@@ -43,6 +43,9 @@ pub struct Check {
     /// exceptions and trends follow this key, so a node that moves to another benchmark keeps them.
     pub key: String,
     pub section: String,
+    /// The section the check counts in across benchmarks: the generic catalog's section of the check it
+    /// reuses (EKS 3.2.1 counts in 4.2, like CIS 4.2.1), or `catalog/section` for a check of its own.
+    pub stable_section: String,
     pub title: String,
     pub level: u8,
     pub assessment: Assessment,
@@ -504,6 +507,11 @@ impl RawCheck {
             }
             (None, _) => None,
         };
+        let stable_section = match &inherited {
+            Some(inherited) => inherited.stable_section.clone(),
+            None if base.is_none() => self.section.clone(),
+            None => format!("{catalog}/{}", self.section),
+        };
         let key = match (&self.key, &inherited) {
             (Some(key), _) => key.clone(),
             (None, Some(inherited)) => inherited.key.clone(),
@@ -595,6 +603,7 @@ impl RawCheck {
             id: self.id,
             key,
             section: self.section,
+            stable_section,
             title: title.trim().to_owned(),
             level,
             assessment,

@@ -7,9 +7,16 @@ use kubeward_benchmark::policy::catalog::{PolicyCatalog, PolicyCheck};
 use kubeward_benchmark::report::{BenchmarkRef, Report};
 use kubeward_benchmark::{Catalog, CatalogError, ReportError};
 
+/// The catalog whose check ids are the stable keys every other benchmark's checks map onto.
+pub const GENERIC_CATALOG: &str = "cis-1.12";
+
 #[derive(Debug)]
 pub struct Catalogs {
     by_benchmark: HashMap<(String, String), Catalog>,
+    /// One check per stable key, as the server names node checks everywhere (findings, exceptions, trends):
+    /// the generic catalog's checks, then those only other benchmarks have, in catalog name order. Each has
+    /// its key as `id` and its stable section as `section` (see [`stable_section`]).
+    stable: Vec<kubeward_benchmark::catalog::Check>,
     /// The cluster-scope catalogs (CIS section 5, kubeward's hardening checks), which cluster reports follow.
     policies: HashMap<(String, String), PolicyCatalog>,
 }
@@ -67,6 +74,27 @@ fn policy_error(err: kubeward_benchmark::policy::catalog::PolicyCatalogError) ->
     }
 }
 
+/// One check per stable key, generic catalog first; see [`Catalogs::stable`].
+fn stable_checks(
+    all: &HashMap<(String, String), Catalog>,
+) -> Vec<kubeward_benchmark::catalog::Check> {
+    let mut catalogs: Vec<&Catalog> = all.values().collect();
+    catalogs.sort_by_key(|catalog| (catalog.name != GENERIC_CATALOG, catalog.name.clone()));
+    let mut seen = std::collections::HashSet::new();
+    let mut stable = Vec::new();
+    for catalog in catalogs {
+        for check in &catalog.checks {
+            if seen.insert(check.key.clone()) {
+                let mut keyed = check.clone();
+                keyed.section = check.stable_section.clone();
+                keyed.id = check.key.clone();
+                stable.push(keyed);
+            }
+        }
+    }
+    stable
+}
+
 impl Catalogs {
     /// Every catalog shipped in the binary.
     pub fn builtin() -> Result<Self, CatalogError> {
@@ -92,19 +120,51 @@ impl Catalogs {
                 catalog,
             );
         }
+        let stable = stable_checks(&by_benchmark);
         Ok(Catalogs {
             by_benchmark,
+            stable,
             policies,
         })
+    }
+
+    /// The stable key of a benchmark's check (`3.2.1` of cis-eks 1.8.0 is `4.2.1`).
+    pub fn key_of<'a>(&'a self, benchmark: &BenchmarkRef, check: &'a str) -> &'a str {
+        self.get(benchmark)
+            .and_then(|catalog| catalog.check(check))
+            .map_or(check, |found| found.key.as_str())
+    }
+
+    /// The id a benchmark gives the check with this stable key, where it has one.
+    pub fn id_in<'a>(&'a self, benchmark: &BenchmarkRef, key: &'a str) -> Option<&'a str> {
+        self.get(benchmark)
+            .and_then(|catalog| catalog.check_by_key(key))
+            .map(|found| found.id.as_str())
+    }
+
+    /// The section a benchmark's check counts in for scores and trends: the generic catalog's section when
+    /// the check is one of the generic benchmark's (so that a kubelet check counts in 4.2 whichever
+    /// benchmark judged it), else its own catalog's section, named `catalog/section`.
+    pub fn stable_section(&self, benchmark: &BenchmarkRef, check: &str) -> Option<&str> {
+        let catalog = self.get(benchmark)?;
+        catalog
+            .check(check)
+            .map(|found| found.stable_section.as_str())
+    }
+
+    /// The titles of the benchmarks the node catalogs judge by, by benchmark id and version.
+    pub fn benchmark_title(&self, benchmark: &BenchmarkRef) -> Option<&str> {
+        self.get(benchmark).map(|catalog| catalog.title.as_str())
     }
 
     /// What the catalogs say of a check of a benchmark, node or cluster-scope.
     pub fn describe(&self, benchmark: &BenchmarkRef, check: &str) -> Option<CheckInfo<'_>> {
         let key = (benchmark.id.clone(), benchmark.version.clone());
+        // Stored node results carry stable keys; a report's own ids are accepted too.
         if let Some(found) = self
             .by_benchmark
             .get(&key)
-            .and_then(|catalog| catalog.check(check))
+            .and_then(|catalog| catalog.check_by_key(check).or_else(|| catalog.check(check)))
         {
             return Some(CheckInfo {
                 title: &found.title,
@@ -191,29 +251,26 @@ impl Catalogs {
         Ok(catalog)
     }
 
-    /// A section's title in any known catalog.
+    /// A stable section's title: a section of the generic catalog, or `catalog/section` of another.
     pub fn section_title(&self, section: &str) -> Option<&str> {
-        self.by_benchmark.values().find_map(|catalog| {
-            catalog
-                .sections
-                .iter()
-                .find(|candidate| candidate.id == section)
-                .map(|found| found.title.as_str())
-        })
-    }
-
-    /// A check in any known catalog.
-    pub fn find_check(&self, check: &str) -> Option<&kubeward_benchmark::catalog::Check> {
+        let (catalog, section) = section
+            .split_once('/')
+            .unwrap_or((GENERIC_CATALOG, section));
         self.by_benchmark
             .values()
-            .find_map(|catalog| catalog.check(check))
+            .filter(|candidate| candidate.name == catalog)
+            .find_map(|found| found.section(section))
+            .map(|found| found.title.as_str())
     }
 
-    /// Every check of every known catalog (a check in two catalogs comes twice).
+    /// The node check with this stable key (its `id` is the key).
+    pub fn find_check(&self, key: &str) -> Option<&kubeward_benchmark::catalog::Check> {
+        self.stable.iter().find(|check| check.id == key)
+    }
+
+    /// Every node check, once per stable key.
     pub fn all_checks(&self) -> impl Iterator<Item = &kubeward_benchmark::catalog::Check> {
-        self.by_benchmark
-            .values()
-            .flat_map(|catalog| catalog.checks.iter())
+        self.stable.iter()
     }
 
     /// Every check of the cluster-scope catalogs (a check in several versions appears once per version).
@@ -223,11 +280,9 @@ impl Catalogs {
             .flat_map(|catalog| catalog.checks.iter())
     }
 
-    /// A check's title in any known catalog, node or cluster-scope.
+    /// A check's title: a node check by its stable key, or a cluster-scope check.
     pub fn check_title(&self, check: &str) -> Option<&str> {
-        self.by_benchmark
-            .values()
-            .find_map(|catalog| catalog.check(check))
+        self.find_check(check)
             .map(|found| found.title.as_str())
             .or_else(|| {
                 self.policies
@@ -267,12 +322,13 @@ impl Catalogs {
         {
             if let Some(title) = catalog.section(section) {
                 found = Some((title.title.clone(), CheckSubject::Nodes));
+                // Node checks are named by their stable keys.
                 checks.extend(
                     catalog
                         .checks
                         .iter()
                         .filter(|check| in_section(&check.section, section))
-                        .map(|check| check.id.clone()),
+                        .map(|check| check.key.clone()),
                 );
             }
         }

@@ -156,6 +156,13 @@ impl ObjectRef {
     }
 }
 
+/// A benchmark as reports name it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BenchmarkName {
+    pub id: String,
+    pub version: String,
+}
+
 /// A failing check on one node or one Kubernetes object, followed from the day it opened; its `id` is stable
 /// for its whole life.
 #[derive(Debug, Serialize, ToSchema)]
@@ -168,8 +175,14 @@ pub struct Finding {
     pub node: Option<String>,
     /// The object of an object finding; null for a node finding.
     pub object: Option<ObjectRef>,
-    /// The check id, such as `1.2.15`.
+    /// The check's stable key, such as `1.2.15`: findings, exceptions and trends follow it across benchmarks.
+    /// For node checks it is the CIS Kubernetes v1.12 id where the check is one of that benchmark's (EKS 3.2.1
+    /// is `4.2.1`), else a key of its own (`aks/cloud-provider-config-mode`).
     pub check: String,
+    /// The benchmark that judged the latest result (`cis-eks` `1.8.0`); null when unknown.
+    pub benchmark: Option<BenchmarkName>,
+    /// The check's id in that benchmark (`3.2.1` for the key `4.2.1` under EKS); null when unknown.
+    pub benchmark_check: Option<String>,
     /// Title, section, level and remediation come from the benchmark; null for an unknown benchmark.
     pub title: Option<String>,
     pub section: Option<String>,
@@ -214,7 +227,15 @@ impl Finding {
             _ => None,
         };
         let subject = row.subject();
-        let check = benchmark.and_then(|benchmark| catalogs.describe(&benchmark, &row.check_id));
+        let check = benchmark
+            .as_ref()
+            .and_then(|benchmark| catalogs.describe(benchmark, &row.check_id));
+        let benchmark_check = benchmark.as_ref().and_then(|benchmark| {
+            catalogs
+                .id_in(benchmark, &row.check_id)
+                .or_else(|| check.map(|_| row.check_id.as_str()))
+                .map(str::to_owned)
+        });
         let ticket = match (&row.ticket_key, &row.ticket_url) {
             (None, None) => None,
             (key, url) => Some(Ticket {
@@ -233,6 +254,11 @@ impl Finding {
             node: row.node.clone(),
             object: ObjectRef::of(&subject),
             check: row.check_id.clone(),
+            benchmark: benchmark.map(|benchmark| BenchmarkName {
+                id: benchmark.id,
+                version: benchmark.version,
+            }),
+            benchmark_check,
             title: check.map(|check| check.title.to_owned()),
             section: check.map(|check| check.section.to_owned()),
             level: check.and_then(|check| check.level),

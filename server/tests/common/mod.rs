@@ -177,8 +177,18 @@ pub fn at(hours: i64) -> OffsetDateTime {
 
 /// A report for `node` finished at `finished_at`: every check passes except those in `statuses`.
 pub fn report(node: &str, finished_at: OffsetDateTime, statuses: &[(&str, Status)]) -> Report {
+    report_against(&catalog(), node, finished_at, statuses)
+}
+
+/// A report against another benchmark's catalog (its own check ids in `statuses`).
+pub fn report_against(
+    catalog: &Catalog,
+    node: &str,
+    finished_at: OffsetDateTime,
+    statuses: &[(&str, Status)],
+) -> Report {
     let overrides: BTreeMap<&str, Status> = statuses.iter().copied().collect();
-    let results = catalog()
+    let results = catalog
         .checks
         .iter()
         .map(|check| {
@@ -213,10 +223,7 @@ pub fn report(node: &str, finished_at: OffsetDateTime, statuses: &[(&str, Status
             pod_security_defaults: None,
             platform: None,
         },
-        benchmark: BenchmarkRef {
-            id: "cis-kubernetes".to_owned(),
-            version: "1.12".to_owned(),
-        },
+        benchmark: catalog.benchmark.clone(),
         started_at: finished_at - time::Duration::seconds(1),
         finished_at,
         results,

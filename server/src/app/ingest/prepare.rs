@@ -32,12 +32,19 @@ pub(super) fn status_index(status: Status) -> usize {
     }
 }
 
-/// `1.2` and `1` for `1.2`: the section and the ones above it.
-fn enclosing_sections(section: &str) -> impl Iterator<Item = &str> {
-    section
+/// `1` and `1.2` for `1.2`: the section and the ones above it; a catalog's own section keeps its catalog
+/// (`eks-1.8.0/5` and `eks-1.8.0/5.3` for `eks-1.8.0/5.3`).
+fn enclosing_sections(section: &str) -> Vec<String> {
+    let (prefix, numbered) = match section.rsplit_once('/') {
+        Some((catalog, numbered)) => (format!("{catalog}/"), numbered),
+        None => (String::new(), section),
+    };
+    numbered
         .match_indices('.')
-        .map(|(end, _)| &section[..end])
-        .chain(std::iter::once(section))
+        .map(|(end, _)| &numbered[..end])
+        .chain(std::iter::once(numbered))
+        .map(|part| format!("{prefix}{part}"))
+        .collect()
 }
 
 /// Digest of one result: its canonical JSON (serde writes fields in declaration order).
@@ -47,8 +54,23 @@ fn result_digest(result: &CheckResult) -> Vec<u8> {
 }
 
 pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedReport {
-    let mut results: Vec<NewCheckResult> = report
+    // Node results are stored under their stable keys, so that findings, exceptions and trends continue
+    // when a node moves to another benchmark (EKS 3.2.1 is stored as 4.2.1); the benchmark's own id is
+    // read back from its catalog when shown.
+    let key_of = |id: &str| -> String {
+        catalog
+            .check(id)
+            .map_or_else(|| id.to_owned(), |check| check.key.clone())
+    };
+    let keyed: Vec<CheckResult> = report
         .results
+        .iter()
+        .map(|result| CheckResult {
+            check: key_of(&result.check),
+            ..result.clone()
+        })
+        .collect();
+    let mut results: Vec<NewCheckResult> = keyed
         .iter()
         .map(|result| NewCheckResult {
             digest: result_digest(result),
@@ -72,12 +94,11 @@ pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedR
             let automated_passed =
                 result.status == Status::Pass && check.assessment == Assessment::Automated;
             automated_pass += i32::from(automated_passed);
-            // A check counts in its section and in every section above it (1.2.15 in 1.2 and in 1).
-            for section in enclosing_sections(&check.section) {
-                sections.entry(section.to_owned()).or_default()[index] += 1;
-                *section_automated_pass
-                    .entry(section.to_owned())
-                    .or_default() += i32::from(automated_passed);
+            // A check counts in its section and in every section above it (1.2.15 in 1.2 and in 1), by its
+            // stable section, so that sections compare like with like across benchmarks.
+            for section in enclosing_sections(&check.stable_section) {
+                sections.entry(section.clone()).or_default()[index] += 1;
+                *section_automated_pass.entry(section).or_default() += i32::from(automated_passed);
             }
         }
     }
@@ -115,8 +136,7 @@ pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedR
     let content_hash = content.finalize()[..16].to_vec();
 
     PreparedReport {
-        classes: report
-            .results
+        classes: keyed
             .iter()
             .map(|result| (result.check.clone(), classify(result.status)))
             .collect(),
@@ -130,5 +150,20 @@ pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedR
         },
         results,
         content_hash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_section_encloses_its_parents_within_its_own_catalog() {
+        assert_eq!(enclosing_sections("1.2"), ["1", "1.2"]);
+        assert_eq!(enclosing_sections("4"), ["4"]);
+        assert_eq!(
+            enclosing_sections("eks-1.8.0/5.3"),
+            ["eks-1.8.0/5", "eks-1.8.0/5.3"]
+        );
     }
 }

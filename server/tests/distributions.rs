@@ -1,0 +1,145 @@
+//! Nodes judged by their distribution's benchmark: the server stores each scan's benchmark, names node
+//! checks by their stable keys, and keeps a node's findings, waivers and history when the node moves from
+//! one benchmark to another.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop loudly at the first unexpected error"
+)]
+
+mod common;
+
+use common::{
+    TestServer, api_token, at, events_of, findings_of, get_json, post_json, report, report_against,
+};
+use kubeward_benchmark::{Catalog, Status};
+use kubeward_server::domain::role::Role;
+use serde_json::json;
+use sqlx::PgPool;
+
+fn eks() -> Catalog {
+    Catalog::builtin("eks-1.8.0").unwrap()
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn a_node_that_moves_to_its_distributions_benchmark_keeps_its_findings_and_waivers(
+    pool: PgPool,
+) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("prod").await;
+    let (_, alice) = api_token(&pool, Role::Admin, None).await;
+    let (_, bob) = api_token(&pool, Role::Admin, None).await;
+    // Judged by the generic benchmark first (an agent that guessed, or an older agent): the kubelet allows
+    // anonymous requests and its kubeconfig is 644.
+    let generic = report(
+        "ip-10-0-1-5",
+        at(0),
+        &[("4.2.1", Status::Fail), ("4.1.5", Status::Fail)],
+    );
+    assert_eq!(server.post(&agent, &generic).await.status(), 201);
+    // The failure on the key 4.2.1 is waived.
+    let requested = post_json(
+        &server,
+        &alice,
+        "/api/v1/exceptions",
+        json!({"check": "4.2.1", "cluster": "prod", "nodes": "ip-*",
+               "justification": "the vendor's probe needs it until the next release",
+               "expires_on": kubeward_server::app::views::day_text(
+                   time::OffsetDateTime::now_utc().date() + time::Duration::days(30))}),
+    )
+    .await;
+    assert_eq!(requested.status(), 201);
+    let exception: serde_json::Value = requested.json().await.unwrap();
+    let exception_id = exception["id"].as_i64().unwrap();
+    let approve = format!("/api/v1/exceptions/{exception_id}/approve");
+    assert_eq!(
+        post_json(&server, &bob, &approve, json!({})).await.status(),
+        200
+    );
+
+    // Then by EKS's: its 3.2.1 is the same check (key 4.2.1), still failing; its 3.1.1 (key 4.1.5) allows
+    // 644 and passes.
+    let moved = report_against(&eks(), "ip-10-0-1-5", at(1), &[("3.2.1", Status::Fail)]);
+    assert_eq!(server.post(&agent, &moved).await.status(), 201);
+
+    let findings = findings_of(&pool, "prod", "ip-10-0-1-5").await;
+    let states: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|(check, state, ..)| (check.as_str(), state.as_str()))
+        .collect();
+    assert_eq!(states, [("4.1.5", "resolved"), ("4.2.1", "open")]);
+    // The anonymous-auth finding is the one opened at hour 0 (and waived), never resolved and reopened by
+    // the move.
+    let anonymous = findings.iter().find(|row| row.0 == "4.2.1").unwrap();
+    assert_eq!((anonymous.2, anonymous.3, anonymous.4), (at(0), at(0), 0));
+    let events: Vec<(String, String)> = events_of(&pool, "prod", "ip-10-0-1-5")
+        .await
+        .into_iter()
+        .map(|(_, check, kind, _)| (check, kind))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("4.1.5".to_owned(), "opened".to_owned()),
+            ("4.2.1".to_owned(), "opened".to_owned()),
+            ("4.2.1".to_owned(), "waived".to_owned()),
+            ("4.1.5".to_owned(), "resolved".to_owned()),
+        ]
+    );
+
+    // The API names the stable key, the benchmark that judged the latest result, and its own id; the
+    // exception on the key still covers the finding.
+    let (_, viewer) = api_token(&pool, Role::Viewer, None).await;
+    let open = get_json(&server, &viewer, "/api/v1/findings?cluster=prod&state=open").await;
+    let item = &open["items"][0];
+    assert_eq!(item["check"], "4.2.1");
+    assert_eq!(
+        item["benchmark"],
+        json!({"id": "cis-eks", "version": "1.8.0"})
+    );
+    assert_eq!(item["benchmark_check"], "3.2.1");
+    assert_eq!(item["title"], "The kubelet refuses anonymous requests");
+    assert_eq!(item["exception_id"], exception_id);
+
+    // Fixed under EKS: the same finding resolves.
+    let fixed = report_against(&eks(), "ip-10-0-1-5", at(2), &[]);
+    assert_eq!(server.post(&agent, &fixed).await.status(), 201);
+    let findings = findings_of(&pool, "prod", "ip-10-0-1-5").await;
+    assert!(
+        findings.iter().all(|row| row.1 == "resolved"),
+        "{findings:?}"
+    );
+    assert_eq!(findings.len(), 2, "no second finding was opened for 3.2.1");
+}
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn a_check_only_a_distribution_has_is_followed_under_its_own_key(pool: PgPool) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("aks-prod").await;
+    let aks = Catalog::builtin("aks-1.8.0").unwrap();
+    let failing = report_against(&aks, "aks-node-1", at(0), &[("3.1.4", Status::Fail)]);
+    assert_eq!(server.post(&agent, &failing).await.status(), 201);
+    let findings = findings_of(&pool, "aks-prod", "aks-node-1").await;
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].0, "aks/cloud-provider-config-owner");
+    let (_, viewer) = api_token(&pool, Role::Viewer, None).await;
+    let open = get_json(&server, &viewer, "/api/v1/findings?cluster=aks-prod").await;
+    assert_eq!(open["items"][0]["benchmark_check"], "3.1.4");
+    assert_eq!(
+        open["items"][0]["title"],
+        "The cloud provider configuration file (azure.json) is owned by root:root"
+    );
+    // A report that names a check its benchmark does not have is refused by name.
+    let mut wrong = report_against(&aks, "aks-node-1", at(1), &[]);
+    wrong.results[0].check = "4.2.1".to_owned();
+    let response = server.post(&agent, &wrong).await;
+    assert_eq!(response.status(), 400);
+    let problem = common::problem(response).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has no check \"4.2.1\""),
+        "{problem}"
+    );
+}
