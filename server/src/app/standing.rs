@@ -114,6 +114,43 @@ pub struct ClusterDetail {
     pub nodes: Vec<NodeStanding>,
     /// Per benchmark section, over the nodes' last scans.
     pub sections: BTreeMap<String, Counts>,
+    /// Per benchmark that judged the nodes' last scans: like is compared with like.
+    pub benchmarks: Vec<BenchmarkStanding>,
+}
+
+/// The nodes one benchmark judged, and their counts (overlays in).
+#[derive(Debug, Clone)]
+pub struct BenchmarkStanding {
+    pub benchmark: kubeward_benchmark::report::BenchmarkRef,
+    pub nodes: usize,
+    pub counts: Counts,
+}
+
+/// The nodes' counts per benchmark, the most used first.
+pub fn by_benchmark(nodes: &[NodeStanding]) -> Vec<BenchmarkStanding> {
+    let mut groups: Vec<BenchmarkStanding> = Vec::new();
+    for node in nodes {
+        match groups
+            .iter_mut()
+            .find(|group| group.benchmark == node.benchmark)
+        {
+            Some(group) => {
+                group.nodes += 1;
+                group.counts.add(&node.counts);
+            }
+            None => groups.push(BenchmarkStanding {
+                benchmark: node.benchmark.clone(),
+                nodes: 1,
+                counts: node.counts.clone(),
+            }),
+        }
+    }
+    groups.sort_by(|a, b| {
+        b.nodes
+            .cmp(&a.nodes)
+            .then(a.benchmark.id.cmp(&b.benchmark.id))
+    });
+    groups
 }
 
 /// The named cluster at `moment`; `None` when it was not enrolled then.
@@ -161,10 +198,12 @@ pub async fn cluster(
                 == Some(section.as_str())
         });
     }
+    let benchmarks = by_benchmark(&nodes);
     Ok(Some(ClusterDetail {
         cluster,
         nodes,
         sections,
+        benchmarks,
     }))
 }
 

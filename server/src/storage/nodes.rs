@@ -11,6 +11,9 @@ pub struct NodeSeen<'a> {
     pub container_runtime: Option<&'a str>,
     /// The Pod Security level enforced on namespaces without a label, and where it comes from.
     pub pod_security: Option<(&'a str, &'a str)>,
+    /// The report's platform fingerprint, as JSON; kept on the node, not in the per-scan attribute sets
+    /// (its signals name process ids, which would make every node's set distinct).
+    pub platform: Option<&'a serde_json::Value>,
 }
 
 impl NodeSeen<'_> {
@@ -46,8 +49,8 @@ pub async fn upsert(
     let attributes_id = attribute_set(conn, known, &seen).await?;
     let node_id = sqlx::query_scalar!(
         r#"INSERT INTO nodes (cluster_id, name, roles, kubelet_version, first_seen, last_seen, last_received_at,
-                              container_runtime, pod_security_enforce, pod_security_source)
-           VALUES ($1, $2, $3, $4, $5, $5, now(), $6, $7, $8)
+                              container_runtime, pod_security_enforce, pod_security_source, platform)
+           VALUES ($1, $2, $3, $4, $5, $5, now(), $6, $7, $8, $9)
            ON CONFLICT (cluster_id, name) DO UPDATE SET
                roles = CASE WHEN excluded.last_seen >= nodes.last_seen THEN excluded.roles ELSE nodes.roles END,
                kubelet_version = CASE WHEN excluded.last_seen >= nodes.last_seen
@@ -58,6 +61,8 @@ pub async fn upsert(
                                            THEN excluded.pod_security_enforce ELSE nodes.pod_security_enforce END,
                pod_security_source = CASE WHEN excluded.last_seen >= nodes.last_seen
                                           THEN excluded.pod_security_source ELSE nodes.pod_security_source END,
+               platform = CASE WHEN excluded.last_seen >= nodes.last_seen
+                               THEN excluded.platform ELSE nodes.platform END,
                first_seen = least(nodes.first_seen, excluded.first_seen),
                last_seen = greatest(nodes.last_seen, excluded.last_seen),
                last_received_at = now()
@@ -69,7 +74,8 @@ pub async fn upsert(
         finished_at,
         seen.container_runtime,
         seen.pod_security.map(|(level, _)| level),
-        seen.pod_security.map(|(_, source)| source)
+        seen.pod_security.map(|(_, source)| source),
+        seen.platform
     )
     .fetch_one(conn)
     .await?;
@@ -356,4 +362,15 @@ pub async fn attributes(
     )
     .fetch_all(conn)
     .await
+}
+
+/// The platform fingerprint a node reported last; `None` when its agent sent none.
+pub async fn platform(
+    conn: &mut PgConnection,
+    node_id: i64,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar!(r#"SELECT platform FROM nodes WHERE id = $1"#, node_id)
+        .fetch_optional(conn)
+        .await
+        .map(Option::flatten)
 }

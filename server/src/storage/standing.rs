@@ -159,6 +159,8 @@ pub struct NodeStanding {
     pub counts: Counts,
     /// Per-section counts of its last scan: `{"1.2": {"pass": 3, ...}}`.
     pub section_counts: serde_json::Value,
+    /// The benchmark its last scan was judged by.
+    pub benchmark: kubeward_benchmark::report::BenchmarkRef,
 }
 
 /// A cluster's nodes that had reported by the end of `day`, by name.
@@ -171,7 +173,8 @@ pub async fn nodes(
     let rows = sqlx::query!(
         r#"SELECT n.id, n.name, n.roles, last.finished_at, last.scan_id,
                   rs.pass_count, rs.fail_count, rs.warn_count, rs.manual_count, rs.not_applicable_count,
-                  rs.error_count, rs.automated_pass_count, rs.section_counts
+                  rs.error_count, rs.automated_pass_count, rs.section_counts,
+                  rs.benchmark_id, rs.benchmark_version
            FROM nodes n
            CROSS JOIN LATERAL (
                SELECT d.finished_at, d.scan_id, d.result_set_id FROM node_days d
@@ -207,6 +210,10 @@ pub async fn nodes(
                 ..Counts::default()
             },
             section_counts: row.section_counts,
+            benchmark: kubeward_benchmark::report::BenchmarkRef {
+                id: row.benchmark_id,
+                version: row.benchmark_version,
+            },
         })
         .collect())
 }

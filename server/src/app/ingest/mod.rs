@@ -74,6 +74,11 @@ pub async fn ingest(
     report: &Report,
     prepared: &PreparedReport,
 ) -> Result<IngestOutcome, IngestError> {
+    let platform = report
+        .node
+        .platform
+        .as_ref()
+        .and_then(|platform| serde_json::to_value(platform).ok());
     let roles: Vec<String> = report
         .node
         .roles
@@ -97,6 +102,7 @@ pub async fn ingest(
                 .pod_security_defaults
                 .as_ref()
                 .map(|defaults| (defaults.enforce.as_str(), defaults.source.as_str())),
+            platform: platform.as_ref(),
         },
         report.finished_at,
     )

@@ -54,6 +54,8 @@ pub struct NodeRow {
     pub name: String,
     pub link: String,
     pub roles: String,
+    /// The benchmark its last scan was judged by.
+    pub benchmark: String,
     pub score: String,
     pub counts: Counts,
     pub last_report: String,
@@ -123,6 +125,15 @@ pub struct NamespaceLine {
     pub findings_link: String,
 }
 
+/// The nodes one benchmark judged, scored among themselves.
+#[derive(Debug)]
+pub struct BenchmarkRow {
+    pub title: String,
+    pub nodes: usize,
+    pub score: String,
+    pub counts: Counts,
+}
+
 #[derive(Template)]
 #[template(path = "cluster.html")]
 struct ClusterPage {
@@ -141,6 +152,7 @@ struct ClusterPage {
     ranges: Vec<RangeLink>,
     range_days: i64,
     sections: Vec<SectionRow>,
+    benchmarks: Vec<BenchmarkRow>,
     nodes: Vec<NodeRow>,
     findings: Vec<FindingRow>,
     more_findings: bool,
@@ -187,6 +199,7 @@ pub async fn show(
         cluster,
         nodes,
         sections: by_section,
+        benchmarks,
     } = standing::cluster(
         &state.pool,
         &state.catalogs,
@@ -254,9 +267,25 @@ pub async fn show(
             encode(node)
         ))
     };
+    let benchmark_title = |benchmark: &kubeward_benchmark::report::BenchmarkRef| {
+        state.catalogs.benchmark_title(benchmark).map_or_else(
+            || format!("{} {}", benchmark.id, benchmark.version),
+            str::to_owned,
+        )
+    };
+    let benchmarks: Vec<BenchmarkRow> = benchmarks
+        .iter()
+        .map(|group| BenchmarkRow {
+            title: benchmark_title(&group.benchmark),
+            nodes: group.nodes,
+            score: percent(group.counts.score()),
+            counts: group.counts,
+        })
+        .collect();
     let node_rows = nodes
         .iter()
         .map(|node| NodeRow {
+            benchmark: benchmark_title(&node.benchmark),
             link: node_link(&node.name),
             name: node.name.clone(),
             roles: node.roles.join(", "),
@@ -342,6 +371,7 @@ pub async fn show(
         ranges,
         range_days,
         sections,
+        benchmarks,
         nodes: node_rows,
         findings,
         more_findings,

@@ -28,7 +28,10 @@ pub struct EvidenceLine {
 
 #[derive(Debug)]
 pub struct ResultRow {
+    /// The check's stable key, which links to its page and names it in findings and governance.
     pub check: String,
+    /// The check's id in the benchmark that judged the node, when it differs from the key (EKS `3.2.1`).
+    pub benchmark_check: Option<String>,
     pub title: String,
     pub level: String,
     pub status: String,
@@ -71,8 +74,52 @@ struct NodePage {
     stale: bool,
     scan_id: String,
     benchmark: String,
+    platform: Option<PlatformView>,
     sections: Vec<SectionGroup>,
     history: Vec<HistoryRow>,
+}
+
+/// The platform fingerprint as the page shows it: node text, escaped by the template.
+#[derive(Debug)]
+pub struct PlatformView {
+    pub distribution: String,
+    pub how: &'static str,
+    pub signals: Vec<String>,
+    pub followed: Vec<String>,
+    pub uncertain: Option<String>,
+}
+
+impl PlatformView {
+    fn of(value: &serde_json::Value) -> Option<PlatformView> {
+        let distribution = value["distribution"].as_str()?;
+        let variant = value["variant"].as_str();
+        let strings = |field: &str, each: &dyn Fn(&serde_json::Value) -> String| -> Vec<String> {
+            value[field]
+                .as_array()
+                .map(|items| items.iter().map(each).collect())
+                .unwrap_or_default()
+        };
+        Some(PlatformView {
+            distribution: match variant {
+                Some(variant) => format!("{distribution} ({variant})"),
+                None => distribution.to_owned(),
+            },
+            how: if value["choice"] == "override" {
+                "set by --benchmark"
+            } else {
+                "chosen by the agent from the node"
+            },
+            signals: strings("signals", &|signal| {
+                format!(
+                    "{}: {}",
+                    text_of(&signal["distribution"]),
+                    text_of(&signal["observed"])
+                )
+            }),
+            followed: strings("followed", &text_of),
+            uncertain: value["uncertain"].as_str().map(str::to_owned),
+        })
+    }
 }
 
 fn evidence_lines(value: &serde_json::Value) -> Vec<EvidenceLine> {
@@ -125,6 +172,7 @@ pub async fn show(
         },
     )
     .await?;
+    let platform = crate::storage::nodes::platform(&mut conn, found.id).await?;
     let changes = standing::transitions(
         &mut conn,
         standing.id,
@@ -136,14 +184,25 @@ pub async fn show(
     .await?;
     drop(conn);
 
-    results.sort_by(|a, b| compare_ids(&a.check_id, &b.check_id));
     let catalog = state.catalogs.get(&BenchmarkRef {
         id: scan.benchmark_id.clone(),
         version: scan.benchmark_version.clone(),
     });
+    // Results are stored under their stable keys; the page shows them as the benchmark that judged the
+    // node numbers and groups them.
+    let own_id = |key: &str| -> String {
+        catalog
+            .and_then(|catalog| catalog.check_by_key(key).or_else(|| catalog.check(key)))
+            .map_or_else(|| key.to_owned(), |check| check.id.clone())
+    };
+    results.sort_by(|a, b| compare_ids(&own_id(&a.check_id), &own_id(&b.check_id)));
     let mut sections: Vec<SectionGroup> = Vec::new();
     for result in results {
-        let check = catalog.and_then(|catalog| catalog.check(&result.check_id));
+        let check = catalog.and_then(|catalog| {
+            catalog
+                .check_by_key(&result.check_id)
+                .or_else(|| catalog.check(&result.check_id))
+        });
         let section = check.map_or_else(
             || {
                 result
@@ -155,10 +214,12 @@ pub async fn show(
             |check| check.section.clone(),
         );
         if sections.last().is_none_or(|group| group.id != section) {
+            let own_title = catalog
+                .and_then(|catalog| catalog.section(&section))
+                .map(|found| found.title.as_str());
             sections.push(SectionGroup {
-                title: state
-                    .catalogs
-                    .section_title(&section)
+                title: own_title
+                    .or_else(|| state.catalogs.section_title(&section))
                     .unwrap_or("(unknown section)")
                     .to_owned(),
                 id: section,
@@ -212,6 +273,9 @@ pub async fn show(
                 status: result.status,
                 evidence: evidence_lines(&result.evidence),
                 detail: result.detail,
+                benchmark_check: check
+                    .filter(|check| check.id != result.check_id)
+                    .map(|check| check.id.clone()),
                 check: result.check_id,
             });
         }
@@ -247,7 +311,11 @@ pub async fn show(
         last_report: time_text(found.last_report),
         stale: found.last_report < moment - state.stale_after,
         scan_id: found.scan_id.to_string(),
-        benchmark: format!("{} {}", scan.benchmark_id, scan.benchmark_version),
+        benchmark: catalog.map_or_else(
+            || format!("{} {}", scan.benchmark_id, scan.benchmark_version),
+            |catalog| catalog.title.clone(),
+        ),
+        platform: platform.as_ref().and_then(PlatformView::of),
         sections,
         history,
         name: node,
