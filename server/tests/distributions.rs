@@ -143,3 +143,65 @@ async fn a_check_only_a_distribution_has_is_followed_under_its_own_key(pool: PgP
         "{problem}"
     );
 }
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn pages_say_which_benchmark_judged_what_and_score_a_mixed_cluster_apart(pool: PgPool) {
+    use kubeward_benchmark::report::{Platform, PlatformSignal};
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("mixed").await;
+    let mut eks_node = report_against(&eks(), "ip-10-0-1-5", at(0), &[("3.2.6", Status::Fail)]);
+    eks_node.node.platform = Some(Platform {
+        distribution: "eks".to_owned(),
+        variant: Some("al2023".to_owned()),
+        choice: "auto".to_owned(),
+        signals: vec![PlatformSignal {
+            distribution: "eks".to_owned(),
+            observed: "kubelet (pid 901) --config <script>alert(1)</script>".to_owned(),
+        }],
+        followed: vec!["/etc/kubernetes/kubelet/config.json".to_owned()],
+        uncertain: Some(
+            "benchmark choice uncertain: signals point at eks (3) and also at gke (1)".to_owned(),
+        ),
+    });
+    assert_eq!(server.post(&agent, &eks_node).await.status(), 201);
+    let generic = report("cp-1", at(0), &[("4.2.6", Status::Fail)]);
+    assert_eq!(server.post(&agent, &generic).await.status(), 201);
+
+    let node = common::page_text(&server, "/clusters/mixed/nodes/ip-10-0-1-5").await;
+    assert!(
+        node.contains("Judged by <strong>CIS Amazon EKS Benchmark v1.8.0</strong>"),
+        "{node}"
+    );
+    assert!(node.contains("distribution eks (al2023), chosen by the agent from the node"));
+    assert!(node.contains("signals point at eks (3) and also at gke (1)"));
+    assert!(
+        node.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            && !node.contains("<script>alert(1)")
+    );
+    // EKS's own number, with the stable key it is followed by.
+    assert!(
+        node.contains("3.2.6 <span class=\"key\">(key <a href=\"/checks/4.2.6\">4.2.6</a>)</span>"),
+        "{node}"
+    );
+
+    let cluster = common::page_text(&server, "/clusters/mixed").await;
+    assert!(cluster.contains("judged by 2 benchmarks"), "{cluster}");
+    for title in [
+        "CIS Amazon EKS Benchmark v1.8.0",
+        "CIS Kubernetes Benchmark v1.12",
+    ] {
+        assert!(cluster.contains(title), "{title}");
+    }
+    // Both nodes fail the same kubelet check (4.2.6): one section row counts both.
+    assert!(cluster.contains("<td>4.2</td>"), "{cluster}");
+
+    let fleet = common::page_text(&server, "/").await;
+    assert!(
+        fleet.contains("The nodes are judged by 2 benchmarks"),
+        "{fleet}"
+    );
+    assert!(
+        fleet.contains("CIS Amazon EKS Benchmark v1.8.0 on 1 nodes"),
+        "{fleet}"
+    );
+}

@@ -14,6 +14,8 @@ pub struct NodeSeen<'a> {
     /// The report's platform fingerprint, as JSON; kept on the node, not in the per-scan attribute sets
     /// (its signals name process ids, which would make every node's set distinct).
     pub platform: Option<&'a serde_json::Value>,
+    /// The benchmark the scan was judged by: id and version.
+    pub benchmark: (&'a str, &'a str),
 }
 
 impl NodeSeen<'_> {
@@ -49,8 +51,9 @@ pub async fn upsert(
     let attributes_id = attribute_set(conn, known, &seen).await?;
     let node_id = sqlx::query_scalar!(
         r#"INSERT INTO nodes (cluster_id, name, roles, kubelet_version, first_seen, last_seen, last_received_at,
-                              container_runtime, pod_security_enforce, pod_security_source, platform)
-           VALUES ($1, $2, $3, $4, $5, $5, now(), $6, $7, $8, $9)
+                              container_runtime, pod_security_enforce, pod_security_source, platform,
+                              benchmark_id, benchmark_version)
+           VALUES ($1, $2, $3, $4, $5, $5, now(), $6, $7, $8, $9, $10, $11)
            ON CONFLICT (cluster_id, name) DO UPDATE SET
                roles = CASE WHEN excluded.last_seen >= nodes.last_seen THEN excluded.roles ELSE nodes.roles END,
                kubelet_version = CASE WHEN excluded.last_seen >= nodes.last_seen
@@ -63,6 +66,10 @@ pub async fn upsert(
                                           THEN excluded.pod_security_source ELSE nodes.pod_security_source END,
                platform = CASE WHEN excluded.last_seen >= nodes.last_seen
                                THEN excluded.platform ELSE nodes.platform END,
+               benchmark_id = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                   THEN excluded.benchmark_id ELSE nodes.benchmark_id END,
+               benchmark_version = CASE WHEN excluded.last_seen >= nodes.last_seen
+                                        THEN excluded.benchmark_version ELSE nodes.benchmark_version END,
                first_seen = least(nodes.first_seen, excluded.first_seen),
                last_seen = greatest(nodes.last_seen, excluded.last_seen),
                last_received_at = now()
@@ -75,7 +82,9 @@ pub async fn upsert(
         seen.container_runtime,
         seen.pod_security.map(|(level, _)| level),
         seen.pod_security.map(|(_, source)| source),
-        seen.platform
+        seen.platform,
+        seen.benchmark.0,
+        seen.benchmark.1
     )
     .fetch_one(conn)
     .await?;
@@ -373,4 +382,22 @@ pub async fn platform(
         .fetch_optional(conn)
         .await
         .map(Option::flatten)
+}
+
+/// How many nodes each benchmark judged in their newest scans, the most used first.
+pub async fn benchmarks_in_use(
+    conn: &mut PgConnection,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT benchmark_id AS "id!", benchmark_version AS "version!", count(*) AS "nodes!"
+           FROM nodes WHERE benchmark_id IS NOT NULL AND benchmark_version IS NOT NULL
+           GROUP BY benchmark_id, benchmark_version
+           ORDER BY count(*) DESC, benchmark_id, benchmark_version"#
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.id, row.version, row.nodes))
+        .collect())
 }

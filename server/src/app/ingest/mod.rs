@@ -103,6 +103,7 @@ pub async fn ingest(
                 .as_ref()
                 .map(|defaults| (defaults.enforce.as_str(), defaults.source.as_str())),
             platform: platform.as_ref(),
+            benchmark: (&report.benchmark.id, &report.benchmark.version),
         },
         report.finished_at,
     )

@@ -66,6 +66,8 @@ struct FleetPage {
     totals: Counts,
     total_nodes: i64,
     total_stale: i64,
+    /// The benchmarks the nodes' newest scans were judged by, with how many nodes each: (title, nodes).
+    benchmarks: Vec<(String, i64)>,
 }
 
 const SORTS: &[(&str, &str)] = &[
@@ -96,7 +98,11 @@ pub async fn show(
     let moment = layout.moment();
     let day = moment.date();
     let first_day = day - time::Duration::days(TREND_DAYS - 1);
-    let (clusters, mut series, policy) = tokio::try_join!(
+    let benchmarks_in_use = async {
+        let mut conn = state.pool.acquire().await?;
+        crate::storage::nodes::benchmarks_in_use(&mut conn).await
+    };
+    let (clusters, mut series, policy, benchmarks) = tokio::try_join!(
         standing::clusters(
             &state.pool,
             layout.standing_moment(),
@@ -105,7 +111,19 @@ pub async fn show(
         ),
         standing::daily_series(&state.pool, first_day, day, None),
         policies::fleet(&state.pool, &state.catalogs, moment),
+        benchmarks_in_use,
     )?;
+    let benchmarks: Vec<(String, i64)> = benchmarks
+        .into_iter()
+        .map(|(id, version, nodes)| {
+            let benchmark = kubeward_benchmark::report::BenchmarkRef { id, version };
+            let title = state.catalogs.benchmark_title(&benchmark).map_or_else(
+                || format!("{} {}", benchmark.id, benchmark.version),
+                str::to_owned,
+            );
+            (title, nodes)
+        })
+        .collect();
     let (key, value) = match label.split_once('=') {
         Some((key, value)) => (key.trim(), Some(value.trim())),
         None => (label.trim(), None),
@@ -187,6 +205,7 @@ pub async fn show(
         policy_definition: POLICY_DEFINITION,
         total_nodes: rows.iter().map(|row| row.nodes).sum(),
         total_stale: rows.iter().map(|row| row.stale_nodes).sum(),
+        benchmarks,
         totals,
         rows,
         sorts,
