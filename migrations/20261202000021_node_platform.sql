@@ -16,3 +16,8 @@ FROM (
     ORDER BY s.node_id, s.finished_at DESC, s.scan_id DESC
 ) rs
 WHERE rs.node_id = n.id;
+
+-- How many nodes the cluster had when its cluster agent scanned it (absent when the agent may not list
+-- nodes, and for manifest scans): pages set the nodes reporting against it, the coverage beside the score.
+ALTER TABLE cluster_scans
+    ADD COLUMN node_count BIGINT CHECK (node_count BETWEEN 0 AND 1000000);

@@ -280,6 +280,7 @@ fn evaluate(objects: Vec<Object>) -> usize {
         catalogs: Vec::new(),
         distribution: "kubernetes".to_owned(),
         kubernetes_version: None,
+        nodes: None,
     };
     let Ok((catalogs, platform)) = policy_scan::load(&options) else {
         return 0;

@@ -120,6 +120,7 @@ impl PolicyTarget {
             catalogs: self.benchmark.iter().cloned().collect(),
             distribution,
             kubernetes_version,
+            nodes: None,
         }
     }
 }
@@ -584,7 +585,8 @@ fn run_cluster(args: &ClusterArgs) -> ExitCode {
     for (kind, problem) in &read.inventory.forbidden {
         eprintln!("kubeward-agent: {kind}: {problem}");
     }
-    let options = args.target.options(read.kubernetes_version.clone());
+    let mut options = args.target.options(read.kubernetes_version.clone());
+    options.nodes = read.nodes;
     let (catalogs, platform) = match policy_scan::load(&options) {
         Ok(loaded) => loaded,
         Err(err) => {

@@ -46,6 +46,10 @@ const fn listed(
     }
 }
 
+/// The cluster's nodes, which are counted (for coverage), never read by a check. The ClusterRole grants
+/// get/list on them beside [`LISTED_KINDS`].
+pub const NODES: ListedKind = listed("Node", "", "nodes", "/api/v1/nodes", true);
+
 /// Every kind the checks read. The cluster agent's ClusterRole grants get/list on exactly these (a test
 /// compares the two); Secrets are never among them. Controllers come before what they own, so that a
 /// ReplicaSet or a pod whose controller is already kept shrinks to its name and owner (see [`Keeper`]).
@@ -247,6 +251,8 @@ impl Connection {
 pub struct ClusterRead {
     pub inventory: Inventory,
     pub kubernetes_version: Option<String>,
+    /// How many nodes the cluster has; `None` when the agent could not count them.
+    pub nodes: Option<u64>,
     /// LIST requests made, for the log and the benchmark.
     pub requests: usize,
 }
@@ -301,11 +307,13 @@ pub async fn read_cluster(client: &Client, page_size: u32) -> Result<ClusterRead
             }
         }
     }
+    let nodes = count_nodes(client, page_size, &mut requests).await;
     let mut inventory = Inventory::new(Source::Api, objects);
     inventory.forbidden = forbidden;
     Ok(ClusterRead {
         inventory,
         kubernetes_version,
+        nodes,
         requests,
     })
 }
@@ -342,6 +350,37 @@ async fn list_kind(
     requests: &mut usize,
 ) -> Result<(), ListFailure> {
     let start = objects.len();
+    let api_version = api_version_of(listed.path);
+    // The sink and the restart both need the object list: they take turns through a cell.
+    let objects = std::cell::RefCell::new(objects);
+    list_pages(
+        client,
+        listed,
+        page_size,
+        requests,
+        &mut || objects.borrow_mut().truncate(start),
+        &mut |item: Value| match keeper.object(item, listed.kind, &api_version) {
+            None => {}
+            Some(Ok(object)) => objects.borrow_mut().push(object),
+            Some(Err(err)) => tracing::warn!(
+                kind = listed.kind,
+                "an item of the list is not an object: {err}"
+            ),
+        },
+    )
+    .await
+}
+
+/// Pages through one list, giving each item to `on_item`; `on_restart` drops what the pages read so far
+/// gave when an expired continue token (410 Gone) makes the list start over.
+async fn list_pages(
+    client: &Client,
+    listed: &ListedKind,
+    page_size: u32,
+    requests: &mut usize,
+    on_restart: &mut dyn FnMut(),
+    on_item: &mut dyn FnMut(Value),
+) -> Result<(), ListFailure> {
     let mut restarts = 0;
     let mut token: Option<String> = None;
     loop {
@@ -363,7 +402,7 @@ async fn list_kind(
                     restarts,
                     "the list's continue token expired; listing again"
                 );
-                objects.truncate(start);
+                on_restart();
                 token = None;
                 continue;
             }
@@ -375,21 +414,45 @@ async fn list_kind(
             }
             Err(err) => return Err(ListFailure::Other(err.to_string())),
         };
-        let api_version = api_version_of(listed.path);
-        let mut sink = |item: Value| match keeper.object(item, listed.kind, &api_version) {
-            None => {}
-            Some(Ok(object)) => objects.push(object),
-            Some(Err(err)) => tracing::warn!(
-                kind = listed.kind,
-                "an item of the list is not an object: {err}"
-            ),
-        };
-        let next = read_page(&text, listed.kind == "Service", &mut sink)
+        let next = read_page(&text, listed.kind == "Service", on_item)
             .map_err(|err| ListFailure::Other(format!("the list is not valid JSON: {err}")))?
             .next;
         match next {
             Some(next) => token = Some(next),
             None => return Ok(()),
+        }
+    }
+}
+
+/// How many nodes the cluster has, for the coverage pages show beside the score (nodes reporting against
+/// nodes there are). Counted page by page and never kept; `None`, with a warning, when the agent may not
+/// list nodes or the list fails: the scan itself does not depend on it.
+async fn count_nodes(client: &Client, page_size: u32, requests: &mut usize) -> Option<u64> {
+    let counter = std::cell::Cell::new(0u64);
+    let listed = list_pages(
+        client,
+        &NODES,
+        page_size,
+        requests,
+        &mut || counter.set(0),
+        &mut |_| counter.set(counter.get() + 1),
+    )
+    .await;
+    match listed {
+        Ok(()) => Some(counter.get()),
+        Err(ListFailure::Forbidden(message)) => {
+            tracing::warn!(
+                "the agent may not list nodes (needs get and list on nodes in API group \"\" (core)), so \
+                 coverage is unknown: {message}"
+            );
+            None
+        }
+        Err(ListFailure::NotFound) => None,
+        Err(ListFailure::Other(message)) => {
+            tracing::warn!(
+                "counting the cluster's nodes failed, so coverage is unknown: {message}"
+            );
+            None
         }
     }
 }

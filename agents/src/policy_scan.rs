@@ -28,6 +28,8 @@ pub struct PolicyScanOptions {
     /// The distribution whose platform-owned list applies; `none` judges every object alike.
     pub distribution: String,
     pub kubernetes_version: Option<String>,
+    /// How many nodes the cluster has, from a live read.
+    pub nodes: Option<u64>,
 }
 
 /// Loads the catalogs and the platform list named by the options, so that a typo fails before any work.
@@ -74,6 +76,7 @@ pub fn evaluate(
                 cluster: ClusterInfo {
                     kubernetes_version: options.kubernetes_version.clone(),
                     distribution: Some(platform.name.clone()),
+                    nodes: options.nodes,
                 },
                 benchmark: catalog.benchmark.clone(),
                 started_at,

@@ -26,6 +26,7 @@ fn scan_cluster(job: &ClusterJob) -> Result<Vec<(String, Vec<u8>)>, RunError> {
             crate::cluster::distribution_of(read.kubernetes_version.as_deref()).to_owned()
         }),
         kubernetes_version: read.kubernetes_version.clone(),
+        nodes: read.nodes,
     };
     let (catalogs, platform) = crate::policy_scan::load(&options)?;
     let mut reports =

@@ -169,6 +169,83 @@ fn a_live_scan_pages_through_every_list_restarts_on_410_and_names_what_it_may_no
     assert!(object_status(&reports, "KW-NETPOL-COVERAGE", "coredns").is_some());
 }
 
+/// Three nodes as the API returns them (status and all): counted, never kept.
+fn with_nodes(mut objects: BTreeMap<String, Vec<Value>>) -> BTreeMap<String, Vec<Value>> {
+    let node = |name: &str| {
+        serde_json::json!({
+            "metadata": {"name": name, "labels": {"kubernetes.io/os": "linux"}},
+            "spec": {"providerID": format!("aws:///eu-west-1a/{name}")},
+            "status": {"nodeInfo": {"kubeletVersion": "v1.33.2-eks-2d98532"}, "images": [{"names": ["x"], "sizeBytes": 1}]}
+        })
+    };
+    objects.insert(
+        "/api/v1/nodes".to_owned(),
+        vec![node("ip-1"), node("ip-2"), node("ip-3")],
+    );
+    objects
+}
+
+#[test]
+fn the_cluster_agent_counts_the_nodes_for_coverage_and_never_fails_for_it() {
+    // Three nodes, listed in pages of two, and a continue token that expires once: still three.
+    let behaviour = Behaviour {
+        expire_once: Some("/api/v1/nodes"),
+        ..Behaviour::default()
+    };
+    let stub = start(with_nodes(fixture_objects()), behaviour);
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &stub.address);
+    let output = run_agent(&config, &["--format", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reports: Vec<ClusterReport> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(
+        reports.iter().all(|report| report.cluster.nodes == Some(3)),
+        "{:?}",
+        reports[0].cluster
+    );
+    // Nodes are counted, not evaluated: no check lists one.
+    assert!(
+        reports
+            .iter()
+            .flat_map(|report| &report.results)
+            .flat_map(|result| &result.objects)
+            .all(|object| object.kind.as_str() != "Node")
+    );
+
+    // An agent that may not list nodes scans as before; coverage is unknown, and it says why.
+    let behaviour = Behaviour {
+        forbidden: vec!["/api/v1/nodes"],
+        ..Behaviour::default()
+    };
+    let stub = start(with_nodes(fixture_objects()), behaviour);
+    let config = kubeconfig(dir.path(), &stub.address);
+    let output = run_agent(&config, &["--format", "json"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("may not list nodes") && stderr.contains("coverage is unknown"),
+        "{stderr}"
+    );
+    let reports: Vec<ClusterReport> = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(reports.iter().all(|report| report.cluster.nodes.is_none()));
+    // The forbidden node list is not one of the checks' kinds: no check turns into an error for it.
+    assert!(
+        reports
+            .iter()
+            .flat_map(|report| &report.results)
+            .all(|result| !result
+                .detail
+                .as_deref()
+                .unwrap_or_default()
+                .contains("nodes"))
+    );
+}
+
 #[test]
 fn fail_on_and_the_other_formats_work_on_a_live_scan() {
     let stub = start(fixture_objects(), Behaviour::default());

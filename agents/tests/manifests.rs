@@ -411,6 +411,7 @@ fn the_cluster_agent_role_gets_and_lists_exactly_the_kinds_it_reads_and_nothing_
     granted.sort();
     let mut listed: Vec<(String, String)> = kubeward_agent::cluster::LISTED_KINDS
         .iter()
+        .chain(std::iter::once(&kubeward_agent::cluster::NODES))
         .map(|kind| (kind.group.to_owned(), kind.resource.to_owned()))
         .collect();
     listed.sort();

@@ -51,6 +51,10 @@ pub struct ClusterInfo {
     /// The distribution whose platform-owned list was applied (`kubernetes` when none was recognised).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distribution: Option<String>,
+    /// How many nodes the cluster has, as the cluster agent counted them: the server shows how many of them
+    /// report beside the score. Absent when the agent could not list nodes, and from manifest scans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

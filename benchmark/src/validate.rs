@@ -29,7 +29,7 @@ pub enum ReportError {
 }
 
 impl ReportError {
-    fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
         ReportError::Invalid {
             field: field.into(),
             problem: problem.into(),

@@ -10,6 +10,9 @@ use std::collections::HashSet;
 use crate::cluster_report::{CLUSTER_SCHEMA_V1, ClusterCheckResult, ClusterReport, ObjectResult};
 use crate::validate::{MAX_EVIDENCE_PER_RESULT, ReportError, check_string, deserialize_body};
 
+/// A cluster's node count beyond any Kubernetes cluster's (the project tests 5,000; this leaves room).
+const MAX_NODES: u64 = 1_000_000;
+
 /// Largest accepted cluster report, after inflating.
 pub const MAX_CLUSTER_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Most results (checks) one cluster report may carry.
@@ -49,6 +52,12 @@ pub fn validate_cluster_report(report: &ClusterReport) -> Result<(), ReportError
     check_string("agent.version", &report.agent.version, true)?;
     if let Some(version) = &report.cluster.kubernetes_version {
         check_string("cluster.kubernetes_version", version, true)?;
+    }
+    if report.cluster.nodes.is_some_and(|nodes| nodes > MAX_NODES) {
+        return Err(ReportError::invalid(
+            "cluster.nodes",
+            format!("at most {MAX_NODES}"),
+        ));
     }
     if let Some(distribution) = &report.cluster.distribution {
         check_string("cluster.distribution", distribution, true)?;
@@ -402,5 +411,22 @@ mod tests {
             parse_cluster_report(&body),
             Err(ReportError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn the_node_count_is_kept_and_an_impossible_or_mistyped_one_refused() {
+        let with_nodes = |nodes: &str| {
+            report("").replace(
+                r#""cluster":{"kubernetes_version":"v1.33.2"}"#,
+                &format!(r#""cluster":{{"kubernetes_version":"v1.33.2","nodes":{nodes}}}"#),
+            )
+        };
+        let parsed = parse_cluster_report(with_nodes("5000").as_bytes()).unwrap();
+        assert_eq!(parsed.cluster.nodes, Some(5000));
+        assert_eq!(field_of(&with_nodes("1000001")), "cluster.nodes");
+        for wrong in ["-1", "\"5\"", "1.5", "99999999999999999999999"] {
+            let err = parse_cluster_report(with_nodes(wrong).as_bytes()).unwrap_err();
+            assert!(err.to_string().contains("cluster.nodes"), "{wrong}: {err}");
+        }
     }
 }

@@ -163,6 +163,7 @@ impl Workloads {
             cluster: ClusterInfo {
                 kubernetes_version: Some("v1.33.2".to_owned()),
                 distribution: Some("kubernetes".to_owned()),
+                nodes: None,
             },
             benchmark: BenchmarkRef {
                 id: catalog.benchmark.id.clone(),

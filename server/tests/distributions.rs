@@ -205,3 +205,53 @@ async fn pages_say_which_benchmark_judged_what_and_score_a_mixed_cluster_apart(p
         "{fleet}"
     );
 }
+
+#[sqlx::test(migrator = "kubeward_server::MIGRATOR")]
+async fn the_cluster_page_sets_the_nodes_reporting_against_the_nodes_the_cluster_agent_counted(
+    pool: PgPool,
+) {
+    let server = TestServer::start(pool.clone()).await;
+    let (_, agent) = server.enroll("partial").await;
+    let now = time::OffsetDateTime::now_utc();
+    for node in ["n-1", "n-2", "n-3"] {
+        let status = server
+            .post(&agent, &report(node, now - time::Duration::minutes(5), &[]))
+            .await
+            .status();
+        assert_eq!(status, 201);
+    }
+    // Before any cluster scan, coverage is not known and not claimed.
+    let page = common::page_text(&server, "/clusters/partial").await;
+    assert!(!page.contains("Coverage:"), "{page}");
+
+    let mut scan = common::cluster_report(now - time::Duration::minutes(1), &[]);
+    scan.cluster.nodes = Some(5);
+    assert_eq!(server.post_cluster(&agent, &scan).await.status(), 201);
+    let page = common::page_text(&server, "/clusters/partial").await;
+    assert!(
+        page.contains("Coverage: 3 of the 5 nodes the cluster agent counted"),
+        "{page}"
+    );
+    assert!(page.contains("the score says nothing of the nodes that do not"));
+
+    // A newer scan by an agent that may not list nodes: coverage is unknown again, not the old count.
+    let mut unknown = common::cluster_report(now, &[]);
+    unknown.cluster.nodes = None;
+    assert_eq!(server.post_cluster(&agent, &unknown).await.status(), 201);
+    let page = common::page_text(&server, "/clusters/partial").await;
+    assert!(!page.contains("Coverage:"), "{page}");
+
+    // An impossible count is refused by name and stores nothing.
+    let before = common::count(&pool, "cluster_scans").await;
+    let mut wrong = common::cluster_report(now, &[]);
+    wrong.cluster.nodes = Some(2_000_000);
+    let response = server.post_cluster(&agent, &wrong).await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        common::problem(response).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("cluster.nodes")
+    );
+    assert_eq!(common::count(&pool, "cluster_scans").await, before);
+}

@@ -141,7 +141,7 @@ pub fn by_benchmark(nodes: &[NodeStanding]) -> Vec<BenchmarkStanding> {
             None => groups.push(BenchmarkStanding {
                 benchmark: node.benchmark.clone(),
                 nodes: 1,
-                counts: node.counts.clone(),
+                counts: node.counts,
             }),
         }
     }

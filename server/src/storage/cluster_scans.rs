@@ -126,6 +126,8 @@ pub struct NewClusterScan {
     pub agent_version: String,
     /// The cluster's context the report carried, once stored (`store_context`).
     pub context_id: Option<i64>,
+    /// How many nodes the cluster agent counted; none when it could not.
+    pub node_count: Option<i64>,
 }
 
 /// Serialises the ingests of one cluster's timeline against one benchmark until the transaction ends, so
@@ -416,8 +418,8 @@ pub async fn insert(conn: &mut PgConnection, scan: &NewClusterScan) -> Result<bo
     let inserted = sqlx::query!(
         r#"INSERT INTO cluster_scans (scan_id, cluster_id, benchmark_id, result_set_id, kubernetes_version,
                                       distribution, started_at, finished_at, content_hash, agent_version,
-                                      context_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                                      context_id, node_count)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
            ON CONFLICT (scan_id) DO NOTHING"#,
         scan.scan_id,
         scan.cluster_id,
@@ -429,7 +431,8 @@ pub async fn insert(conn: &mut PgConnection, scan: &NewClusterScan) -> Result<bo
         scan.finished_at,
         &scan.content_hash,
         scan.agent_version,
-        scan.context_id
+        scan.context_id,
+        scan.node_count
     )
     .execute(conn)
     .await?;
@@ -590,4 +593,33 @@ fn in_order(len: usize, rows: impl Iterator<Item = (i64, i64)>) -> Vec<i64> {
         }
     }
     ids
+}
+
+/// How many nodes the cluster had by its newest cluster scan of any of `benchmarks` finished by `at`, and
+/// when that scan finished; none when that scan carried no count (or there is none).
+pub async fn node_count(
+    conn: &mut PgConnection,
+    cluster_id: i64,
+    benchmarks: &[String],
+    at: OffsetDateTime,
+) -> Result<Option<(i64, OffsetDateTime)>, sqlx::Error> {
+    // One backward index step per benchmark timeline, then the newest of those.
+    let row = sqlx::query!(
+        r#"SELECT newest.node_count, newest.finished_at
+           FROM unnest($2::text[]) AS b(id)
+           CROSS JOIN LATERAL (
+               SELECT s.node_count, s.finished_at FROM cluster_scans s
+               WHERE s.cluster_id = $1 AND s.benchmark_id = b.id AND s.finished_at <= $3
+               ORDER BY s.finished_at DESC, s.scan_id DESC
+               LIMIT 1
+           ) newest
+           ORDER BY newest.finished_at DESC
+           LIMIT 1"#,
+        cluster_id,
+        benchmarks,
+        at
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.and_then(|row| row.node_count.map(|count| (count, row.finished_at))))
 }

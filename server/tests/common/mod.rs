@@ -295,6 +295,7 @@ pub fn cluster_report(
         cluster: ClusterInfo {
             kubernetes_version: Some("v1.33.2".to_owned()),
             distribution: Some("kubernetes".to_owned()),
+            nodes: None,
         },
         benchmark: BenchmarkRef {
             id: "cis-kubernetes".to_owned(),

@@ -155,6 +155,11 @@ pub async fn ingest_cluster(
             content_hash: prepared.content_hash.clone(),
             agent_version: report.agent.version.clone(),
             context_id,
+            // Validated at most 1,000,000.
+            node_count: report
+                .cluster
+                .nodes
+                .and_then(|nodes| i64::try_from(nodes).ok()),
         },
     )
     .await?;

@@ -17,6 +17,7 @@ use crate::domain::object::written_namespace;
 use crate::domain::score::Counts;
 use crate::domain::score::POLICY_DEFINITION;
 use crate::shared::AppState;
+use crate::storage::cluster_scans;
 use crate::storage::findings::{self, FindingFilter};
 use crate::storage::standing as stored_standing;
 use crate::web::charts::{self, ScoreChart};
@@ -125,6 +126,15 @@ pub struct NamespaceLine {
     pub findings_link: String,
 }
 
+/// How many of the cluster's nodes report, against how many the cluster agent counted.
+#[derive(Debug)]
+pub struct Coverage {
+    pub reporting: i64,
+    pub counted: i64,
+    pub counted_at: String,
+    pub complete: bool,
+}
+
 /// The nodes one benchmark judged, scored among themselves.
 #[derive(Debug)]
 pub struct BenchmarkRow {
@@ -145,6 +155,8 @@ struct ClusterPage {
     counts: Counts,
     nodes_reporting: i64,
     stale_nodes: i64,
+    /// Nodes reporting against the nodes the cluster agent counted, when it counted them.
+    coverage: Option<Coverage>,
     last_report: String,
     chart: ScoreChart,
     /// The chart's numbers, newest day first: (day, score).
@@ -232,11 +244,18 @@ pub async fn show(
             200,
         )
         .await?;
-        Ok::<_, sqlx::Error>((open, recent))
+        let counted = cluster_scans::node_count(
+            &mut conn,
+            cluster.id,
+            &state.catalogs.policy_benchmarks(),
+            moment,
+        )
+        .await?;
+        Ok::<_, sqlx::Error>((open, recent, counted))
     };
     // The trend, the policies and the open findings are independent reads: on connections of their own,
     // PostgreSQL runs them side by side.
-    let (mut series_by_cluster, standing, (open, recent)) = tokio::try_join!(
+    let (mut series_by_cluster, standing, (open, recent, counted)) = tokio::try_join!(
         standing::daily_series(&state.pool, first_day, day, Some(cluster.id)),
         policies::cluster(&state.pool, &state.catalogs, cluster.id, moment),
         findings_and_changes,
@@ -352,6 +371,16 @@ pub async fn show(
         score: percent(cluster.counts.score()),
         definition: SCORE_DEFINITION,
         counts: cluster.counts,
+        coverage: counted.map(|(counted, at)| {
+            // Stale nodes do not report any more: they do not cover the cluster.
+            let reporting = cluster.nodes - cluster.stale_nodes;
+            Coverage {
+                reporting,
+                counted,
+                counted_at: time_text(at),
+                complete: reporting >= counted,
+            }
+        }),
         nodes_reporting: cluster.nodes,
         stale_nodes: cluster.stale_nodes,
         last_report: cluster
