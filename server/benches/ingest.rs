@@ -120,7 +120,27 @@ impl Agent {
                 kubelet_version: Some("v1.33.2".to_owned()),
                 container_runtime: None,
                 pod_security_defaults: None,
-                platform: None,
+                // What an agent on a kubeadm node sends since the distribution benchmarks: about 500 bytes.
+                platform: Some(kubeward_benchmark::report::Platform {
+                    distribution: "kubeadm".to_owned(),
+                    variant: None,
+                    choice: "auto".to_owned(),
+                    signals: vec![
+                        kubeward_benchmark::report::PlatformSignal {
+                            distribution: "kubeadm".to_owned(),
+                            observed: "kubelet (pid 812) --config /var/lib/kubelet/config.yaml"
+                                .to_owned(),
+                        },
+                        kubeward_benchmark::report::PlatformSignal {
+                            distribution: "kubeadm".to_owned(),
+                            observed:
+                                "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf exists"
+                                    .to_owned(),
+                        },
+                    ],
+                    followed: vec!["/var/lib/kubelet/config.yaml".to_owned()],
+                    uncertain: None,
+                }),
             },
             benchmark: BenchmarkRef {
                 id: "cis-kubernetes".to_owned(),

@@ -1,10 +1,11 @@
 //! Turning a validated report into what storage needs: content digests, counts, and each check's class.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use kubeward_benchmark::catalog::Assessment;
 use kubeward_benchmark::report::{CheckResult, Report};
-use kubeward_benchmark::{Catalog, Status};
+use kubeward_benchmark::{Catalog, Check, Status};
 use sha2::{Digest, Sha256};
 
 use super::transitions::{Class, classify};
@@ -54,22 +55,34 @@ fn result_digest(result: &CheckResult) -> Vec<u8> {
 }
 
 pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedReport {
-    // Node results are stored under their stable keys, so that findings, exceptions and trends continue
-    // when a node moves to another benchmark (EKS 3.2.1 is stored as 4.2.1); the benchmark's own id is
-    // read back from its catalog when shown.
-    let key_of = |id: &str| -> String {
-        catalog
-            .check(id)
-            .map_or_else(|| id.to_owned(), |check| check.key.clone())
-    };
-    let keyed: Vec<CheckResult> = report
+    // Each result's check, looked up once.
+    let checks: Vec<Option<&Check>> = report
         .results
         .iter()
-        .map(|result| CheckResult {
-            check: key_of(&result.check),
-            ..result.clone()
-        })
+        .map(|result| catalog.check(&result.check))
         .collect();
+    // Node results are stored under their stable keys, so that findings, exceptions and trends continue
+    // when a node moves to another benchmark (EKS 3.2.1 is stored as 4.2.1); the benchmark's own id is
+    // read back from its catalog when shown. Under the generic benchmark every key is the id itself and
+    // the results are used as they came, without a copy.
+    let renamed = |(result, check): (&CheckResult, &Option<&Check>)| {
+        check.is_some_and(|check| check.key != result.check)
+    };
+    let keyed: Cow<'_, [CheckResult]> = if report.results.iter().zip(&checks).any(renamed) {
+        Cow::Owned(
+            report
+                .results
+                .iter()
+                .zip(&checks)
+                .map(|(result, check)| CheckResult {
+                    check: check.map_or_else(|| result.check.clone(), |check| check.key.clone()),
+                    ..result.clone()
+                })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(&report.results)
+    };
     let mut results: Vec<NewCheckResult> = keyed
         .iter()
         .map(|result| NewCheckResult {
@@ -87,10 +100,10 @@ pub fn prepare(report: &Report, catalog: &Catalog, cluster_id: i64) -> PreparedR
     let mut sections: BTreeMap<String, [i32; 6]> = BTreeMap::new();
     let mut automated_pass = 0i32;
     let mut section_automated_pass: BTreeMap<String, i32> = BTreeMap::new();
-    for result in &report.results {
+    for (result, check) in report.results.iter().zip(&checks) {
         let index = status_index(result.status);
         counts[index] += 1;
-        if let Some(check) = catalog.check(&result.check) {
+        if let Some(check) = check {
             let automated_passed =
                 result.status == Status::Pass && check.assessment == Assessment::Automated;
             automated_pass += i32::from(automated_passed);
