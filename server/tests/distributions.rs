@@ -101,6 +101,31 @@ async fn a_node_that_moves_to_its_distributions_benchmark_keeps_its_findings_and
     assert_eq!(item["title"], "The kubelet refuses anonymous requests");
     assert_eq!(item["exception_id"], exception_id);
 
+    // The scan's own results: stable keys, numbered and titled as EKS does.
+    let scan = get_json(
+        &server,
+        &viewer,
+        &format!("/api/v1/scans/{}", moved.scan_id),
+    )
+    .await;
+    let anonymous = scan["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|result| result["check"] == "4.2.1")
+        .unwrap();
+    assert_eq!(anonymous["benchmark_check"], "3.2.1");
+    assert_eq!(anonymous["section"], "3.2");
+    assert_eq!(anonymous["status"], "fail");
+    assert_eq!(
+        scan["results"][0]["benchmark_check"], "2.1.1",
+        "in EKS's own order"
+    );
+    assert_eq!(
+        scan["results"].as_array().unwrap().len(),
+        eks().checks.len()
+    );
+
     // Fixed under EKS: the same finding resolves.
     let fixed = report_against(&eks(), "ip-10-0-1-5", at(2), &[]);
     assert_eq!(server.post(&agent, &fixed).await.status(), 201);

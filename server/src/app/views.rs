@@ -440,8 +440,12 @@ pub struct Scan {
 /// One check's result in a scan.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckResult {
+    /// The check's stable key (see `Finding.check`).
     pub check: String,
+    /// The check's id in the scan's benchmark (`3.2.1` for the key `4.2.1` under EKS); null when unknown.
+    pub benchmark_check: Option<String>,
     pub title: Option<String>,
+    /// The section in the scan's benchmark.
     pub section: Option<String>,
     /// `pass`, `fail`, `warn`, `manual`, `not_applicable` or `error`.
     pub status: String,

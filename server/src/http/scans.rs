@@ -121,16 +121,22 @@ pub async fn get_scan(
     let (scan, mut results) = scans::results(&mut conn, scan_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("scan {scan_id}")))?;
-    results.sort_by(|a, b| compare_ids(&a.check_id, &b.check_id));
     let catalog = state.catalogs.get(&BenchmarkRef {
         id: scan.benchmark_id.clone(),
         version: scan.benchmark_version.clone(),
     });
+    // Stored results carry stable keys; the scan's benchmark numbers them its own way.
+    let check_of = |key: &str| {
+        catalog.and_then(|catalog| catalog.check_by_key(key).or_else(|| catalog.check(key)))
+    };
+    let own_id = |key: &str| check_of(key).map_or_else(|| key.to_owned(), |check| check.id.clone());
+    results.sort_by(|a, b| compare_ids(&own_id(&a.check_id), &own_id(&b.check_id)));
     let results = results
         .into_iter()
         .map(|result| {
-            let check = catalog.and_then(|catalog| catalog.check(&result.check_id));
+            let check = check_of(&result.check_id);
             CheckResult {
+                benchmark_check: check.map(|check| check.id.clone()),
                 title: check.map(|check| check.title.clone()),
                 section: check.map(|check| check.section.clone()),
                 check: result.check_id,
