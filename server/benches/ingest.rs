@@ -5,6 +5,10 @@
 //! (the URL names the PostgreSQL server to use; a scratch database is created on it and dropped after).
 //! Prints sustained reports/s, p50/p99 latency, bytes per unchanged scan (tables and indexes) and the server's
 //! RSS, and checks the targets: ≥ 500 reports/s, p99 ≤ 200 ms, ≤ 300 bytes per unchanged scan.
+//!
+//! `KUBEWARD_BENCH_INGEST_CLUSTERS=N` (1 to 64, default 1) spreads the 64 agents over N clusters, each with
+//! its own agent token: the many-cluster variant, where ingests of different clusters share no per-cluster
+//! row.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -29,6 +33,8 @@ type BenchResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 /// One simulated node: its current results and its clock.
 struct Agent {
     name: String,
+    /// The agent token of its cluster.
+    token: Arc<str>,
     results: Vec<CheckResult>,
     clock: OffsetDateTime,
     rng: StdRng,
@@ -58,7 +64,7 @@ fn evidence_for(check: &str, status: Status, node: &str) -> Vec<Evidence> {
 }
 
 impl Agent {
-    fn new(index: usize, catalog: &Catalog, start: OffsetDateTime) -> Self {
+    fn new(index: usize, catalog: &Catalog, start: OffsetDateTime, token: Arc<str>) -> Self {
         let name = format!("node-{index:03}");
         let mut rng = StdRng::seed_from_u64(index as u64);
         let results = catalog
@@ -82,6 +88,7 @@ impl Agent {
             .collect();
         Agent {
             name,
+            token,
             results,
             clock: start,
             rng,
@@ -233,10 +240,24 @@ fn start_server(database_url: &str) -> BenchResult<Server> {
     Ok(Server { child, base })
 }
 
-async fn run(database_url: &str) -> BenchResult<bool> {
-    let catalog = Catalog::builtin("cis-1.12")?;
+/// How many clusters the agents are spread over, from `KUBEWARD_BENCH_INGEST_CLUSTERS`.
+fn cluster_count() -> BenchResult<usize> {
+    match std::env::var("KUBEWARD_BENCH_INGEST_CLUSTERS") {
+        Err(_) => Ok(1),
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(count) if (1..=AGENTS).contains(&count) => Ok(count),
+            _ => Err(
+                format!("KUBEWARD_BENCH_INGEST_CLUSTERS must be 1 to {AGENTS}, not {text:?}")
+                    .into(),
+            ),
+        },
+    }
+}
+
+/// Enrolls one cluster with the real CLI and answers its agent token.
+fn enroll(database_url: &str, name: &str) -> BenchResult<Arc<str>> {
     let enrolled = Command::new(SERVER)
-        .args(["cluster", "add", "bench"])
+        .args(["cluster", "add", name])
         .env("DATABASE_URL", database_url)
         .output()?;
     if !enrolled.status.success() {
@@ -246,11 +267,23 @@ async fn run(database_url: &str) -> BenchResult<bool> {
         )
         .into());
     }
-    let token: Arc<str> = String::from_utf8_lossy(&enrolled.stdout)
+    Ok(String::from_utf8_lossy(&enrolled.stdout)
         .lines()
         .last()
         .unwrap_or_default()
-        .into();
+        .into())
+}
+
+async fn run(database_url: &str) -> BenchResult<bool> {
+    let catalog = Catalog::builtin("cis-1.12")?;
+    let clusters = cluster_count()?;
+    let tokens: Vec<Arc<str>> = if clusters == 1 {
+        vec![enroll(database_url, "bench")?]
+    } else {
+        (0..clusters)
+            .map(|index| enroll(database_url, &format!("bench-{index}")))
+            .collect::<BenchResult<_>>()?
+    };
     let server = start_server(database_url)?;
     let url: Arc<str> = format!("{}/api/v1/reports", server.base).into();
     let client = reqwest::Client::builder()
@@ -270,12 +303,12 @@ async fn run(database_url: &str) -> BenchResult<bool> {
 
     let start = OffsetDateTime::now_utc() - time::Duration::days(30);
     let mut agents: Vec<Agent> = (0..AGENTS)
-        .map(|index| Agent::new(index, &catalog, start))
+        .map(|index| Agent::new(index, &catalog, start, tokens[index % clusters].clone()))
         .collect();
     // Every node's first report, so that the measured ones are the steady state.
     for agent in &mut agents {
         let report = agent.next_report(false);
-        let (status, _) = post(&client, &url, &token, &report).await?;
+        let (status, _) = post(&client, &url, &agent.token, &report).await?;
         if status != 201 {
             return Err(format!("first report refused with {status}").into());
         }
@@ -286,13 +319,13 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for mut agent in agents {
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        let (client, url) = (client.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut refused = 0usize;
             while Instant::now() < deadline {
                 let report = agent.next_report(true);
-                let (status, latency) = post(&client, &url, &token, &report).await?;
+                let (status, latency) = post(&client, &url, &agent.token, &report).await?;
                 if status != 201 {
                     refused += 1;
                 }
@@ -323,11 +356,11 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     let before = relation_bytes(&pool).await?;
     let mut tasks = Vec::new();
     for mut agent in agents {
-        let (client, url, token) = (client.clone(), url.clone(), token.clone());
+        let (client, url) = (client.clone(), url.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..UNCHANGED_PER_AGENT {
                 let report = agent.next_report(false);
-                let (status, _) = post(&client, &url, &token, &report).await?;
+                let (status, _) = post(&client, &url, &agent.token, &report).await?;
                 if status != 201 {
                     return Err(format!("unchanged report refused with {status}").into());
                 }
@@ -347,7 +380,7 @@ async fn run(database_url: &str) -> BenchResult<bool> {
     drop(server);
 
     println!(
-        "kubeward-server ingest: {AGENTS} concurrent agents, {} results per report, 90% unchanged / 10% changed",
+        "kubeward-server ingest: {AGENTS} concurrent agents in {clusters} cluster(s), {} results per report, 90% unchanged / 10% changed",
         catalog.checks.len()
     );
     println!(
